@@ -1,0 +1,190 @@
+//! The whole system in one process: the four services, each on its own port with its own
+//! database, events travelling through each service's outbox and the in-process bus (or
+//! RabbitMQ, when configured), e-mails written to a folder.
+//!
+//! The `practice-staff` binary uses this with SQLite files under a data directory; the system
+//! tests use it with temporary directories, a movable clock and, on CI, PostgreSQL and RabbitMQ.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ps_config::Secret;
+use ps_core::{SharedClock, Shutdown, ShutdownTrigger};
+use ps_db::DbSettings;
+use ps_events::EventTransport;
+use ps_events::in_process::InProcessBus;
+use ps_service::{CommonConfig, Environment, Running, StartError};
+use tokio::net::TcpListener;
+use tracing::info;
+
+/// Each service's database.
+#[derive(Debug, Clone)]
+pub struct Databases {
+    pub identity: DbSettings,
+    pub staff_directory: DbSettings,
+    pub org_access: DbSettings,
+    pub notification: DbSettings,
+}
+
+impl Databases {
+    /// One SQLite file per service in `dir`.
+    pub fn sqlite(dir: &Path) -> Self {
+        Self {
+            identity: DbSettings::sqlite_file(&dir.join("identity.db")),
+            staff_directory: DbSettings::sqlite_file(&dir.join("staff-directory.db")),
+            org_access: DbSettings::sqlite_file(&dir.join("org-access.db")),
+            notification: DbSettings::sqlite_file(&dir.join("notification.db")),
+        }
+    }
+}
+
+/// The four listening sockets, bound by the caller (port 0 in tests).
+pub struct Listeners {
+    pub identity: TcpListener,
+    pub staff_directory: TcpListener,
+    pub org_access: TcpListener,
+    pub notification: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(host: &str, ports: [u16; 4]) -> std::io::Result<Self> {
+        let bind = |port| TcpListener::bind((host.to_owned(), port));
+        Ok(Self {
+            identity: bind(ports[0]).await?,
+            staff_directory: bind(ports[1]).await?,
+            org_access: bind(ports[2]).await?,
+            notification: bind(ports[3]).await?,
+        })
+    }
+}
+
+/// Where to reach each service.
+#[derive(Debug, Clone, Copy)]
+pub struct Addresses {
+    pub identity: SocketAddr,
+    pub staff_directory: SocketAddr,
+    pub org_access: SocketAddr,
+    pub notification: SocketAddr,
+}
+
+pub struct SystemConfig {
+    pub databases: Databases,
+    /// `None`: the in-process bus (embedded default).
+    pub rabbitmq: Option<ps_events::rabbit::RabbitSettings>,
+    pub mail_folder: PathBuf,
+    pub clock: SharedClock,
+    pub operator_token: Secret,
+    pub invitation_url: String,
+    /// Overrides argon2 settings (tests may raise the queue bound).
+    pub hashing: Option<ps_identity::passwords::HashingSettings>,
+}
+
+/// The running system.
+pub struct System {
+    pub addresses: Addresses,
+    trigger: ShutdownTrigger,
+    running: Vec<Running>,
+}
+
+impl System {
+    pub async fn start(config: SystemConfig, listeners: Listeners) -> Result<Self, StartError> {
+        let (trigger, shutdown) = Shutdown::new();
+        let addr = |l: &TcpListener| l.local_addr().map_err(|e| StartError::Other(e.to_string()));
+        let addresses = Addresses {
+            identity: addr(&listeners.identity)?,
+            staff_directory: addr(&listeners.staff_directory)?,
+            org_access: addr(&listeners.org_access)?,
+            notification: addr(&listeners.notification)?,
+        };
+        let bus = InProcessBus::new();
+        let events = match &config.rabbitmq {
+            Some(rabbit) => EventTransport::RabbitMq(rabbit.clone()),
+            None => EventTransport::InProcess(bus.clone()),
+        };
+        let env = Environment {
+            clock: config.clock.clone(),
+            events,
+            shutdown,
+        };
+        // In one process the internal credential never leaves memory: a fresh one per run.
+        let internal_token = Secret::new(ps_auth::random_token());
+        let common = |name: &str, database: &DbSettings| CommonConfig {
+            database: database.clone(),
+            internal_token: internal_token.clone(),
+            identity_url: format!("http://{}", addresses.identity),
+            ..CommonConfig::defaults(name, 0)
+        };
+
+        let mut identity_config = ps_identity::Config {
+            common: common("identity", &config.databases.identity),
+            invitation_url: config.invitation_url.clone(),
+            ..ps_identity::Config::default()
+        };
+        if let Some(hashing) = config.hashing {
+            identity_config.hashing = hashing;
+        }
+        let mut running = Vec::new();
+        running.push(ps_identity::start(identity_config, env.clone(), listeners.identity).await?);
+        running.push(
+            ps_staff_directory::start(
+                ps_staff_directory::Config {
+                    common: common("staff-directory", &config.databases.staff_directory),
+                    operator_token: config.operator_token.clone(),
+                    ..ps_staff_directory::Config::default()
+                },
+                env.clone(),
+                listeners.staff_directory,
+            )
+            .await?,
+        );
+        running.push(
+            ps_org_access::start(
+                ps_org_access::Config {
+                    common: common("org-access", &config.databases.org_access),
+                },
+                env.clone(),
+                listeners.org_access,
+            )
+            .await?,
+        );
+        running.push(
+            ps_notification::start(
+                ps_notification::Config {
+                    common: common("notification", &config.databases.notification),
+                    mail: ps_notification::mail::MailSettings {
+                        folder: config.mail_folder.clone(),
+                        ..ps_notification::mail::MailSettings::default()
+                    },
+                },
+                env.clone(),
+                listeners.notification,
+            )
+            .await?,
+        );
+        // Every consumer has subscribed: let events flow.
+        bus.open();
+        info!("all services serving");
+        Ok(Self {
+            addresses,
+            trigger,
+            running,
+        })
+    }
+
+    /// Starts the drain of every service.
+    pub fn shutdown(&self) {
+        self.trigger.trigger();
+    }
+
+    /// Stops every service (if not already stopping) and waits until each has drained.
+    pub async fn stopped(self) -> Result<(), String> {
+        self.trigger.trigger();
+        let mut errors = Vec::new();
+        for service in self.running {
+            if let Err(err) = service.wait().await {
+                errors.push(err);
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+    }
+}

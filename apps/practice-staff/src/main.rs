@@ -1,0 +1,99 @@
+//! `practice-staff`: the whole system on one machine (SQLite files, in-process events,
+//! e-mails as `.eml` files). Run it, then use `staffctl` (see the README).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use practice_staff::{Databases, Listeners, System, SystemConfig};
+use ps_config::Secret;
+
+#[derive(Parser)]
+#[command(about = "Practice Staff: all four services in one process")]
+struct Args {
+    /// SQLite files, the mail folder and the operator token live here.
+    #[arg(long, env = "PS_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "PS_BIND", default_value = "127.0.0.1")]
+    bind: String,
+    #[arg(long, env = "PS_IDENTITY_PORT", default_value_t = 50051)]
+    identity_port: u16,
+    #[arg(long, env = "PS_STAFF_DIRECTORY_PORT", default_value_t = 50052)]
+    staff_directory_port: u16,
+    #[arg(long, env = "PS_ORG_ACCESS_PORT", default_value_t = 50053)]
+    org_access_port: u16,
+    #[arg(long, env = "PS_NOTIFICATION_PORT", default_value_t = 50054)]
+    notification_port: u16,
+    /// Link template in invitation e-mails; `{token}` is replaced.
+    #[arg(long, env = "PS_INVITATION_URL", default_value = "http://localhost:8080/invitation?token={token}")]
+    invitation_url: String,
+}
+
+/// The operator credential: kept in the data directory (mode 0600) so staffctl can read it.
+fn operator_token(path: &std::path::Path) -> anyhow::Result<Secret> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        return Ok(Secret::new(existing.trim()));
+    }
+    let token = ps_auth::random_token();
+    std::fs::write(path, &token).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(Secret::new(token))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let args = Args::parse();
+    ps_config::init_tracing(ps_config::LogFormat::Text);
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let mail_folder = args.data_dir.join("mail");
+    let operator_token_file = args.data_dir.join("operator-token");
+    let ports = [args.identity_port, args.staff_directory_port, args.org_access_port, args.notification_port];
+    let listeners = Listeners::bind(&args.bind, ports)
+        .await
+        .with_context(|| format!("binding {} on ports {ports:?}", args.bind))?;
+    let system = System::start(
+        SystemConfig {
+            databases: Databases::sqlite(&args.data_dir),
+            rabbitmq: None,
+            mail_folder: mail_folder.clone(),
+            clock: Arc::new(ps_core::SystemClock),
+            operator_token: operator_token(&operator_token_file)?,
+            invitation_url: args.invitation_url,
+            hashing: None,
+        },
+        listeners,
+    )
+    .await?;
+    let a = system.addresses;
+    println!(
+        "\nPractice Staff is running: all services SERVING after {} ms (embedded: SQLite + in-process events)\n\
+         \n  identity          {}\n  staff-directory   {}\n  org-access        {}\n  notification      {}\n\
+         \n  data directory    {}\n  e-mails           {}\n  operator token    {}\n\
+         \nNext: staffctl bootstrap --practice \"My Practice\" --owner-email you@example.com --owner-name \"Your Name\"\n\
+         Stop with Ctrl-C.\n",
+        started.elapsed().as_millis(),
+        a.identity,
+        a.staff_directory,
+        a.org_access,
+        a.notification,
+        args.data_dir.display(),
+        mail_folder.display(),
+        operator_token_file.display(),
+    );
+    let (trigger, signalled) = ps_core::Shutdown::new();
+    ps_grpc::signals::install(trigger);
+    signalled.wait().await;
+    system.shutdown();
+    tokio::time::timeout(Duration::from_secs(30), system.stopped())
+        .await
+        .context("services did not stop within 30 s")?
+        .map_err(anyhow::Error::msg)
+}

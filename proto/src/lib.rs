@@ -1,0 +1,47 @@
+//! The contracts of Practice Staff: every `.proto` of the product compiled once.
+//!
+//! Modules follow the proto packages (`identity.v1` → [`identity::v1`]). Services depend on this
+//! crate and convert these types to their own domain types at their gRPC edge.
+
+#![allow(clippy::large_enum_variant, clippy::doc_lazy_continuation)]
+
+pub mod common {
+    pub mod v1 {
+        tonic::include_proto!("common.v1");
+    }
+}
+
+pub mod events {
+    pub mod v1 {
+        tonic::include_proto!("events.v1");
+    }
+}
+
+pub mod identity {
+    pub mod v1 {
+        tonic::include_proto!("identity.v1");
+    }
+}
+
+pub mod notification {
+    pub mod v1 {
+        tonic::include_proto!("notification.v1");
+    }
+}
+
+pub mod orgaccess {
+    pub mod v1 {
+        tonic::include_proto!("orgaccess.v1");
+    }
+}
+
+pub mod staff {
+    pub mod v1 {
+        tonic::include_proto!("staff.v1");
+    }
+}
+
+/// Encoded `FileDescriptorSet` of every contract, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
+
+pub mod convert;

@@ -1,0 +1,177 @@
+//! Identity's domain values and results, independent of gRPC and storage.
+
+use chrono::{DateTime, Utc};
+use ps_core::{Email, FieldViolation, PersonName, PracticeId, PracticeRole, StaffId, UserId};
+use sha2::{Digest, Sha256};
+
+/// A password as typed: 10–128 characters. Longer phrases are welcome; the upper bound only
+/// keeps hashing cost predictable.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+impl Password {
+    pub const MIN_CHARS: usize = 10;
+    pub const MAX_CHARS: usize = 128;
+
+    /// A new password must meet the length rules.
+    pub fn new_password(field: &str, raw: &str) -> Result<Self, FieldViolation> {
+        let chars = raw.chars().count();
+        if chars == 0 {
+            return Err(FieldViolation::new(field, "is required"));
+        }
+        if chars < Self::MIN_CHARS || chars > Self::MAX_CHARS {
+            return Err(FieldViolation::new(
+                field,
+                format!("must be {} to {} characters", Self::MIN_CHARS, Self::MAX_CHARS),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// A password presented to sign in: only its presence and size are checked, the hash does
+    /// the rest.
+    pub fn presented(field: &str, raw: &str) -> Result<Self, FieldViolation> {
+        if raw.is_empty() {
+            return Err(FieldViolation::new(field, "is required"));
+        }
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(FieldViolation::new(field, format!("must be at most {} characters", Self::MAX_CHARS)));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A secret handed to a person once (invitation link token, refresh token): 256 random bits,
+/// base64url. Only its SHA-256 is stored; at that entropy a fast hash is enough.
+#[derive(Clone)]
+pub struct SecretToken(String);
+
+impl std::fmt::Debug for SecretToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretToken(***)")
+    }
+}
+
+impl SecretToken {
+    pub fn generate() -> Self {
+        Self(ps_auth::random_token())
+    }
+
+    /// A token presented by a caller. Anything that is not 43 base64url characters cannot be
+    /// one of ours.
+    pub fn presented(field: &str, raw: &str) -> Result<Self, FieldViolation> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(FieldViolation::new(field, "is required"));
+        }
+        if raw.len() != 43 || !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(FieldViolation::new(field, "is not a valid token"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> Vec<u8> {
+        Sha256::digest(self.0.as_bytes()).to_vec()
+    }
+}
+
+/// What an invitation offers, shown before the invitee answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationView {
+    pub practice_id: PracticeId,
+    pub practice_name: String,
+    pub inviter_name: String,
+    pub email: Email,
+    pub invitee_name: String,
+    pub role: PracticeRole,
+    pub expires_at: DateTime<Utc>,
+    pub existing_account: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub user_id: UserId,
+    pub practice_id: PracticeId,
+    pub staff_id: StaffId,
+}
+
+/// A request from notification for a fresh invitation link.
+#[derive(Debug, Clone)]
+pub struct IssueInvitation {
+    pub email: Email,
+    pub invitee_name: PersonName,
+    pub practice_id: PracticeId,
+    pub practice_name: String,
+    pub staff_id: StaffId,
+    pub inviter_name: String,
+    pub role: PracticeRole,
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuedLink {
+    pub token: SecretToken,
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+    pub user_id: UserId,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub access_token: String,
+    pub access_expires_at: DateTime<Utc>,
+    pub refresh_token: SecretToken,
+    pub refresh_expires_at: DateTime<Utc>,
+    pub user_id: UserId,
+    pub practice_id: PracticeId,
+    pub role: PracticeRole,
+}
+
+/// Link purposes, as stored.
+pub mod purpose {
+    pub const INVITATION: &str = "invitation";
+}
+
+/// Link outcomes, as stored.
+pub mod outcome {
+    pub const ACCEPTED: &str = "accepted";
+    pub const DECLINED: &str = "declined";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_rules() {
+        assert!(Password::new_password("password", "short").is_err());
+        assert!(Password::new_password("password", &"x".repeat(129)).is_err());
+        assert!(Password::new_password("password", "long enough pass").is_ok());
+        assert!(Password::presented("password", "").is_err());
+        assert!(format!("{:?}", Password::presented("p", "secret").unwrap()).contains("***"));
+    }
+
+    #[test]
+    fn tokens_have_256_bits_and_are_checked_for_shape() {
+        let token = SecretToken::generate();
+        assert_eq!(token.as_str().len(), 43);
+        assert!(SecretToken::presented("token", token.as_str()).is_ok());
+        assert!(SecretToken::presented("token", "abc").is_err());
+        assert!(SecretToken::presented("token", &"!".repeat(43)).is_err());
+        assert_eq!(token.hash().len(), 32);
+        assert_ne!(token.hash(), SecretToken::generate().hash());
+    }
+}

@@ -1,0 +1,62 @@
+//! Identity's one error type and its one mapping to gRPC statuses.
+
+use ps_core::Invalid;
+use tonic::Status;
+
+use crate::passwords::HashError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("invitation not found")]
+    InvitationNotFound,
+    #[error("this invitation was already answered")]
+    InvitationUsed,
+    #[error("this invitation was replaced by a newer one; use the latest e-mail")]
+    InvitationReplaced,
+    #[error("this invitation has expired; ask for a new one")]
+    InvitationExpired,
+    #[error("the password does not match the existing account for this e-mail")]
+    ExistingPasswordMismatch,
+    #[error("invalid e-mail or password")]
+    BadCredentials,
+    #[error("no active membership in the requested practice")]
+    NoActivePractice,
+    #[error("the session has ended; sign in again")]
+    SessionEnded,
+    #[error("too many password checks in progress; retry shortly")]
+    Busy,
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<HashError> for Error {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy => Error::Busy,
+            HashError::Failed(reason) => Error::Internal(reason),
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Invalid(invalid) => ps_grpc::status::invalid_argument(&invalid),
+            Error::InvitationNotFound => Status::not_found(err.to_string()),
+            Error::InvitationUsed | Error::InvitationReplaced | Error::InvitationExpired => {
+                Status::failed_precondition(err.to_string())
+            }
+            Error::ExistingPasswordMismatch | Error::BadCredentials | Error::SessionEnded => {
+                Status::unauthenticated(err.to_string())
+            }
+            Error::NoActivePractice => Status::permission_denied(err.to_string()),
+            Error::Busy => Status::resource_exhausted(err.to_string()),
+            Error::Database(db) => ps_grpc::status::internal("identity database", &db),
+            Error::Internal(reason) => ps_grpc::status::internal("identity", &reason),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Identity: users, password sign-in (argon2id), sessions and access tokens, single-use
+//! invitation links.
+//!
+//! - [`domain`]: passwords, secret tokens and use-case results.
+//! - [`app`]: the use cases ([`app::Identity`]); each state change and its event share one
+//!   transaction.
+//! - [`passwords`]: argon2id on a bounded blocking pool.
+//! - [`store`]: tables and migrations.
+//! - [`grpc`]: the gRPC edge (the only module that sees protobuf types).
+//! - [`error`]: the error type and its one mapping to gRPC statuses.
+//!
+//! Identity signs access tokens with an Ed25519 key kept in its database and publishes the
+//! public keys through `GetJwks`; every other service verifies tokens locally with them.
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod passwords;
+pub mod store;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ps_auth::{Access, AccessPolicy, KeySource, PublicJwk};
+use ps_config::Secret;
+use ps_events::OutboxWaker;
+use ps_proto::identity::v1::identity_internal_service_server::IdentityInternalServiceServer;
+use ps_proto::identity::v1::identity_service_server::IdentityServiceServer;
+use ps_service::{Environment, Launch, Running, StartError};
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+pub const HEALTH_NAMES: &[&str] = &["identity.v1.IdentityService", "identity.v1.IdentityInternalService"];
+
+/// Which credential each identity method needs.
+pub fn access_policy() -> AccessPolicy {
+    let public = ["SignIn", "Refresh", "GetInvitation", "AcceptInvitation", "DeclineInvitation", "GetJwks"];
+    public
+        .iter()
+        .fold(AccessPolicy::new(), |policy, method| {
+            policy.method(&format!("identity.v1.IdentityService/{method}"), Access::Public)
+        })
+        .service("identity.v1.IdentityInternalService", Access::Internal)
+}
+
+/// Identity verifies its own tokens with the keys in its database.
+struct DatabaseKeys(sea_orm::DatabaseConnection);
+
+#[async_trait]
+impl KeySource for DatabaseKeys {
+    async fn fetch(&self) -> Result<Vec<PublicJwk>, String> {
+        app::published_keys(&self.0).await.map_err(|e| e.to_string())
+    }
+}
+
+pub async fn start(config: Config, env: Environment, listener: TcpListener) -> Result<Running, StartError> {
+    let db = ps_db::connect_and_migrate::<store::migration::Migrator>(&config.common.database).await?;
+    let waker = OutboxWaker::default();
+    let hasher = passwords::PasswordHasher::new(config.hashing).map_err(|e| StartError::Config(e.to_string()))?;
+    let identity = app::Identity::new(
+        db.clone(),
+        env.clock.clone(),
+        waker.clone(),
+        hasher,
+        app::Settings {
+            access_token_ttl: config.access_token_ttl,
+            refresh_token_ttl: config.refresh_token_ttl,
+            invitation_ttl: config.invitation_ttl,
+            invitation_url: config.invitation_url.clone(),
+            tokens: config.common.tokens.clone(),
+        },
+    )
+    .await
+    .map_err(|e| StartError::Other(e.to_string()))?;
+    let public = IdentityServiceServer::new(grpc::Api { identity: identity.clone() })
+        .max_decoding_message_size(ps_grpc::server::MAX_REQUEST_BYTES)
+        .max_encoding_message_size(ps_grpc::server::MAX_RESPONSE_BYTES);
+    let internal = IdentityInternalServiceServer::new(grpc::Api { identity })
+        .max_decoding_message_size(ps_grpc::server::MAX_REQUEST_BYTES)
+        .max_encoding_message_size(ps_grpc::server::MAX_RESPONSE_BYTES);
+    ps_service::launch(
+        Launch {
+            name: "identity",
+            health_names: HEALTH_NAMES,
+            db: db.clone(),
+            waker,
+            handler: None,
+            add_routes: Box::new(move |routes| routes.add_service(public).add_service(internal)),
+            policy: access_policy(),
+            keys: Arc::new(DatabaseKeys(db)),
+            operator_token: Secret::default(),
+            background: Vec::new(),
+        },
+        &config.common,
+        &env,
+        listener,
+    )
+    .await
+}

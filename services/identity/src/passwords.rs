@@ -1,0 +1,138 @@
+//! argon2id hashing on the blocking thread pool, bounded twice: at most `max_concurrent`
+//! hashes run at once, and at most `max_queued` wait; beyond that a request is refused at once
+//! (RESOURCE_EXHAUSTED) rather than queued without bound, so a sign-in storm cannot starve the
+//! other RPCs or grow memory.
+
+use std::sync::Arc;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HashingSettings {
+    /// Memory cost in KiB (OWASP minimum for argon2id: 19 MiB).
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Hashes computed at once; defaults to the number of CPUs.
+    pub max_concurrent: usize,
+    /// Hash requests allowed to wait for a slot.
+    pub max_queued: usize,
+}
+
+impl Default for HashingSettings {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: std::thread::available_parallelism().map_or(2, usize::from),
+            max_queued: 64,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("too many password checks in progress")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    argon2: Argon2<'static>,
+    running: Arc<Semaphore>,
+    admitted: Arc<Semaphore>,
+}
+
+impl PasswordHasher {
+    pub fn new(settings: HashingSettings) -> Result<Self, HashError> {
+        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
+            .map_err(|e| HashError::Failed(e.to_string()))?;
+        Ok(Self {
+            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+            running: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
+            admitted: Arc::new(Semaphore::new(settings.max_concurrent.max(1) + settings.max_queued)),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _admitted = self.admitted.clone().try_acquire_owned().map_err(|_| HashError::Busy)?;
+        let _running = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| HashError::Failed("hasher closed".into()))?;
+        let argon2 = self.argon2.clone();
+        tokio::task::spawn_blocking(move || work(&argon2))
+            .await
+            .map_err(|e| HashError::Failed(e.to_string()))
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        self.run(move |argon2| {
+            let salt = SaltString::generate(&mut OsRng);
+            argon2
+                .hash_password(password.as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+                .map_err(|e| HashError::Failed(e.to_string()))
+        })
+        .await?
+    }
+
+    /// Whether `password` matches the stored PHC string. The parameters come from the stored
+    /// hash, so older hashes keep verifying after a parameter change.
+    pub async fn verify(&self, password: String, stored: String) -> Result<bool, HashError> {
+        self.run(move |argon2| {
+            let parsed = PasswordHash::new(&stored).map_err(|e| HashError::Failed(e.to_string()))?;
+            Ok(argon2.verify_password(password.as_bytes(), &parsed).is_ok())
+        })
+        .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_are_argon2id() {
+        let hasher = PasswordHasher::new(HashingSettings::default()).unwrap();
+        let hash = hasher.hash("correct horse battery".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(hasher.verify("correct horse battery".into(), hash.clone()).await.unwrap());
+        assert!(!hasher.verify("wrong".into(), hash).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn excess_requests_are_refused_not_queued() {
+        let hasher = PasswordHasher::new(HashingSettings {
+            max_concurrent: 1,
+            max_queued: 1,
+            ..HashingSettings::default()
+        })
+        .unwrap();
+        let attempts: Vec<_> = (0..6)
+            .map(|_| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move { hasher.hash("some password".into()).await })
+            })
+            .collect();
+        let mut busy = 0;
+        for attempt in attempts {
+            if matches!(attempt.await.unwrap(), Err(HashError::Busy)) {
+                busy += 1;
+            }
+        }
+        assert!(busy >= 1, "some of six simultaneous hashes beyond two slots must be refused");
+    }
+}

@@ -1,0 +1,131 @@
+//! Identity's tables. Every lookup of practice-scoped data takes the practice id; invitation
+//! links and sessions are found by the hash of the secret the caller presents.
+
+pub mod migration;
+
+pub mod users {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        #[sea_orm(unique)]
+        pub email: String,
+        pub name: String,
+        /// argon2id PHC string; none until the first invitation is accepted.
+        pub password_hash: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod action_links {
+    use sea_orm::entity::prelude::*;
+
+    /// A single-use link sent by e-mail. Only the SHA-256 of its token is stored.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "action_links")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        #[sea_orm(unique)]
+        pub token_hash: Vec<u8>,
+        pub purpose: String,
+        pub user_id: Uuid,
+        pub practice_id: Uuid,
+        pub staff_id: Uuid,
+        /// What the invitee sees before answering, captured when the link was issued.
+        pub practice_name: String,
+        pub inviter_name: String,
+        pub invitee_name: String,
+        pub role: String,
+        pub created_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+        pub used_at: Option<DateTimeUtc>,
+        /// Set when a newer link for the same person and practice replaced this one.
+        pub voided_at: Option<DateTimeUtc>,
+        pub outcome: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod sessions {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub user_id: Uuid,
+        pub practice_id: Uuid,
+        /// SHA-256 of the current refresh token; rotated on every refresh.
+        #[sea_orm(unique)]
+        pub refresh_hash: Vec<u8>,
+        pub created_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+        pub refreshed_at: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod memberships {
+    use sea_orm::entity::prelude::*;
+
+    /// The practices a user may sign in to, with their role there: written when an invitation
+    /// is accepted, so sign-in needs no call to staff-directory.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "memberships")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub practice_id: Uuid,
+        pub staff_id: Uuid,
+        pub role: String,
+        pub active: bool,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod signing_keys {
+    use sea_orm::entity::prelude::*;
+
+    /// Ed25519 keys that sign access tokens (PKCS#8). The newest signs; all unretired ones are
+    /// published so tokens signed just before a rotation still verify.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signing_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kid: String,
+        pub private_key: Vec<u8>,
+        pub created_at: DateTimeUtc,
+        pub retired_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,71 @@
+//! Notification: turns events into e-mails and keeps a delivery log.
+//!
+//! - [`events`] / [`app`]: an event is applied by queuing a delivery in the same transaction
+//!   that records the event id; a mailer task sends queued deliveries and records the outcome.
+//! - [`templates`]: the e-mails (text and HTML); [`mail`]: SMTP or a folder of `.eml` files.
+//! - [`store`]: tables and migrations; [`grpc`]: the edge; [`error`]: the error mapping.
+//!
+//! A crash between sending and recording re-sends the same e-mail with the same Message-ID
+//! (and, in the folder, to the same file name), so it is never a second, different e-mail.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod mail;
+pub mod store;
+pub mod templates;
+
+use std::sync::Arc;
+
+use ps_auth::{AccessPolicy, RemoteJwks};
+use ps_config::Secret;
+use ps_events::OutboxWaker;
+use ps_proto::notification::v1::notification_service_server::NotificationServiceServer;
+use ps_service::{Environment, Launch, Running, StartError};
+use tokio::net::TcpListener;
+use tracing::info;
+
+pub use config::Config;
+
+pub const HEALTH_NAMES: &[&str] = &["notification.v1.NotificationService"];
+
+pub async fn start(config: Config, env: Environment, listener: TcpListener) -> Result<Running, StartError> {
+    let db = ps_db::connect_and_migrate::<store::migration::Migrator>(&config.common.database).await?;
+    let mailer = mail::Mailer::new(&config.mail).map_err(|e| StartError::Config(format!("mail: {e}")))?;
+    info!(mail = %mailer.describe(), "mail transport ready");
+    let notifications = app::Notifications::new(
+        db.clone(),
+        env.clock.clone(),
+        &config.common.identity_url,
+        config.common.internal_token.expose(),
+        mailer,
+    )
+    .map_err(StartError::Config)?;
+    let keys = RemoteJwks::new(&config.common.identity_url).map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
+    let api = NotificationServiceServer::new(grpc::Api {
+        notifications: notifications.clone(),
+    })
+    .max_decoding_message_size(ps_grpc::server::MAX_REQUEST_BYTES)
+    .max_encoding_message_size(ps_grpc::server::MAX_RESPONSE_BYTES);
+    let mailer_task = tokio::spawn(notifications.clone().run_mailer(env.shutdown.clone()));
+    ps_service::launch(
+        Launch {
+            name: "notification",
+            health_names: HEALTH_NAMES,
+            db,
+            waker: OutboxWaker::default(),
+            handler: Some(Arc::new(events::Handler(notifications))),
+            add_routes: Box::new(move |routes| routes.add_service(api)),
+            policy: AccessPolicy::new(),
+            keys: Arc::new(keys),
+            operator_token: Secret::default(),
+            background: vec![mailer_task],
+        },
+        &config.common,
+        &env,
+        listener,
+    )
+    .await
+}

@@ -1,0 +1,37 @@
+//! Notification's tables.
+
+pub mod migration;
+
+pub mod deliveries {
+    use sea_orm::entity::prelude::*;
+
+    /// One e-mail: queued when its event is consumed (in the same transaction that records the
+    /// event id), sent by the mailer afterwards. The rendered bodies hold single-use links, so
+    /// they are kept only until the e-mail is sent.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub practice_id: Uuid,
+        pub event_id: Uuid,
+        pub template: String,
+        pub recipient: String,
+        pub recipient_name: String,
+        pub subject: String,
+        pub body_text: Option<String>,
+        pub body_html: Option<String>,
+        pub status: String,
+        pub attempts: i32,
+        pub last_error: Option<String>,
+        pub next_attempt_at: DateTimeUtc,
+        pub claimed_until: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+        pub sent_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,203 @@
+//! Org-access's use cases: organisations of a practice, and the staff projection that says who
+//! may act.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ps_auth::UserCaller;
+use ps_core::{Page, PageRequest, PracticeId, PracticeRole, SharedClock, StaffId, TitleText, UserId};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use tracing::info;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::store::{organisations, staff};
+
+/// Statuses in the staff projection (staff-directory's lifecycle, as org-access sees it).
+pub mod staff_status {
+    pub const PENDING: &str = "pending";
+    pub const ACTIVE: &str = "active";
+    pub const DECLINED: &str = "declined";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    pub id: Uuid,
+    pub practice_id: PracticeId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn organisation(row: organisations::Model) -> Organisation {
+    Organisation {
+        id: row.id,
+        practice_id: PracticeId(row.practice_id),
+        name: row.name,
+        created_at: row.created_at,
+    }
+}
+
+#[derive(Clone)]
+pub struct OrgAccess(Arc<Inner>);
+
+struct Inner {
+    db: DatabaseConnection,
+    clock: SharedClock,
+}
+
+impl OrgAccess {
+    pub fn new(db: DatabaseConnection, clock: SharedClock) -> Self {
+        Self(Arc::new(Inner { db, clock }))
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.0.db
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.0.clock
+    }
+
+    /// The caller's role if they are an active member of their practice, per the projection.
+    async fn active_role(&self, caller: &UserCaller) -> Result<PracticeRole, Error> {
+        let row = staff::Entity::find()
+            .filter(staff::Column::PracticeId.eq(caller.practice_id.as_uuid()))
+            .filter(staff::Column::UserId.eq(caller.user_id.as_uuid()))
+            .filter(staff::Column::Status.eq(staff_status::ACTIVE))
+            .one(&self.0.db)
+            .await?
+            .ok_or_else(|| Error::PermissionDenied("you are not an active member of this practice".into()))?;
+        PracticeRole::parse(&row.role).ok_or_else(|| Error::Internal(format!("stored role {}", row.role)))
+    }
+
+    pub async fn create_organisation(&self, caller: &UserCaller, name: TitleText) -> Result<Organisation, Error> {
+        if !self.active_role(caller).await?.manages_staff() {
+            return Err(Error::PermissionDenied(
+                "adding organisations needs the Account Owner, Account Manager or User Manager role".into(),
+            ));
+        }
+        let row = organisations::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            practice_id: Set(caller.practice_id.as_uuid()),
+            name: Set(name.to_string()),
+            name_key: Set(name.as_str().to_lowercase()),
+            created_at: Set(self.0.clock.now()),
+        }
+        .insert(&self.0.db)
+        .await
+        .map_err(|err| {
+            if ps_db::is_unique_violation(&err) {
+                Error::AlreadyExists(format!("an organisation named {name} already exists in this practice"))
+            } else {
+                err.into()
+            }
+        })?;
+        info!(practice_id = %caller.practice_id, organisation_id = %row.id, "organisation created");
+        Ok(organisation(row))
+    }
+
+    pub async fn get_organisation(&self, caller: &UserCaller, id: Uuid) -> Result<Organisation, Error> {
+        self.active_role(caller).await?;
+        organisations::Entity::find_by_id(id)
+            .filter(organisations::Column::PracticeId.eq(caller.practice_id.as_uuid()))
+            .one(&self.0.db)
+            .await?
+            .map(organisation)
+            .ok_or(Error::NotFound("organisation"))
+    }
+
+    pub async fn list_organisations(&self, caller: &UserCaller, page: PageRequest) -> Result<Page<Organisation>, Error> {
+        self.active_role(caller).await?;
+        let mut query = organisations::Entity::find()
+            .filter(organisations::Column::PracticeId.eq(caller.practice_id.as_uuid()));
+        if let Some(after) = page.after {
+            query = query.filter(organisations::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(organisations::Column::Id)
+            .limit(page.fetch_limit())
+            .all(&self.0.db)
+            .await?;
+        Ok(Page::from_rows(rows, &page, |row| row.id).map(organisation))
+    }
+
+    /// Projection: a member was invited. Never overwrites a member already known (an
+    /// acceptance may have arrived first).
+    pub async fn project_invited<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        practice_id: PracticeId,
+        staff_id: StaffId,
+        role: PracticeRole,
+    ) -> Result<(), Error> {
+        staff::Entity::insert(staff::ActiveModel {
+            practice_id: Set(practice_id.as_uuid()),
+            staff_id: Set(staff_id.as_uuid()),
+            user_id: Set(None),
+            role: Set(role.as_str().to_owned()),
+            status: Set(staff_status::PENDING.to_owned()),
+            updated_at: Set(self.0.clock.now()),
+        })
+        .on_conflict(
+            OnConflict::columns([staff::Column::PracticeId, staff::Column::StaffId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Projection: the invitee answered.
+    pub async fn project_answer<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        practice_id: PracticeId,
+        staff_id: StaffId,
+        user_id: UserId,
+        role: Option<PracticeRole>,
+        status: &'static str,
+    ) -> Result<(), Error> {
+        let now = self.0.clock.now();
+        match role {
+            // Acceptance carries the role: upsert, whatever arrived before.
+            Some(role) => {
+                staff::Entity::insert(staff::ActiveModel {
+                    practice_id: Set(practice_id.as_uuid()),
+                    staff_id: Set(staff_id.as_uuid()),
+                    user_id: Set(Some(user_id.as_uuid())),
+                    role: Set(role.as_str().to_owned()),
+                    status: Set(status.to_owned()),
+                    updated_at: Set(now),
+                })
+                .on_conflict(
+                    OnConflict::columns([staff::Column::PracticeId, staff::Column::StaffId])
+                        .update_columns([
+                            staff::Column::UserId,
+                            staff::Column::Role,
+                            staff::Column::Status,
+                            staff::Column::UpdatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(conn)
+                .await?;
+            }
+            None => {
+                staff::Entity::update_many()
+                    .col_expr(staff::Column::UserId, Expr::value(Some(user_id.as_uuid())))
+                    .col_expr(staff::Column::Status, Expr::value(status))
+                    .col_expr(staff::Column::UpdatedAt, Expr::value(now))
+                    .filter(staff::Column::PracticeId.eq(practice_id.as_uuid()))
+                    .filter(staff::Column::StaffId.eq(staff_id.as_uuid()))
+                    .exec(conn)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,55 @@
+//! Org access: the practice's client organisations and who may act in them.
+//!
+//! - [`app`]: organisations and the staff projection ([`app::OrgAccess`]).
+//! - [`events`]: keeps the projection of staff status and role current from events, so
+//!   authorisation never calls another service.
+//! - [`store`]: tables and migrations; [`grpc`]: the edge; [`error`]: the error mapping.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod store;
+
+use std::sync::Arc;
+
+use ps_auth::{AccessPolicy, RemoteJwks};
+use ps_config::Secret;
+use ps_events::OutboxWaker;
+use ps_proto::orgaccess::v1::org_access_service_server::OrgAccessServiceServer;
+use ps_service::{Environment, Launch, Running, StartError};
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+pub const HEALTH_NAMES: &[&str] = &["orgaccess.v1.OrgAccessService"];
+
+pub async fn start(config: Config, env: Environment, listener: TcpListener) -> Result<Running, StartError> {
+    let db = ps_db::connect_and_migrate::<store::migration::Migrator>(&config.common.database).await?;
+    let org_access = app::OrgAccess::new(db.clone(), env.clock.clone());
+    let keys = RemoteJwks::new(&config.common.identity_url).map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
+    let api = OrgAccessServiceServer::new(grpc::Api {
+        org_access: org_access.clone(),
+    })
+    .max_decoding_message_size(ps_grpc::server::MAX_REQUEST_BYTES)
+    .max_encoding_message_size(ps_grpc::server::MAX_RESPONSE_BYTES);
+    ps_service::launch(
+        Launch {
+            name: "org-access",
+            health_names: HEALTH_NAMES,
+            db,
+            waker: OutboxWaker::default(),
+            handler: Some(Arc::new(events::Handler(org_access))),
+            add_routes: Box::new(move |routes| routes.add_service(api)),
+            policy: AccessPolicy::new(),
+            keys: Arc::new(keys),
+            operator_token: Secret::default(),
+            background: Vec::new(),
+        },
+        &config.common,
+        &env,
+        listener,
+    )
+    .await
+}

@@ -1,0 +1,31 @@
+use ps_config::Secret;
+use ps_service::CommonConfig;
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_PORT: u16 = 50052;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// Credential for operator RPCs (CreatePractice). Empty disables them.
+    pub operator_token: Secret,
+    /// Recorded as the actor of operator actions.
+    pub operator_name: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            common: CommonConfig::defaults("staff-directory", DEFAULT_PORT),
+            operator_token: Secret::default(),
+            operator_name: "operator".into(),
+        }
+    }
+}
+
+impl ps_service::ServiceConfig for Config {
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+}

@@ -1,0 +1,65 @@
+//! Staff directory: practices and their staff.
+//!
+//! - [`domain`]: practices, staff members, statuses.
+//! - [`app`]: the use cases ([`app::Directory`]), each scoped by the caller's practice.
+//! - [`events`]: reactions to identity's invitation answers.
+//! - [`store`]: tables and migrations.
+//! - [`grpc`]: the gRPC edge; [`error`]: the error type and its mapping.
+//!
+//! A practice is created by an operator (CreatePractice, operator credential), which invites
+//! its Account Owner; from then on staff managers invite others. Members stay Pending until
+//! identity reports the invitee's answer.
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod store;
+
+use std::sync::Arc;
+
+use ps_auth::{Access, AccessPolicy, RemoteJwks};
+use ps_events::OutboxWaker;
+use ps_proto::staff::v1::staff_directory_service_server::StaffDirectoryServiceServer;
+use ps_service::{Environment, Launch, Running, StartError};
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+pub const HEALTH_NAMES: &[&str] = &["staff.v1.StaffDirectoryService"];
+
+pub fn access_policy() -> AccessPolicy {
+    AccessPolicy::new().method("staff.v1.StaffDirectoryService/CreatePractice", Access::Operator)
+}
+
+pub async fn start(config: Config, env: Environment, listener: TcpListener) -> Result<Running, StartError> {
+    let db = ps_db::connect_and_migrate::<store::migration::Migrator>(&config.common.database).await?;
+    let waker = OutboxWaker::default();
+    let directory = app::Directory::new(db.clone(), env.clock.clone(), waker.clone(), config.operator_name.clone());
+    let keys = RemoteJwks::new(&config.common.identity_url).map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
+    let api = StaffDirectoryServiceServer::new(grpc::Api {
+        directory: directory.clone(),
+    })
+    .max_decoding_message_size(ps_grpc::server::MAX_REQUEST_BYTES)
+    .max_encoding_message_size(ps_grpc::server::MAX_RESPONSE_BYTES);
+    ps_service::launch(
+        Launch {
+            name: "staff-directory",
+            health_names: HEALTH_NAMES,
+            db,
+            waker,
+            handler: Some(Arc::new(events::Handler(directory))),
+            add_routes: Box::new(move |routes| routes.add_service(api)),
+            policy: access_policy(),
+            keys: Arc::new(keys),
+            operator_token: config.operator_token.clone(),
+            background: Vec::new(),
+        },
+        &config.common,
+        &env,
+        listener,
+    )
+    .await
+}

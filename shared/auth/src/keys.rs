@@ -1,0 +1,120 @@
+//! Ed25519 signing keys. Identity keeps the private halves; every service verifies with the
+//! public halves published as JWKs.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+
+use crate::claims::AccessClaims;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the stored private key is not a PKCS#8 Ed25519 key")]
+    BadPrivateKey,
+    #[error("the public key is not 32 bytes of base64url")]
+    BadPublicKey,
+    #[error("signing failed: {0}")]
+    Signing(#[from] jsonwebtoken::errors::Error),
+}
+
+/// A private signing key with its id.
+pub struct SigningKey {
+    kid: String,
+    pkcs8: Vec<u8>,
+    public: [u8; 32],
+    encoding: EncodingKey,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    pub fn generate() -> Self {
+        let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+        let pkcs8 = key
+            .to_pkcs8_der()
+            .expect("encoding a freshly generated Ed25519 key as PKCS#8 cannot fail")
+            .as_bytes()
+            .to_vec();
+        Self::build(uuid::Uuid::now_v7().to_string(), pkcs8, key.verifying_key().to_bytes())
+    }
+
+    /// Restores a stored key.
+    pub fn from_pkcs8(kid: String, pkcs8: Vec<u8>) -> Result<Self, KeyError> {
+        let key = ed25519_dalek::SigningKey::from_pkcs8_der(&pkcs8).map_err(|_| KeyError::BadPrivateKey)?;
+        Ok(Self::build(kid, pkcs8, key.verifying_key().to_bytes()))
+    }
+
+    fn build(kid: String, pkcs8: Vec<u8>, public: [u8; 32]) -> Self {
+        let encoding = EncodingKey::from_ed_der(&pkcs8);
+        Self { kid, pkcs8, public, encoding }
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    pub fn public_jwk(&self) -> PublicJwk {
+        PublicJwk {
+            kid: self.kid.clone(),
+            x: URL_SAFE_NO_PAD.encode(self.public),
+        }
+    }
+
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, KeyError> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        header.typ = Some("JWT".into());
+        Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
+    }
+}
+
+/// The public half as a JWK (`kty` OKP, `crv` Ed25519, `alg` EdDSA).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicJwk {
+    pub kid: String,
+    /// base64url of the 32-byte public key.
+    pub x: String,
+}
+
+impl PublicJwk {
+    pub const KTY: &'static str = "OKP";
+    pub const CRV: &'static str = "Ed25519";
+    pub const ALG: &'static str = "EdDSA";
+
+    pub fn decoding_key(&self) -> Result<DecodingKey, KeyError> {
+        // jsonwebtoken slices the first 32 bytes without checking the length; check it here.
+        let bytes = URL_SAFE_NO_PAD.decode(&self.x).map_err(|_| KeyError::BadPublicKey)?;
+        if bytes.len() != 32 {
+            return Err(KeyError::BadPublicKey);
+        }
+        DecodingKey::from_ed_components(&self.x).map_err(|_| KeyError::BadPublicKey)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_keys_restore_to_the_same_public_key() {
+        let key = SigningKey::generate();
+        let restored = SigningKey::from_pkcs8(key.kid().to_owned(), key.pkcs8_der().to_vec()).unwrap();
+        assert_eq!(restored.public_jwk(), key.public_jwk());
+        assert!(SigningKey::from_pkcs8("k".into(), vec![1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn short_public_keys_are_refused_not_panicked_on() {
+        let jwk = PublicJwk { kid: "k".into(), x: "AAAA".into() };
+        assert!(jwk.decoding_key().is_err());
+    }
+}

@@ -1,0 +1,271 @@
+//! Verifies access tokens locally. Keys come from a [`KeySource`] (identity's `GetJwks` for
+//! other services, identity's own keys for itself) and are cached; an unknown key id triggers
+//! one refresh, at most every few seconds, so a flood of forged kids cannot hammer identity.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use ps_core::{PracticeId, PracticeRole, SessionId, SharedClock, StaffId, UserId};
+use tokio::sync::{Mutex, RwLock};
+use tracing::warn;
+
+use crate::caller::UserCaller;
+use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims, TokenSettings};
+use crate::keys::PublicJwk;
+
+/// Why a token was refused. Only the category reaches the client.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("access token is malformed")]
+    Malformed,
+    #[error("access token is signed by an unknown key")]
+    UnknownKey,
+    #[error("access token signature, issuer or audience is invalid")]
+    Invalid,
+    #[error("access token has expired")]
+    Expired,
+    #[error("access token is not valid yet")]
+    NotYetValid,
+    #[error("keys to verify the access token are unavailable")]
+    KeysUnavailable,
+}
+
+#[async_trait]
+pub trait KeySource: Send + Sync + 'static {
+    async fn fetch(&self) -> Result<Vec<PublicJwk>, String>;
+}
+
+/// Keys held in memory (identity verifying its own tokens).
+#[derive(Debug, Clone, Default)]
+pub struct StaticKeys(Arc<std::sync::RwLock<Vec<PublicJwk>>>);
+
+impl StaticKeys {
+    pub fn new(keys: Vec<PublicJwk>) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(keys)))
+    }
+}
+
+#[async_trait]
+impl KeySource for StaticKeys {
+    async fn fetch(&self) -> Result<Vec<PublicJwk>, String> {
+        Ok(self.0.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+}
+
+/// Identity's `GetJwks` over gRPC.
+#[derive(Debug, Clone)]
+pub struct RemoteJwks {
+    client: ps_proto::identity::v1::identity_service_client::IdentityServiceClient<tonic::transport::Channel>,
+}
+
+impl RemoteJwks {
+    /// Connects lazily, so a service can start before identity answers.
+    pub fn new(identity_url: &str) -> Result<Self, tonic::transport::Error> {
+        let channel = tonic::transport::Endpoint::from_shared(identity_url.to_owned())?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(5))
+            .connect_lazy();
+        Ok(Self {
+            client: ps_proto::identity::v1::identity_service_client::IdentityServiceClient::new(channel),
+        })
+    }
+}
+
+#[async_trait]
+impl KeySource for RemoteJwks {
+    async fn fetch(&self) -> Result<Vec<PublicJwk>, String> {
+        let reply = self
+            .client
+            .clone()
+            .get_jwks(ps_proto::identity::v1::GetJwksRequest {})
+            .await
+            .map_err(|status| format!("{}: {}", status.code(), status.message()))?;
+        Ok(reply
+            .into_inner()
+            .keys
+            .into_iter()
+            .filter(|k| k.kty == PublicJwk::KTY && k.crv == PublicJwk::CRV && k.alg == PublicJwk::ALG)
+            .map(|k| PublicJwk { kid: k.kid, x: k.x })
+            .collect())
+    }
+}
+
+/// Minimum time between two key refreshes triggered by unknown key ids.
+const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+/// Tolerated clock skew for not-before between replicas.
+const NOT_BEFORE_LEEWAY_SECS: i64 = 30;
+
+pub struct TokenVerifier {
+    source: Arc<dyn KeySource>,
+    settings: TokenSettings,
+    clock: SharedClock,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_refresh: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl TokenVerifier {
+    pub fn new(source: Arc<dyn KeySource>, settings: TokenSettings, clock: SharedClock) -> Self {
+        Self {
+            source,
+            settings,
+            clock,
+            keys: RwLock::default(),
+            last_refresh: Mutex::default(),
+        }
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey, TokenError> {
+        if let Some(key) = self.keys.read().await.get(kid) {
+            return Ok(key.clone());
+        }
+        let mut last = self.last_refresh.lock().await;
+        // Another request may have refreshed while this one waited for the lock.
+        if let Some(key) = self.keys.read().await.get(kid) {
+            return Ok(key.clone());
+        }
+        if last.is_some_and(|at| at.elapsed() < REFRESH_INTERVAL) {
+            return Err(TokenError::UnknownKey);
+        }
+        let fetched = self.source.fetch().await.map_err(|err| {
+            warn!(error = %err, "fetching token keys failed");
+            TokenError::KeysUnavailable
+        })?;
+        *last = Some(Instant::now());
+        let mut keys = HashMap::new();
+        for jwk in fetched {
+            match jwk.decoding_key() {
+                Ok(key) => {
+                    keys.insert(jwk.kid, key);
+                }
+                Err(err) => warn!(kid = %jwk.kid, error = %err, "ignoring unusable token key"),
+            }
+        }
+        let found = keys.get(kid).cloned();
+        *self.keys.write().await = keys;
+        found.ok_or(TokenError::UnknownKey)
+    }
+
+    /// Checks signature, algorithm, issuer, audience, token type, expiry and not-before.
+    pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Invalid);
+        }
+        let kid = header.kid.ok_or(TokenError::Malformed)?;
+        let key = self.key(&kid).await?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        // Time is checked below against the injected clock, not the library's wall clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.set_issuer(&[&self.settings.issuer]);
+        validation.set_audience(&[&self.settings.audience]);
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
+        if claims.typ != ACCESS_TOKEN_TYPE {
+            return Err(TokenError::Invalid);
+        }
+        let now = self.clock.now().timestamp();
+        if claims.exp <= now {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf > now + NOT_BEFORE_LEEWAY_SECS {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(claims)
+    }
+
+    /// Verifies and turns the claims into a caller.
+    pub async fn verify_user(&self, token: &str) -> Result<UserCaller, TokenError> {
+        let claims = self.verify(token).await?;
+        let parse = |v: &str| uuid::Uuid::parse_str(v).map_err(|_| TokenError::Malformed);
+        Ok(UserCaller {
+            user_id: UserId(parse(&claims.sub)?),
+            practice_id: PracticeId(parse(&claims.pid)?),
+            staff_id: StaffId(parse(&claims.stf)?),
+            session_id: SessionId(parse(&claims.sid)?),
+            role: PracticeRole::parse(&claims.role).ok_or(TokenError::Malformed)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SigningKey;
+    use ps_core::{Clock, ManualClock};
+
+    fn claims(now: i64, settings: &TokenSettings) -> AccessClaims {
+        AccessClaims {
+            iss: settings.issuer.clone(),
+            aud: settings.audience.clone(),
+            sub: uuid::Uuid::now_v7().to_string(),
+            pid: uuid::Uuid::now_v7().to_string(),
+            stf: uuid::Uuid::now_v7().to_string(),
+            sid: uuid::Uuid::now_v7().to_string(),
+            role: "member".into(),
+            typ: ACCESS_TOKEN_TYPE.into(),
+            iat: now,
+            nbf: now,
+            exp: now + 900,
+            jti: uuid::Uuid::now_v7().to_string(),
+        }
+    }
+
+    fn setup() -> (SigningKey, Arc<ManualClock>, TokenVerifier, TokenSettings) {
+        let key = SigningKey::generate();
+        let clock = Arc::new(ManualClock::starting_now());
+        let settings = TokenSettings::default();
+        let verifier = TokenVerifier::new(
+            Arc::new(StaticKeys::new(vec![key.public_jwk()])),
+            settings.clone(),
+            clock.clone(),
+        );
+        (key, clock, verifier, settings)
+    }
+
+    #[tokio::test]
+    async fn valid_tokens_verify_and_expire_by_the_injected_clock() {
+        let (key, clock, verifier, settings) = setup();
+        let token = key.sign(&claims(clock.now().timestamp(), &settings)).unwrap();
+        assert!(verifier.verify_user(&token).await.is_ok());
+        clock.advance(chrono::Duration::seconds(901));
+        assert_eq!(verifier.verify(&token).await.unwrap_err(), TokenError::Expired);
+    }
+
+    #[tokio::test]
+    async fn wrong_audience_type_or_key_is_refused() {
+        let (key, clock, verifier, settings) = setup();
+        let now = clock.now().timestamp();
+        let mut wrong_audience = claims(now, &settings);
+        wrong_audience.aud = "someone-else".into();
+        assert_eq!(verifier.verify(&key.sign(&wrong_audience).unwrap()).await.unwrap_err(), TokenError::Invalid);
+        let mut refresh = claims(now, &settings);
+        refresh.typ = "refresh".into();
+        assert_eq!(verifier.verify(&key.sign(&refresh).unwrap()).await.unwrap_err(), TokenError::Invalid);
+        let stranger = SigningKey::generate();
+        assert_eq!(
+            verifier.verify(&stranger.sign(&claims(now, &settings)).unwrap()).await.unwrap_err(),
+            TokenError::UnknownKey
+        );
+        assert_eq!(verifier.verify("not.a.jwt").await.unwrap_err(), TokenError::Malformed);
+    }
+
+    #[tokio::test]
+    async fn a_token_signed_by_a_known_kid_with_another_key_is_refused() {
+        let (key, clock, verifier, settings) = setup();
+        let forger = SigningKey::from_pkcs8(key.kid().to_owned(), SigningKey::generate().pkcs8_der().to_vec()).unwrap();
+        let forged = forger.sign(&claims(clock.now().timestamp(), &settings)).unwrap();
+        assert_eq!(verifier.verify(&forged).await.unwrap_err(), TokenError::Invalid);
+    }
+}

@@ -1,0 +1,24 @@
+//! Vocabulary every Practice Staff service shares, free of gRPC and database types.
+//!
+//! - [`clock`]: the injectable clock (real time in production, a movable one in tests).
+//! - [`ids`]: typed UUIDv7 identifiers.
+//! - [`validation`]: field violations collected while validating input.
+//! - [`values`]: newtypes that are valid once constructed (e-mail, names).
+//! - [`role`]: practice roles and what each may do.
+//! - [`shutdown`]: a cloneable shutdown signal passed into every long-running task.
+
+pub mod clock;
+pub mod ids;
+pub mod role;
+pub mod shutdown;
+pub mod validation;
+pub mod values;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use ids::{EventId, PracticeId, SessionId, StaffId, UserId};
+pub use role::PracticeRole;
+pub use shutdown::{Shutdown, ShutdownTrigger};
+pub use validation::{FieldViolation, Invalid, Violations};
+pub use values::{Email, PersonName, TitleText};
+pub mod page;
+pub use page::{Page, PageRequest};

@@ -1,0 +1,100 @@
+//! Field violations, gathered so that one reply names every invalid field at once.
+
+use std::fmt;
+
+/// One invalid field of a request, in the shape of google.rpc.BadRequest.FieldViolation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+impl FieldViolation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+
+    /// The same violation under a nested field path (`owner.email`).
+    pub fn within(mut self, parent: &str) -> Self {
+        self.field = format!("{parent}.{}", self.field);
+        self
+    }
+}
+
+/// Input that failed validation; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Invalid {
+    pub violations: Vec<FieldViolation>,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid input: ")?;
+        for (i, v) in self.violations.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{} {}", v.field, v.description)?;
+        }
+        Ok(())
+    }
+}
+
+impl From<FieldViolation> for Invalid {
+    fn from(violation: FieldViolation) -> Self {
+        Self {
+            violations: vec![violation],
+        }
+    }
+}
+
+/// Collects violations while parsing a request.
+///
+/// ```ignore
+/// let mut v = Violations::default();
+/// let email = v.check(Email::parse("email", &req.email));
+/// let name = v.check(PersonName::parse("name", &req.name));
+/// v.finish()?;
+/// // both are Some here
+/// ```
+#[derive(Debug, Default)]
+pub struct Violations {
+    violations: Vec<FieldViolation>,
+}
+
+impl Violations {
+    pub fn check<T>(&mut self, result: Result<T, FieldViolation>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(violation) => {
+                self.violations.push(violation);
+                None
+            }
+        }
+    }
+
+    pub fn push(&mut self, violation: FieldViolation) {
+        self.violations.push(violation);
+    }
+
+    pub fn finish(self) -> Result<(), Invalid> {
+        if self.violations.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid {
+                violations: self.violations,
+            })
+        }
+    }
+}
+
+/// Unwraps values checked by a [`Violations`] that has already `finish`ed without error.
+///
+/// Every `None` produced by `check` pushed a violation, so after a successful `finish` all are
+/// `Some`; the message names the broken invariant if a caller skips `finish`.
+pub fn checked<T>(value: Option<T>) -> T {
+    value.expect("a value is None only when a violation was recorded, and finish() returned Ok")
+}

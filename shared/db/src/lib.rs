@@ -1,0 +1,125 @@
+//! Database connections for the services: PostgreSQL in production, one SQLite file per
+//! service on the embedded default.
+//!
+//! SQLite gets WAL, a busy timeout and a single connection, so write transactions are
+//! serialised instead of failing with SQLITE_BUSY when two of them upgrade from read to write
+//! (sea-orm drops `FOR UPDATE` there, so no correctness may hang on row locks anyway).
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+
+pub use sea_orm;
+
+/// How to reach a service's database.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DbSettings {
+    /// `sqlite://path/to/file.db` or `postgres://user@host:5432/dbname`.
+    pub url: String,
+    /// PostgreSQL pool size; SQLite always uses one connection.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    10
+}
+
+impl DbSettings {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: default_max_connections(),
+        }
+    }
+
+    /// A SQLite file, created when missing.
+    pub fn sqlite_file(path: &std::path::Path) -> Self {
+        Self::new(format!("sqlite://{}?mode=rwc", path.display()))
+    }
+
+    /// The URL without its password, for logs and start-up banners.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+/// Replaces the password of a `scheme://user:password@host` URL with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Opens the pool with the settings each backend needs.
+pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(settings.url.clone());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
+    if settings.url.starts_with("sqlite:") {
+        options
+            .max_connections(1)
+            .min_connections(1)
+            // The one connection lives as long as the pool: an idle timeout would only
+            // reopen the same file.
+            .idle_timeout(None::<Duration>)
+            .max_lifetime(None::<Duration>)
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+                    .create_if_missing(true)
+            });
+    } else {
+        options.max_connections(settings.max_connections.max(1));
+    }
+    Database::connect(options).await
+}
+
+/// Connects and brings the schema up to date.
+pub async fn connect_and_migrate<M: MigratorTrait>(
+    settings: &DbSettings,
+) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(settings).await?;
+    M::up(&db, None).await?;
+    Ok(db)
+}
+
+/// Whether the error is a unique-constraint violation (a duplicate insert).
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
+pub fn is_postgres(conn: &impl ConnectionTrait) -> bool {
+    conn.get_database_backend() == DatabaseBackend::Postgres
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/identity"),
+            "postgres://app:***@db:5432/identity"
+        );
+        assert_eq!(redact_url("sqlite://data/identity.db?mode=rwc"), "sqlite://data/identity.db?mode=rwc");
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/x"), "postgres://postgres@127.0.0.1/x");
+    }
+}

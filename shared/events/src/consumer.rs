@@ -1,0 +1,115 @@
+//! The consuming side, shared by both transports: decode, hand to the service's handler, retry
+//! transient failures with backoff, give up on the rest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ps_core::Shutdown;
+use tracing::{debug, warn};
+
+use crate::codec;
+use crate::event::Event;
+use crate::topology::ConsumerName;
+
+/// Why a handler could not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Worth trying again (database busy, another service unreachable).
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// Will fail the same way every time; the event is dead-lettered.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// A service's reaction to events. Implementations must be idempotent: record the event id
+/// with [`crate::inbox::record_once`] in the transaction that applies the effect.
+#[async_trait]
+pub trait EventHandler: Send + Sync + 'static {
+    fn consumer(&self) -> ConsumerName;
+    async fn handle(&self, event: Event) -> Result<(), HandleError>;
+}
+
+/// What became of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied (or recognised as already applied): acknowledge.
+    Handled,
+    /// Given up on, with the reason: route to the dead letters.
+    DeadLettered(String),
+    /// Shutdown began while retrying: leave it unacknowledged for redelivery.
+    Interrupted,
+}
+
+/// Retry policy for transient failures.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub attempts: u32,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for Retry {
+    /// Seven attempts over roughly 25 seconds.
+    fn default() -> Self {
+        Self {
+            attempts: 7,
+            first_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ConsumerRunner {
+    handler: Arc<dyn EventHandler>,
+    retry: Retry,
+}
+
+impl ConsumerRunner {
+    pub fn new(handler: Arc<dyn EventHandler>, retry: Retry) -> Self {
+        Self { handler, retry }
+    }
+
+    pub fn consumer(&self) -> ConsumerName {
+        self.handler.consumer()
+    }
+
+    pub async fn deliver(&self, bytes: &[u8], shutdown: &Shutdown) -> Outcome {
+        let consumer = self.consumer().as_str();
+        let event = match codec::decode(bytes) {
+            Ok(event) => event,
+            Err(err) => {
+                warn!(consumer, error = %err, "dead-lettering undecodable event");
+                return Outcome::DeadLettered(err.to_string());
+            }
+        };
+        let mut delay = self.retry.first_delay;
+        for attempt in 1..=self.retry.attempts {
+            match self.handler.handle(event.clone()).await {
+                Ok(()) => {
+                    debug!(consumer, event_id = %event.id, event_type = event.event_type(), "event handled");
+                    return Outcome::Handled;
+                }
+                Err(HandleError::Permanent(reason)) => {
+                    warn!(consumer, event_id = %event.id, event_type = event.event_type(), %reason, "dead-lettering event");
+                    return Outcome::DeadLettered(reason);
+                }
+                Err(HandleError::Retryable(reason)) if attempt == self.retry.attempts => {
+                    warn!(consumer, event_id = %event.id, event_type = event.event_type(), attempt, %reason, "giving up on event");
+                    return Outcome::DeadLettered(format!("gave up after {attempt} attempts: {reason}"));
+                }
+                Err(HandleError::Retryable(reason)) => {
+                    warn!(consumer, event_id = %event.id, event_type = event.event_type(), attempt, %reason, "event failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.clone().wait() => return Outcome::Interrupted,
+                    }
+                    delay = (delay * 2).min(self.retry.max_delay);
+                }
+            }
+        }
+        Outcome::Interrupted
+    }
+}

@@ -1,0 +1,72 @@
+//! Consumer idempotency: each consumer records the event ids it has applied, in the same
+//! transaction as the effect, so a redelivered event changes nothing.
+
+use chrono::{DateTime, Utc};
+use ps_core::EventId;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
+
+use crate::topology::ConsumerName;
+
+pub mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "processed_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub consumer: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub event_id: Uuid,
+        pub event_type: String,
+        pub processed_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Records that `consumer` applies `event_id`; `false` when it already had.
+///
+/// Call it first inside the transaction that applies the event and roll back on `false`.
+/// It is an `INSERT … ON CONFLICT DO NOTHING`, so on PostgreSQL a concurrent duplicate waits
+/// for the first transaction and then sees the row, and no error aborts the transaction.
+pub async fn record_once<C: ConnectionTrait>(
+    conn: &C,
+    consumer: ConsumerName,
+    event_id: EventId,
+    event_type: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let inserted = entity::Entity::insert(entity::ActiveModel {
+        consumer: Set(consumer.as_str().to_owned()),
+        event_id: Set(event_id.as_uuid()),
+        event_type: Set(event_type.to_owned()),
+        processed_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([entity::Column::Consumer, entity::Column::EventId])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(inserted == 1)
+}
+
+/// Whether `consumer` already applied `event_id`: a cheap check before side effects outside
+/// the database (an RPC), which [`record_once`] would only catch afterwards.
+pub async fn already_processed<C: ConnectionTrait>(
+    conn: &C,
+    consumer: ConsumerName,
+    event_id: EventId,
+) -> Result<bool, DbErr> {
+    Ok(
+        entity::Entity::find_by_id((consumer.as_str().to_owned(), event_id.as_uuid()))
+            .one(conn)
+            .await?
+            .is_some(),
+    )
+}

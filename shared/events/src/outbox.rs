@@ -1,0 +1,73 @@
+//! The transactional outbox: events written in the producer's own transaction, relayed later.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use tokio::sync::Notify;
+
+use crate::codec;
+use crate::event::Event;
+
+pub mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub event_type: String,
+        /// The encoded `events.v1.Envelope`.
+        pub payload: Vec<u8>,
+        pub created_at: DateTimeUtc,
+        pub published_at: Option<DateTimeUtc>,
+        pub attempts: i32,
+        /// Failed publishes back off; the relay skips rows until then.
+        pub next_attempt_at: DateTimeUtc,
+        /// A relay that claimed the row holds it until then; an expired claim (crashed relay)
+        /// lets another relay take it.
+        pub claimed_until: Option<DateTimeUtc>,
+        pub last_error: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Writes `event` into the outbox on `conn`, which should be the transaction that makes the
+/// change the event describes.
+pub async fn enqueue<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), DbErr> {
+    let created_at: DateTime<Utc> = event.occurred_at;
+    entity::ActiveModel {
+        id: Set(event.id.as_uuid()),
+        event_type: Set(event.event_type().to_owned()),
+        payload: Set(codec::encode(event)),
+        created_at: Set(created_at),
+        published_at: Set(None),
+        attempts: Set(0),
+        // Relay scheduling runs on wall-clock time (see `relay`), whatever the business clock says.
+        next_attempt_at: Set(Utc::now()),
+        claimed_until: Set(None),
+        last_error: Set(None),
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+/// Wakes the relay right after a commit so events leave without waiting for its poll.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxWaker(Arc<Notify>);
+
+impl OutboxWaker {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+
+    pub(crate) async fn woken(&self) {
+        self.0.notified().await;
+    }
+}

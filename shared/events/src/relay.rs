@@ -1,0 +1,216 @@
+//! Moves events from a service's outbox to the transport.
+//!
+//! The relay claims a batch of unpublished rows with a lease (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, so replicas share the work; SQLite has one writer anyway), publishes it, and
+//! marks each row published only once the transport confirmed it. A failed publish backs off
+//! per row; a crash leaves the claim to expire and the row to be published again, which
+//! consumers absorb by idempotency.
+//!
+//! Scheduling (claims, backoff) uses wall-clock time, not the injected business clock: a test
+//! that moves its clock days ahead must not strand events in the future.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use ps_core::Shutdown;
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use tracing::{debug, warn};
+
+use crate::outbox::{OutboxWaker, entity as outbox};
+
+/// An event as the transport sees it.
+#[derive(Debug, Clone)]
+pub struct OutgoingEvent {
+    pub id: uuid::Uuid,
+    pub event_type: String,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PublishError {
+    #[error("no queue is bound for {0}")]
+    NoRoute(String),
+    #[error("the broker refused the event")]
+    Refused,
+    #[error("transport unavailable: {0}")]
+    Unavailable(String),
+    #[error("interrupted by shutdown")]
+    Interrupted,
+}
+
+/// Hands events to a transport.
+#[async_trait]
+pub trait Publisher: Send + Sync + 'static {
+    /// Publishes each event in order; result `i` belongs to `events[i]`. `Ok` means the
+    /// transport took responsibility: the broker confirmed it, or every in-process consumer
+    /// handled it.
+    async fn publish(
+        &self,
+        events: &[OutgoingEvent],
+        shutdown: &Shutdown,
+    ) -> Vec<Result<(), PublishError>>;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RelaySettings {
+    pub batch_size: u64,
+    /// How often to look for events when nobody woke the relay (other replicas' commits).
+    pub poll_interval: Duration,
+    /// How long a claim holds rows against other relays.
+    pub claim_lease: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 100,
+            poll_interval: Duration::from_millis(500),
+            claim_lease: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+pub struct Relay {
+    pub(crate) service: &'static str,
+    pub(crate) db: DatabaseConnection,
+    pub(crate) publisher: Arc<dyn Publisher>,
+    pub(crate) waker: OutboxWaker,
+    pub(crate) settings: RelaySettings,
+}
+
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+impl Relay {
+    pub async fn run(self, shutdown: Shutdown) {
+        loop {
+            if shutdown.is_triggered() {
+                return;
+            }
+            let batch = match self.claim().await {
+                Ok(batch) => batch,
+                Err(err) => {
+                    warn!(service = self.service, error = %err, "outbox claim failed");
+                    Vec::new()
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = self.waker.woken() => {}
+                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                    _ = shutdown.clone().wait() => return,
+                }
+                continue;
+            }
+            let results = self.publisher.publish(&batch, &shutdown).await;
+            if let Err(err) = self.settle(&batch, &results).await {
+                // The claims expire and the rows go out again; consumers are idempotent.
+                warn!(service = self.service, error = %err, "recording publish results failed");
+            }
+        }
+    }
+
+    async fn claim(&self) -> Result<Vec<OutgoingEvent>, DbErr> {
+        let now = Utc::now();
+        let until = now + chrono_duration(self.settings.claim_lease);
+        let claimable = Query::select()
+            .column(outbox::Column::Id)
+            .from(outbox::Entity)
+            .and_where(outbox::Column::PublishedAt.is_null())
+            .and_where(outbox::Column::NextAttemptAt.lte(now))
+            .and_where(
+                outbox::Column::ClaimedUntil
+                    .is_null()
+                    .or(outbox::Column::ClaimedUntil.lt(now)),
+            )
+            .order_by(outbox::Column::Id, sea_orm::Order::Asc)
+            .limit(self.settings.batch_size)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .to_owned();
+        let mut rows = outbox::Entity::update_many()
+            .col_expr(outbox::Column::ClaimedUntil, Expr::value(until))
+            .filter(outbox::Column::Id.in_subquery(claimable))
+            .exec_with_returning(&self.db)
+            .await?;
+        rows.sort_by_key(|row| row.id);
+        Ok(rows
+            .into_iter()
+            .map(|row| OutgoingEvent {
+                id: row.id,
+                event_type: row.event_type,
+                payload: row.payload,
+            })
+            .collect())
+    }
+
+    async fn settle(
+        &self,
+        batch: &[OutgoingEvent],
+        results: &[Result<(), PublishError>],
+    ) -> Result<(), DbErr> {
+        let now = Utc::now();
+        let published: Vec<uuid::Uuid> = batch
+            .iter()
+            .zip(results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(e, _)| e.id)
+            .collect();
+        if !published.is_empty() {
+            outbox::Entity::update_many()
+                .col_expr(outbox::Column::PublishedAt, Expr::value(now))
+                .col_expr(outbox::Column::ClaimedUntil, Expr::value(None::<chrono::DateTime<Utc>>))
+                .col_expr(
+                    outbox::Column::Attempts,
+                    Expr::col(outbox::Column::Attempts).add(1),
+                )
+                .filter(outbox::Column::Id.is_in(published.iter().copied()))
+                .exec(&self.db)
+                .await?;
+            debug!(service = self.service, count = published.len(), "events published");
+        }
+        // Events a shutdown interrupted are released untouched, so a restart takes them at once.
+        let interrupted: Vec<uuid::Uuid> = batch
+            .iter()
+            .zip(results)
+            .filter(|(_, r)| matches!(r, Err(PublishError::Interrupted)))
+            .map(|(e, _)| e.id)
+            .collect();
+        if !interrupted.is_empty() {
+            outbox::Entity::update_many()
+                .col_expr(outbox::Column::ClaimedUntil, Expr::value(None::<chrono::DateTime<Utc>>))
+                .filter(outbox::Column::Id.is_in(interrupted))
+                .exec(&self.db)
+                .await?;
+        }
+        for (event, result) in batch.iter().zip(results) {
+            let Err(err) = result else { continue };
+            if matches!(err, PublishError::Interrupted) {
+                continue;
+            }
+            let attempts = outbox::Entity::find_by_id(event.id)
+                .one(&self.db)
+                .await?
+                .map_or(0, |row| row.attempts)
+                + 1;
+            let backoff = Duration::from_millis(500)
+                .saturating_mul(1u32 << attempts.clamp(0, 16))
+                .min(self.settings.max_backoff);
+            warn!(service = self.service, event_id = %event.id, event_type = %event.event_type, attempts, error = %err, "publish failed; will retry");
+            outbox::Entity::update_many()
+                .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+                .col_expr(outbox::Column::NextAttemptAt, Expr::value(now + chrono_duration(backoff)))
+                .col_expr(outbox::Column::ClaimedUntil, Expr::value(None::<chrono::DateTime<Utc>>))
+                .col_expr(outbox::Column::LastError, Expr::value(err.to_string()))
+                .filter(outbox::Column::Id.eq(event.id))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,113 @@
+//! Who consumes which events, and the names of the exchanges and queues that carry them.
+//!
+//! This table is part of the contract between services. Every service declares the whole
+//! topology when it connects to RabbitMQ, so an event published before its consumer first
+//! started still waits in that consumer's durable queue: start order cannot lose events.
+
+use crate::event::types;
+
+/// A consuming service. Its name prefixes its queues and keys its processed-event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConsumerName {
+    StaffDirectory,
+    OrgAccess,
+    Notification,
+}
+
+impl ConsumerName {
+    pub const ALL: [ConsumerName; 3] = [
+        ConsumerName::StaffDirectory,
+        ConsumerName::OrgAccess,
+        ConsumerName::Notification,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsumerName::StaffDirectory => "staff-directory",
+            ConsumerName::OrgAccess => "org-access",
+            ConsumerName::Notification => "notification",
+        }
+    }
+
+    /// The event types (routing keys) bound to this consumer's queue.
+    pub fn bindings(self) -> &'static [&'static str] {
+        match self {
+            ConsumerName::StaffDirectory => {
+                &[types::INVITATION_ACCEPTED, types::INVITATION_DECLINED]
+            }
+            ConsumerName::OrgAccess => &[
+                types::STAFF_INVITED,
+                types::INVITATION_ACCEPTED,
+                types::INVITATION_DECLINED,
+            ],
+            ConsumerName::Notification => &[types::STAFF_INVITED],
+        }
+    }
+
+    pub fn receives(self, event_type: &str) -> bool {
+        self.bindings().contains(&event_type)
+    }
+}
+
+/// Broker object names, all derived from the exchange name so a deployment (or a test) can
+/// keep its own set apart by choosing another exchange name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    exchange: String,
+}
+
+impl Names {
+    pub fn new(exchange: impl Into<String>) -> Self {
+        Self {
+            exchange: exchange.into(),
+        }
+    }
+
+    /// Durable topic exchange every event is published to.
+    pub fn exchange(&self) -> &str {
+        &self.exchange
+    }
+
+    /// Direct exchange that routes rejected messages to each consumer's dead-letter queue.
+    pub fn dead_letter_exchange(&self) -> String {
+        format!("{}.dead-letter", self.exchange)
+    }
+
+    pub fn queue(&self, consumer: ConsumerName) -> String {
+        format!("{}.{}", self.exchange, consumer.as_str())
+    }
+
+    pub fn dead_letter_queue(&self, consumer: ConsumerName) -> String {
+        format!("{}.{}.dead", self.exchange, consumer.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_type_has_a_consumer() {
+        for event_type in [
+            types::STAFF_INVITED,
+            types::INVITATION_ACCEPTED,
+            types::INVITATION_DECLINED,
+        ] {
+            assert!(
+                ConsumerName::ALL.iter().any(|c| c.receives(event_type)),
+                "{event_type} would be published to no queue"
+            );
+        }
+    }
+
+    #[test]
+    fn names_derive_from_the_exchange() {
+        let names = Names::new("t1.events");
+        assert_eq!(names.queue(ConsumerName::Notification), "t1.events.notification");
+        assert_eq!(
+            names.dead_letter_queue(ConsumerName::Notification),
+            "t1.events.notification.dead"
+        );
+        assert_eq!(names.dead_letter_exchange(), "t1.events.dead-letter");
+    }
+}

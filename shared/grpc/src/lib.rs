@@ -1,0 +1,15 @@
+//! How every Practice Staff service serves gRPC.
+//!
+//! - [`server`]: one function that serves a service's routes behind the same stack of layers
+//!   (grpc-web, panic catching, decode-error mapping, authentication), with health and
+//!   reflection, request timeouts and a bounded graceful drain.
+//! - [`status`]: the few helpers every service's error mapping uses (field violations as
+//!   google.rpc.BadRequest details, internal errors logged and hidden).
+//! - [`signals`]: SIGTERM / SIGINT handling for binaries.
+
+pub mod server;
+pub mod signals;
+pub mod status;
+
+pub use server::{Served, ServeSettings, serve};
+

@@ -1,0 +1,224 @@
+//! Serving a service's routes. Every service goes through [`serve`], so every one has the same
+//! layers, limits and shutdown behaviour.
+//!
+//! Layers, outermost first:
+//! 1. grpc-web, so browsers behind a plain HTTP/1.1 gateway can call;
+//! 2. panic catching: a panicking handler answers INTERNAL instead of killing the connection;
+//! 3. decode errors: tonic answers INTERNAL when a request body is not valid protobuf; that is
+//!    the caller's fault, so it becomes INVALID_ARGUMENT;
+//! 4. authentication ([`ps_auth::AuthLayer`]) with the service's access policy.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use ps_auth::AuthLayer;
+use ps_core::Shutdown;
+use serde::{Deserialize, Serialize};
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tower::{Layer, Service};
+use tracing::{info, warn};
+
+/// Limits shared by every service; each is configurable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServeSettings {
+    /// A request still running after this is answered DEADLINE_EXCEEDED.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// After shutdown begins, in-flight requests get this long before the server stops anyway.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Requests served at once on one connection.
+    pub concurrency_per_connection: usize,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+            concurrency_per_connection: 256,
+        }
+    }
+}
+
+/// Largest request message a service decodes (tonic's default is 4 MiB).
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// Largest response message a service encodes (tonic's default is unlimited).
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+pub use tonic_reflection::server::Error as ReflectionError;
+
+/// Routes with health and reflection added, ready for [`serve`].
+pub struct Served {
+    pub routes: Routes,
+    pub health: tonic_health::server::HealthReporter,
+}
+
+impl Served {
+    /// Starts a route set with grpc.health.v1 (every service NOT_SERVING until the caller says
+    /// otherwise) and server reflection over every contract.
+    pub async fn new(service_names: &[&'static str]) -> Result<Self, tonic_reflection::server::Error> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        // tonic-health starts the whole server ("") as SERVING; nothing is, until migrations
+        // ran and the event transport is up.
+        mark_not_serving(&health, service_names).await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(ps_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(ps_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+        let routes = Routes::new(health_service)
+            .add_service(reflection)
+            .add_service(reflection_alpha);
+        Ok(Self { routes, health })
+    }
+}
+
+/// Marks every named service and the whole server SERVING.
+pub async fn mark_serving(health: &tonic_health::server::HealthReporter, service_names: &[&'static str]) {
+    for name in service_names {
+        health.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
+    }
+    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+}
+
+/// Marks everything NOT_SERVING, first thing in a drain, so load balancers stop sending.
+pub async fn mark_not_serving(health: &tonic_health::server::HealthReporter, service_names: &[&'static str]) {
+    for name in service_names {
+        health.set_service_status(*name, tonic_health::ServingStatus::NotServing).await;
+    }
+    health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PanicAsInternal;
+
+impl tower_http::catch_panic::ResponseForPanic for PanicAsInternal {
+    type ResponseBody = tonic::body::Body;
+
+    fn response_for_panic(&mut self, err: Box<dyn std::any::Any + Send + 'static>) -> http::Response<Self::ResponseBody> {
+        let message = err
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| err.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(panic = %message, "request handler panicked");
+        tonic::Status::internal("internal error").into_http()
+    }
+}
+
+/// Serves `routes` on `listener` until `shutdown`, then drains for at most the grace period.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    served: Routes,
+    auth: AuthLayer,
+    settings: ServeSettings,
+    shutdown: Shutdown,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = Server::builder()
+        .accept_http1(true)
+        .timeout(settings.request_timeout)
+        .concurrency_limit_per_connection(settings.concurrency_per_connection)
+        .layer(tonic_web::GrpcWebLayer::new())
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(PanicAsInternal))
+        .layer(DecodeErrorLayer)
+        .layer(auth)
+        .add_routes(served)
+        .serve_with_incoming_shutdown(incoming, shutdown.clone().wait());
+    tokio::pin!(server);
+    let grace = settings.shutdown_grace;
+    tokio::select! {
+        result = &mut server => result,
+        _ = async move {
+            shutdown.wait().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            warn!(grace_secs = grace.as_secs(), "drain took longer than the grace period; stopping");
+            Ok(())
+        }
+    }
+    .inspect(|()| info!("server stopped"))
+}
+
+/// Rewrites tonic's INTERNAL "failed to decode Protobuf message" (an unparseable request) to
+/// INVALID_ARGUMENT. Such errors are answered before any handler runs, as a trailers-only
+/// response, so the status is in the response headers.
+#[derive(Debug, Clone, Copy)]
+struct DecodeErrorLayer;
+
+impl<S> Layer<S> for DecodeErrorLayer {
+    type Service = DecodeErrorService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        DecodeErrorService { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DecodeErrorService<S> {
+    inner: S,
+}
+
+impl<S, Req, B> Service<Req> for DecodeErrorService<S>
+where
+    S: Service<Req, Response = http::Response<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = DecodeErrorFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        DecodeErrorFuture {
+            inner: self.inner.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct DecodeErrorFuture<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+const DECODE_FAILURE_PREFIX: &str = "failed%20to%20decode%20Protobuf%20message";
+
+impl<F, B, E> Future for DecodeErrorFuture<F>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut response = match self.project().inner.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+            Poll::Ready(Ok(response)) => response,
+        };
+        let headers = response.headers_mut();
+        let is_decode_failure = headers.get("grpc-status").is_some_and(|v| v == "13")
+            && headers
+                .get("grpc-message")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|m| m.starts_with(DECODE_FAILURE_PREFIX));
+        if is_decode_failure {
+            headers.insert("grpc-status", http::HeaderValue::from_static("3"));
+            headers.insert(
+                "grpc-message",
+                http::HeaderValue::from_static("request%20body%20is%20not%20a%20valid%20protobuf%20message"),
+            );
+        }
+        Poll::Ready(Ok(response))
+    }
+}

@@ -1,0 +1,29 @@
+//! Building statuses the same way everywhere.
+
+use std::fmt::Display;
+
+use ps_core::Invalid;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// InvalidArgument naming every bad field (google.rpc.BadRequest details).
+pub fn invalid_argument(invalid: &Invalid) -> Status {
+    let mut details = ErrorDetails::new();
+    for violation in &invalid.violations {
+        details.add_bad_request_violation(violation.field.clone(), violation.description.clone());
+    }
+    Status::with_error_details(Code::InvalidArgument, invalid.to_string(), details)
+}
+
+/// An unexpected failure: logged with its cause, answered with a generic message so no SQL or
+/// internal detail reaches the client.
+pub fn internal(context: &'static str, error: &dyn Display) -> Status {
+    tracing::error!(context, error = %error, "internal error");
+    Status::internal("internal error")
+}
+
+/// Unavailable for a dependency that is down; the client may retry.
+pub fn unavailable(context: &'static str, error: &dyn Display) -> Status {
+    tracing::warn!(context, error = %error, "dependency unavailable");
+    Status::unavailable("a dependency is unavailable; retry later")
+}

@@ -1,0 +1,215 @@
+//! Start-up and shutdown shared by the four services.
+//!
+//! A service connects and migrates its database, builds its application state around an
+//! [`OutboxWaker`], and hands its routes, access policy and event handler to [`launch`], which:
+//! starts the event transport (relay and consumer), wraps the routes in the common layers,
+//! serves them, and only then reports SERVING. [`Running::wait`] returns after shutdown, once
+//! the server drained and the relay and consumer stopped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ps_auth::{AccessPolicy, AuthLayer, KeySource, TokenSettings, TokenVerifier};
+use ps_config::{LogFormat, Secret};
+use ps_core::{SharedClock, Shutdown};
+use ps_db::DbSettings;
+use ps_events::rabbit::RabbitSettings;
+use ps_events::relay::RelaySettings;
+use ps_events::{EventHandler, EventTransport, EventsRuntime, OutboxWaker};
+use ps_grpc::ServeSettings;
+use ps_grpc::server::{Served, mark_not_serving, mark_serving};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+/// Settings every service has. Service binaries read them from their configuration file and
+/// `PS_*` environment variables; the launcher fills them in for the embedded default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommonConfig {
+    /// Where a standalone binary listens.
+    pub listen: SocketAddr,
+    pub database: DbSettings,
+    /// The broker a standalone binary uses (the embedded launcher uses the in-process bus).
+    pub rabbitmq: RabbitSettings,
+    /// Credential services present to each other's internal RPCs.
+    pub internal_token: Secret,
+    /// Identity's gRPC address, for token keys (and, for some services, internal calls).
+    pub identity_url: String,
+    pub tokens: TokenSettings,
+    pub serve: ServeSettings,
+    pub log_format: LogFormat,
+}
+
+impl CommonConfig {
+    /// Defaults for a service listening on `port` with its SQLite file at `data/{name}.db`.
+    pub fn defaults(name: &str, port: u16) -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], port)),
+            database: DbSettings::new(format!("sqlite://data/{name}.db?mode=rwc")),
+            rabbitmq: RabbitSettings::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            internal_token: Secret::default(),
+            identity_url: "http://127.0.0.1:50051".into(),
+            tokens: TokenSettings::default(),
+            serve: ServeSettings::default(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// What every service receives from whoever starts it (a binary, the launcher, a test).
+#[derive(Clone)]
+pub struct Environment {
+    pub clock: SharedClock,
+    pub events: EventTransport,
+    pub shutdown: Shutdown,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Database(#[from] ps_db::sea_orm::DbErr),
+    #[error("events: {0}")]
+    Events(#[from] ps_events::StartError),
+    #[error("reflection: {0}")]
+    Reflection(#[from] ps_grpc::server::ReflectionError),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A service's parts, ready to run.
+pub struct Launch {
+    pub name: &'static str,
+    /// Fully qualified gRPC service names reported by grpc.health.v1.
+    pub health_names: &'static [&'static str],
+    pub db: ps_db::sea_orm::DatabaseConnection,
+    pub waker: OutboxWaker,
+    pub handler: Option<Arc<dyn EventHandler>>,
+    /// The service's own gRPC services; health and reflection are added by [`launch`].
+    pub add_routes: Box<dyn FnOnce(tonic::service::Routes) -> tonic::service::Routes + Send>,
+    pub policy: AccessPolicy,
+    pub keys: Arc<dyn KeySource>,
+    pub operator_token: Secret,
+    /// The service's own long-running tasks (they must stop on `Environment::shutdown`).
+    pub background: Vec<JoinHandle<()>>,
+}
+
+/// A started service.
+pub struct Running {
+    pub addr: SocketAddr,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    events: EventsRuntime,
+    background: Vec<JoinHandle<()>>,
+    name: &'static str,
+}
+
+impl Running {
+    /// Waits until the service stopped (after shutdown was triggered).
+    pub async fn wait(self) -> Result<(), String> {
+        let served = self.server.await;
+        self.events.join().await;
+        for task in self.background {
+            let _ = task.await;
+        }
+        info!(service = self.name, "stopped");
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(format!("{}: {err}", self.name)),
+            Err(err) => Err(format!("{}: server task failed: {err}", self.name)),
+        }
+    }
+}
+
+pub async fn launch(
+    parts: Launch,
+    common: &CommonConfig,
+    env: &Environment,
+    listener: TcpListener,
+) -> Result<Running, StartError> {
+    let addr = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
+    let events = EventsRuntime::start(
+        parts.name,
+        &env.events,
+        parts.db,
+        parts.waker,
+        parts.handler,
+        RelaySettings::default(),
+        env.shutdown.clone(),
+    )
+    .await?;
+    let served = Served::new(parts.health_names).await?;
+    let routes = (parts.add_routes)(served.routes);
+    let verifier = Arc::new(TokenVerifier::new(parts.keys, common.tokens.clone(), env.clock.clone()));
+    let auth = AuthLayer::new(parts.policy, verifier, common.internal_token.clone(), parts.operator_token);
+    let health = served.health.clone();
+    let shutdown = env.shutdown.clone();
+    let names = parts.health_names;
+    let settings = common.serve;
+    let server = tokio::spawn(async move {
+        let drain = shutdown.clone();
+        let health_on_drain = health.clone();
+        tokio::spawn(async move {
+            drain.wait().await;
+            mark_not_serving(&health_on_drain, names).await;
+        });
+        ps_grpc::serve(listener, routes, auth, settings, shutdown).await
+    });
+    mark_serving(&served.health, parts.health_names).await;
+    info!(service = parts.name, %addr, "serving");
+    Ok(Running {
+        addr,
+        server,
+        events,
+        background: parts.background,
+        name: parts.name,
+    })
+}
+
+/// Environment for a standalone binary: the real clock and RabbitMQ.
+pub fn standalone_environment(common: &CommonConfig, shutdown: Shutdown) -> Environment {
+    Environment {
+        clock: Arc::new(ps_core::SystemClock),
+        events: EventTransport::RabbitMq(common.rabbitmq.clone()),
+        shutdown,
+    }
+}
+
+/// A service's configuration: its own settings around the [`CommonConfig`].
+pub trait ServiceConfig: Serialize + serde::de::DeserializeOwned + Default + Send + 'static {
+    fn common(&self) -> &CommonConfig;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StandaloneError {
+    #[error(transparent)]
+    Config(#[from] ps_config::ConfigError),
+    #[error("binding {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("{0}")]
+    Stopped(String),
+}
+
+/// The body of every service binary: load configuration (file, then `PS_*` variables), set
+/// up logging and signals, bind, start against RabbitMQ, and wait for shutdown.
+pub async fn run_standalone<C, F, Fut>(config_file: Option<&std::path::Path>, start: F) -> Result<(), StandaloneError>
+where
+    C: ServiceConfig,
+    F: FnOnce(C, Environment, TcpListener) -> Fut,
+    Fut: Future<Output = Result<Running, StartError>>,
+{
+    let config: C = ps_config::load(config_file, "PS_")?;
+    ps_config::init_tracing(config.common().log_format);
+    let (trigger, shutdown) = Shutdown::new();
+    ps_grpc::signals::install(trigger);
+    let addr = config.common().listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StandaloneError::Bind { addr, source })?;
+    let env = standalone_environment(config.common(), shutdown);
+    let running = start(config, env, listener).await?;
+    running.wait().await.map_err(StandaloneError::Stopped)
+}
