@@ -19,7 +19,14 @@ fn protos(dir: &Path, found: &mut Vec<PathBuf>) {
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    for package in ["common", "events", "identity", "notification", "orgaccess", "staff"] {
+    for package in [
+        "common",
+        "events",
+        "identity",
+        "notification",
+        "orgaccess",
+        "staff",
+    ] {
         protos(&root.join(package), &mut files);
     }
     files.sort();

@@ -51,7 +51,10 @@ pub fn from_timestamp(at: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
 }
 
 /// Parses `common.v1.PageRequest` (absent means the first page of the default size).
-pub fn page_request(field: &str, page: Option<&common::PageRequest>) -> Result<ps_core::PageRequest, ps_core::Invalid> {
+pub fn page_request(
+    field: &str,
+    page: Option<&common::PageRequest>,
+) -> Result<ps_core::PageRequest, ps_core::Invalid> {
     match page {
         Some(page) => ps_core::PageRequest::parse(field, page.page_size, &page.page_token),
         None => ps_core::PageRequest::parse(field, 0, ""),

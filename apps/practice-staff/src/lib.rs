@@ -74,6 +74,8 @@ pub struct SystemConfig {
     pub mail_folder: PathBuf,
     pub clock: SharedClock,
     pub operator_token: Secret,
+    /// Credential the services present to each other's internal RPCs.
+    pub internal_token: Secret,
     pub invitation_url: String,
     /// Overrides argon2 settings (tests may raise the queue bound).
     pub hashing: Option<ps_identity::passwords::HashingSettings>,
@@ -106,8 +108,7 @@ impl System {
             events,
             shutdown,
         };
-        // In one process the internal credential never leaves memory: a fresh one per run.
-        let internal_token = Secret::new(ps_auth::random_token());
+        let internal_token = config.internal_token.clone();
         let common = |name: &str, database: &DbSettings| CommonConfig {
             database: database.clone(),
             internal_token: internal_token.clone(),
@@ -185,6 +186,10 @@ impl System {
                 errors.push(err);
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
     }
 }

@@ -28,7 +28,11 @@ struct Args {
     #[arg(long, env = "PS_NOTIFICATION_PORT", default_value_t = 50054)]
     notification_port: u16,
     /// Link template in invitation e-mails; `{token}` is replaced.
-    #[arg(long, env = "PS_INVITATION_URL", default_value = "http://localhost:8080/invitation?token={token}")]
+    #[arg(
+        long,
+        env = "PS_INVITATION_URL",
+        default_value = "http://localhost:8080/invitation?token={token}"
+    )]
     invitation_url: String,
 }
 
@@ -52,10 +56,16 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let args = Args::parse();
     ps_config::init_tracing(ps_config::LogFormat::Text);
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let mail_folder = args.data_dir.join("mail");
     let operator_token_file = args.data_dir.join("operator-token");
-    let ports = [args.identity_port, args.staff_directory_port, args.org_access_port, args.notification_port];
+    let ports = [
+        args.identity_port,
+        args.staff_directory_port,
+        args.org_access_port,
+        args.notification_port,
+    ];
     let listeners = Listeners::bind(&args.bind, ports)
         .await
         .with_context(|| format!("binding {} on ports {ports:?}", args.bind))?;
@@ -66,6 +76,8 @@ async fn main() -> anyhow::Result<()> {
             mail_folder: mail_folder.clone(),
             clock: Arc::new(ps_core::SystemClock),
             operator_token: operator_token(&operator_token_file)?,
+            // In one process the internal credential never leaves memory: a fresh one per run.
+            internal_token: Secret::new(ps_auth::random_token()),
             invitation_url: args.invitation_url,
             hashing: None,
         },

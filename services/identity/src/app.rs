@@ -23,8 +23,8 @@ use tracing::info;
 use uuid::Uuid;
 
 use crate::domain::{
-    Accepted, InvitationView, IssueInvitation, IssuedLink, Password, SecretToken, SignedIn, outcome,
-    purpose,
+    Accepted, InvitationView, IssueInvitation, IssuedLink, Password, SecretToken, SignedIn,
+    outcome, purpose,
 };
 use crate::error::Error;
 use crate::passwords::PasswordHasher;
@@ -67,7 +67,9 @@ impl Identity {
         settings: Settings,
     ) -> Result<Self, Error> {
         let signer = current_signing_key(&db, clock.now()).await?;
-        let dummy_hash = hasher.hash(SecretToken::generate().as_str().to_owned()).await?;
+        let dummy_hash = hasher
+            .hash(SecretToken::generate().as_str().to_owned())
+            .await?;
         Ok(Self(Arc::new(Inner {
             db,
             clock,
@@ -146,13 +148,26 @@ impl Identity {
         Err(Error::InvitationUsed)
     }
 
-    pub async fn accept_invitation(&self, token: &SecretToken, password: Password) -> Result<Accepted, Error> {
+    pub async fn accept_invitation(
+        &self,
+        token: &SecretToken,
+        password: Password,
+    ) -> Result<Accepted, Error> {
         let link = self.link_by_token(token).await?;
         usable(&link, self.0.clock.now())?;
         let user = self.user(link.user_id).await?;
         let new_hash = match &user.password_hash {
             Some(existing) => {
-                if !self.0.hasher.verify(password.into_inner(), existing.clone()).await? {
+                if !self
+                    .0
+                    .hasher
+                    .verify(password.into_inner(), existing.clone())
+                    .await?
+                {
+                    // The password may be one a concurrent accept of this very link just set:
+                    // then the answer is that the link is used, not that the password is wrong.
+                    let current = self.link_by_token(token).await?;
+                    usable(&current, self.0.clock.now())?;
                     return Err(Error::ExistingPasswordMismatch);
                 }
                 None
@@ -166,7 +181,8 @@ impl Identity {
 
         let now = self.0.clock.now();
         let tx = self.0.db.begin().await?;
-        self.consume_link(&tx, &link, outcome::ACCEPTED, now).await?;
+        self.consume_link(&tx, &link, outcome::ACCEPTED, now)
+            .await?;
         if let Some(hash) = new_hash {
             let set = users::Entity::update_many()
                 .col_expr(users::Column::PasswordHash, Expr::value(hash))
@@ -234,7 +250,8 @@ impl Identity {
         let user = self.user(link.user_id).await?;
         let now = self.0.clock.now();
         let tx = self.0.db.begin().await?;
-        self.consume_link(&tx, &link, outcome::DECLINED, now).await?;
+        self.consume_link(&tx, &link, outcome::DECLINED, now)
+            .await?;
         let user_id = UserId(user.id);
         outbox::enqueue(
             &tx,
@@ -258,7 +275,10 @@ impl Identity {
 
     /// Creates the user if new, voids their older invitation links to the same practice, and
     /// stores a new link. Returns the raw token once.
-    pub async fn issue_invitation_link(&self, request: IssueInvitation) -> Result<IssuedLink, Error> {
+    pub async fn issue_invitation_link(
+        &self,
+        request: IssueInvitation,
+    ) -> Result<IssuedLink, Error> {
         let now = self.0.clock.now();
         let token = SecretToken::generate();
         let expires_at = now + span(self.0.settings.invitation_ttl);
@@ -271,7 +291,11 @@ impl Identity {
             created_at: Set(now),
             updated_at: Set(now),
         })
-        .on_conflict(OnConflict::column(users::Column::Email).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(users::Column::Email)
+                .do_nothing()
+                .to_owned(),
+        )
         .exec_without_returning(&tx)
         .await?;
         let user = users::Entity::find()
@@ -311,7 +335,11 @@ impl Identity {
         tx.commit().await?;
         info!(user_id = %user.id, practice_id = %request.practice_id, voided, "invitation link issued");
         Ok(IssuedLink {
-            url: self.0.settings.invitation_url.replace("{token}", token.as_str()),
+            url: self
+                .0
+                .settings
+                .invitation_url
+                .replace("{token}", token.as_str()),
             token,
             expires_at,
             user_id: UserId(user.id),
@@ -374,7 +402,13 @@ impl Identity {
         }
         .insert(&self.0.db)
         .await?;
-        self.signed_in(&membership, session_id, refresh_token, refresh_expires_at, now)
+        self.signed_in(
+            &membership,
+            session_id,
+            refresh_token,
+            refresh_expires_at,
+            now,
+        )
     }
 
     fn signed_in(
@@ -447,7 +481,13 @@ impl Identity {
         if rotated != 1 {
             return Err(Error::SessionEnded);
         }
-        self.signed_in(&membership, SessionId(session.id), next, session.expires_at, now)
+        self.signed_in(
+            &membership,
+            SessionId(session.id),
+            next,
+            session.expires_at,
+            now,
+        )
     }
 
     pub async fn sign_out(&self, user: UserId, session: SessionId) -> Result<(), Error> {
@@ -476,18 +516,23 @@ fn usable(link: &action_links::Model, now: DateTime<Utc>) -> Result<(), Error> {
 }
 
 fn stored_role(value: &str) -> Result<PracticeRole, Error> {
-    PracticeRole::parse(value).ok_or_else(|| Error::Internal(format!("unknown stored role {value}")))
+    PracticeRole::parse(value)
+        .ok_or_else(|| Error::Internal(format!("unknown stored role {value}")))
 }
 
 /// The key that signs new tokens: the newest unretired one, created on first start.
-async fn current_signing_key(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<SigningKey, Error> {
+async fn current_signing_key(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+) -> Result<SigningKey, Error> {
     let newest = signing_keys::Entity::find()
         .filter(signing_keys::Column::RetiredAt.is_null())
         .order_by_desc(signing_keys::Column::CreatedAt)
         .one(db)
         .await?;
     if let Some(row) = newest {
-        return SigningKey::from_pkcs8(row.kid, row.private_key).map_err(|e| Error::Internal(e.to_string()));
+        return SigningKey::from_pkcs8(row.kid, row.private_key)
+            .map_err(|e| Error::Internal(e.to_string()));
     }
     let key = SigningKey::generate();
     signing_keys::ActiveModel {

@@ -25,10 +25,14 @@ impl Password {
         if chars == 0 {
             return Err(FieldViolation::new(field, "is required"));
         }
-        if chars < Self::MIN_CHARS || chars > Self::MAX_CHARS {
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&chars) {
             return Err(FieldViolation::new(
                 field,
-                format!("must be {} to {} characters", Self::MIN_CHARS, Self::MAX_CHARS),
+                format!(
+                    "must be {} to {} characters",
+                    Self::MIN_CHARS,
+                    Self::MAX_CHARS
+                ),
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -41,7 +45,10 @@ impl Password {
             return Err(FieldViolation::new(field, "is required"));
         }
         if raw.chars().count() > Self::MAX_CHARS {
-            return Err(FieldViolation::new(field, format!("must be at most {} characters", Self::MAX_CHARS)));
+            return Err(FieldViolation::new(
+                field,
+                format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -74,7 +81,11 @@ impl SecretToken {
         if raw.is_empty() {
             return Err(FieldViolation::new(field, "is required"));
         }
-        if raw.len() != 43 || !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if raw.len() != 43
+            || !raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(FieldViolation::new(field, "is not a valid token"));
         }
         Ok(Self(raw.to_owned()))

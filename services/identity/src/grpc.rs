@@ -34,7 +34,10 @@ fn signed_in(s: SignedIn) -> pb::SignInResponse {
 
 #[tonic::async_trait]
 impl IdentityService for Api {
-    async fn sign_in(&self, request: Request<pb::SignInRequest>) -> Result<Response<pb::SignInResponse>, Status> {
+    async fn sign_in(
+        &self,
+        request: Request<pb::SignInRequest>,
+    ) -> Result<Response<pb::SignInResponse>, Status> {
         let req = request.into_inner();
         let mut v = Violations::default();
         let email = v.check(Email::parse("email", &req.email));
@@ -52,18 +55,31 @@ impl IdentityService for Api {
         Ok(Response::new(signed_in(signed)))
     }
 
-    async fn refresh(&self, request: Request<pb::RefreshRequest>) -> Result<Response<pb::SignInResponse>, Status> {
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+    ) -> Result<Response<pb::SignInResponse>, Status> {
         let token = token("refresh_token", &request.into_inner().refresh_token)?;
-        Ok(Response::new(signed_in(self.identity.refresh(&token).await?)))
+        Ok(Response::new(signed_in(
+            self.identity.refresh(&token).await?,
+        )))
     }
 
-    async fn sign_out(&self, request: Request<pb::SignOutRequest>) -> Result<Response<pb::SignOutResponse>, Status> {
+    async fn sign_out(
+        &self,
+        request: Request<pb::SignOutRequest>,
+    ) -> Result<Response<pb::SignOutResponse>, Status> {
         let caller = Caller::user_of(&request)?;
-        self.identity.sign_out(caller.user_id, caller.session_id).await?;
+        self.identity
+            .sign_out(caller.user_id, caller.session_id)
+            .await?;
         Ok(Response::new(pb::SignOutResponse {}))
     }
 
-    async fn get_invitation(&self, request: Request<pb::GetInvitationRequest>) -> Result<Response<pb::Invitation>, Status> {
+    async fn get_invitation(
+        &self,
+        request: Request<pb::GetInvitationRequest>,
+    ) -> Result<Response<pb::Invitation>, Status> {
         let token = token("token", &request.into_inner().token)?;
         let view = self.identity.get_invitation(&token).await?;
         Ok(Response::new(pb::Invitation {
@@ -107,7 +123,10 @@ impl IdentityService for Api {
         Ok(Response::new(pb::DeclineInvitationResponse {}))
     }
 
-    async fn get_jwks(&self, _request: Request<pb::GetJwksRequest>) -> Result<Response<pb::GetJwksResponse>, Status> {
+    async fn get_jwks(
+        &self,
+        _request: Request<pb::GetJwksRequest>,
+    ) -> Result<Response<pb::GetJwksResponse>, Status> {
         let keys = published_keys(self.identity.db()).await?;
         Ok(Response::new(pb::GetJwksResponse {
             keys: keys

@@ -33,15 +33,28 @@ use tokio::net::TcpListener;
 
 pub use config::Config;
 
-pub const HEALTH_NAMES: &[&str] = &["identity.v1.IdentityService", "identity.v1.IdentityInternalService"];
+pub const HEALTH_NAMES: &[&str] = &[
+    "identity.v1.IdentityService",
+    "identity.v1.IdentityInternalService",
+];
 
 /// Which credential each identity method needs.
 pub fn access_policy() -> AccessPolicy {
-    let public = ["SignIn", "Refresh", "GetInvitation", "AcceptInvitation", "DeclineInvitation", "GetJwks"];
+    let public = [
+        "SignIn",
+        "Refresh",
+        "GetInvitation",
+        "AcceptInvitation",
+        "DeclineInvitation",
+        "GetJwks",
+    ];
     public
         .iter()
         .fold(AccessPolicy::new(), |policy, method| {
-            policy.method(&format!("identity.v1.IdentityService/{method}"), Access::Public)
+            policy.method(
+                &format!("identity.v1.IdentityService/{method}"),
+                Access::Public,
+            )
         })
         .service("identity.v1.IdentityInternalService", Access::Internal)
 }
@@ -52,14 +65,22 @@ struct DatabaseKeys(sea_orm::DatabaseConnection);
 #[async_trait]
 impl KeySource for DatabaseKeys {
     async fn fetch(&self) -> Result<Vec<PublicJwk>, String> {
-        app::published_keys(&self.0).await.map_err(|e| e.to_string())
+        app::published_keys(&self.0)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
-pub async fn start(config: Config, env: Environment, listener: TcpListener) -> Result<Running, StartError> {
-    let db = ps_db::connect_and_migrate::<store::migration::Migrator>(&config.common.database).await?;
+pub async fn start(
+    config: Config,
+    env: Environment,
+    listener: TcpListener,
+) -> Result<Running, StartError> {
+    let db =
+        ps_db::connect_and_migrate::<store::migration::Migrator>(&config.common.database).await?;
     let waker = OutboxWaker::default();
-    let hasher = passwords::PasswordHasher::new(config.hashing).map_err(|e| StartError::Config(e.to_string()))?;
+    let hasher = passwords::PasswordHasher::new(config.hashing)
+        .map_err(|e| StartError::Config(e.to_string()))?;
     let identity = app::Identity::new(
         db.clone(),
         env.clock.clone(),
@@ -75,9 +96,11 @@ pub async fn start(config: Config, env: Environment, listener: TcpListener) -> R
     )
     .await
     .map_err(|e| StartError::Other(e.to_string()))?;
-    let public = IdentityServiceServer::new(grpc::Api { identity: identity.clone() })
-        .max_decoding_message_size(ps_grpc::server::MAX_REQUEST_BYTES)
-        .max_encoding_message_size(ps_grpc::server::MAX_RESPONSE_BYTES);
+    let public = IdentityServiceServer::new(grpc::Api {
+        identity: identity.clone(),
+    })
+    .max_decoding_message_size(ps_grpc::server::MAX_REQUEST_BYTES)
+    .max_encoding_message_size(ps_grpc::server::MAX_RESPONSE_BYTES);
     let internal = IdentityInternalServiceServer::new(grpc::Api { identity })
         .max_decoding_message_size(ps_grpc::server::MAX_REQUEST_BYTES)
         .max_encoding_message_size(ps_grpc::server::MAX_RESPONSE_BYTES);

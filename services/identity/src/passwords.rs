@@ -52,12 +52,19 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(settings: HashingSettings) -> Result<Self, HashError> {
-        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
-            .map_err(|e| HashError::Failed(e.to_string()))?;
+        let params = Params::new(
+            settings.memory_kib,
+            settings.iterations,
+            settings.parallelism,
+            None,
+        )
+        .map_err(|e| HashError::Failed(e.to_string()))?;
         Ok(Self {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             running: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
-            admitted: Arc::new(Semaphore::new(settings.max_concurrent.max(1) + settings.max_queued)),
+            admitted: Arc::new(Semaphore::new(
+                settings.max_concurrent.max(1) + settings.max_queued,
+            )),
         })
     }
 
@@ -65,7 +72,11 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _admitted = self.admitted.clone().try_acquire_owned().map_err(|_| HashError::Busy)?;
+        let _admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HashError::Busy)?;
         let _running = self
             .running
             .clone()
@@ -93,7 +104,8 @@ impl PasswordHasher {
     /// hash, so older hashes keep verifying after a parameter change.
     pub async fn verify(&self, password: String, stored: String) -> Result<bool, HashError> {
         self.run(move |argon2| {
-            let parsed = PasswordHash::new(&stored).map_err(|e| HashError::Failed(e.to_string()))?;
+            let parsed =
+                PasswordHash::new(&stored).map_err(|e| HashError::Failed(e.to_string()))?;
             Ok(argon2.verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await?
@@ -109,7 +121,12 @@ mod tests {
         let hasher = PasswordHasher::new(HashingSettings::default()).unwrap();
         let hash = hasher.hash("correct horse battery".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(hasher.verify("correct horse battery".into(), hash.clone()).await.unwrap());
+        assert!(
+            hasher
+                .verify("correct horse battery".into(), hash.clone())
+                .await
+                .unwrap()
+        );
         assert!(!hasher.verify("wrong".into(), hash).await.unwrap());
     }
 
@@ -133,6 +150,9 @@ mod tests {
                 busy += 1;
             }
         }
-        assert!(busy >= 1, "some of six simultaneous hashes beyond two slots must be refused");
+        assert!(
+            busy >= 1,
+            "some of six simultaneous hashes beyond two slots must be refused"
+        );
     }
 }

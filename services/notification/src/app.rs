@@ -120,10 +120,17 @@ impl Notifications {
     }
 
     /// StaffInvited → a fresh link from identity → a queued invitation e-mail.
-    pub async fn on_staff_invited(&self, event: &Event, invited: &StaffInvited) -> Result<(), HandleError> {
+    pub async fn on_staff_invited(
+        &self,
+        event: &Event,
+        invited: &StaffInvited,
+    ) -> Result<(), HandleError> {
         let consumer = ConsumerName::Notification;
         // The link call is outside our database, so skip it outright for a redelivery.
-        if inbox::already_processed(&self.0.db, consumer, event.id).await.map_err(retryable)? {
+        if inbox::already_processed(&self.0.db, consumer, event.id)
+            .await
+            .map_err(retryable)?
+        {
             return Ok(());
         }
         let link = self
@@ -146,7 +153,9 @@ impl Notifications {
                 | Code::AlreadyExists
                 | Code::FailedPrecondition
                 | Code::PermissionDenied
-                | Code::Unauthenticated => HandleError::Permanent(format!("identity refused the link: {status}")),
+                | Code::Unauthenticated => {
+                    HandleError::Permanent(format!("identity refused the link: {status}"))
+                }
                 _ => HandleError::Retryable(format!("identity: {status}")),
             })?
             .into_inner();
@@ -154,7 +163,9 @@ impl Notifications {
             .expires_at
             .as_ref()
             .and_then(ps_proto::convert::from_timestamp)
-            .ok_or_else(|| HandleError::Permanent("identity returned a link without expiry".into()))?;
+            .ok_or_else(|| {
+                HandleError::Permanent("identity returned a link without expiry".into())
+            })?;
         let rendered = templates::invitation(&templates::InvitationEmail {
             invitee_name: invited.name.as_str(),
             inviter_name: &invited.inviter_name,
@@ -249,7 +260,10 @@ impl Notifications {
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
             .to_owned();
         let mut rows = deliveries::Entity::update_many()
-            .col_expr(deliveries::Column::ClaimedUntil, Expr::value(now + wall(Duration::from_secs(120))))
+            .col_expr(
+                deliveries::Column::ClaimedUntil,
+                Expr::value(now + wall(Duration::from_secs(120))),
+            )
             .filter(deliveries::Column::Id.in_subquery(due))
             .exec_with_returning(&self.0.db)
             .await?;
@@ -274,7 +288,10 @@ impl Notifications {
         let attempts = row.attempts + 1;
         let update = deliveries::Entity::update_many()
             .col_expr(deliveries::Column::Attempts, Expr::value(attempts))
-            .col_expr(deliveries::Column::ClaimedUntil, Expr::value(None::<DateTime<Utc>>))
+            .col_expr(
+                deliveries::Column::ClaimedUntil,
+                Expr::value(None::<DateTime<Utc>>),
+            )
             .filter(deliveries::Column::Id.eq(row.id));
         match sent {
             Ok(()) => {
@@ -291,15 +308,24 @@ impl Notifications {
             }
             Err(err) => {
                 let gave_up = attempts >= MAX_ATTEMPTS;
-                let backoff = Duration::from_secs(2u64.saturating_pow(attempts.clamp(0, 12) as u32)).min(Duration::from_secs(600));
+                let backoff =
+                    Duration::from_secs(2u64.saturating_pow(attempts.clamp(0, 12) as u32))
+                        .min(Duration::from_secs(600));
                 warn!(delivery_id = %row.id, attempts, gave_up, error = %err, "e-mail not sent");
                 update
                     .col_expr(
                         deliveries::Column::Status,
-                        Expr::value(if gave_up { status::FAILED } else { status::QUEUED }),
+                        Expr::value(if gave_up {
+                            status::FAILED
+                        } else {
+                            status::QUEUED
+                        }),
                     )
                     .col_expr(deliveries::Column::LastError, Expr::value(err.to_string()))
-                    .col_expr(deliveries::Column::NextAttemptAt, Expr::value(Utc::now() + wall(backoff)))
+                    .col_expr(
+                        deliveries::Column::NextAttemptAt,
+                        Expr::value(Utc::now() + wall(backoff)),
+                    )
                     .exec(&self.0.db)
                     .await?;
             }
@@ -312,7 +338,8 @@ impl Notifications {
             Ok(())
         } else {
             Err(Error::PermissionDenied(
-                "the delivery log needs the Account Owner, Account Manager or User Manager role".into(),
+                "the delivery log needs the Account Owner, Account Manager or User Manager role"
+                    .into(),
             ))
         }
     }

@@ -54,16 +54,25 @@ impl NotificationService for Api {
                     .to_string(),
             )
         };
-        let found = self.notifications.list_deliveries(&caller, recipient, page).await?;
+        let found = self
+            .notifications
+            .list_deliveries(&caller, recipient, page)
+            .await?;
         Ok(Response::new(pb::ListDeliveriesResponse {
             deliveries: found.items.into_iter().map(delivery).collect(),
             next_page_token: found.next_page_token,
         }))
     }
 
-    async fn get_delivery(&self, request: Request<pb::GetDeliveryRequest>) -> Result<Response<pb::Delivery>, Status> {
+    async fn get_delivery(
+        &self,
+        request: Request<pb::GetDeliveryRequest>,
+    ) -> Result<Response<pb::Delivery>, Status> {
         let caller = Caller::user_of(&request)?;
-        let id = parse_uuid("delivery_id", &request.get_ref().delivery_id).map_err(|v| Error::Invalid(v.into()))?;
-        Ok(Response::new(delivery(self.notifications.get_delivery(&caller, id).await?)))
+        let id = parse_uuid("delivery_id", &request.get_ref().delivery_id)
+            .map_err(|v| Error::Invalid(v.into()))?;
+        Ok(Response::new(delivery(
+            self.notifications.get_delivery(&caller, id).await?,
+        )))
     }
 }

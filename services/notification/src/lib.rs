@@ -31,9 +31,15 @@ pub use config::Config;
 
 pub const HEALTH_NAMES: &[&str] = &["notification.v1.NotificationService"];
 
-pub async fn start(config: Config, env: Environment, listener: TcpListener) -> Result<Running, StartError> {
-    let db = ps_db::connect_and_migrate::<store::migration::Migrator>(&config.common.database).await?;
-    let mailer = mail::Mailer::new(&config.mail).map_err(|e| StartError::Config(format!("mail: {e}")))?;
+pub async fn start(
+    config: Config,
+    env: Environment,
+    listener: TcpListener,
+) -> Result<Running, StartError> {
+    let db =
+        ps_db::connect_and_migrate::<store::migration::Migrator>(&config.common.database).await?;
+    let mailer =
+        mail::Mailer::new(&config.mail).map_err(|e| StartError::Config(format!("mail: {e}")))?;
     info!(mail = %mailer.describe(), "mail transport ready");
     let notifications = app::Notifications::new(
         db.clone(),
@@ -43,7 +49,8 @@ pub async fn start(config: Config, env: Environment, listener: TcpListener) -> R
         mailer,
     )
     .map_err(StartError::Config)?;
-    let keys = RemoteJwks::new(&config.common.identity_url).map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
+    let keys = RemoteJwks::new(&config.common.identity_url)
+        .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
     let api = NotificationServiceServer::new(grpc::Api {
         notifications: notifications.clone(),
     })

@@ -59,13 +59,22 @@ pub struct Outgoing<'a> {
 
 #[derive(Clone)]
 pub enum Mailer {
-    Folder { from: Mailbox, folder: PathBuf },
-    Smtp { from: Mailbox, transport: AsyncSmtpTransport<Tokio1Executor> },
+    Folder {
+        from: Mailbox,
+        folder: PathBuf,
+    },
+    Smtp {
+        from: Mailbox,
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+    },
 }
 
 impl Mailer {
     pub fn new(settings: &MailSettings) -> Result<Self, MailError> {
-        let from: Mailbox = settings.from.parse().map_err(|e| MailError::Address(format!("from: {e}")))?;
+        let from: Mailbox = settings
+            .from
+            .parse()
+            .map_err(|e| MailError::Address(format!("from: {e}")))?;
         if settings.smtp_url.is_empty() {
             std::fs::create_dir_all(&settings.folder)?;
             Ok(Mailer::Folder {
@@ -91,7 +100,9 @@ impl Mailer {
     fn message(from: &Mailbox, mail: &Outgoing<'_>) -> Result<Message, MailError> {
         let to = Mailbox::new(
             Some(mail.to_name.to_owned()),
-            mail.to_address.parse().map_err(|e| MailError::Address(format!("to: {e}")))?,
+            mail.to_address
+                .parse()
+                .map_err(|e| MailError::Address(format!("to: {e}")))?,
         );
         Message::builder()
             .from(from.clone())
@@ -99,7 +110,10 @@ impl Mailer {
             .subject(mail.subject)
             .message_id(Some(format!("<{}@practice-staff>", mail.delivery_id)))
             .date(mail.date.into())
-            .multipart(MultiPart::alternative_plain_html(mail.text.to_owned(), mail.html.to_owned()))
+            .multipart(MultiPart::alternative_plain_html(
+                mail.text.to_owned(),
+                mail.html.to_owned(),
+            ))
             .map_err(|e| MailError::Build(e.to_string()))
     }
 
@@ -154,6 +168,9 @@ mod tests {
         let content = std::fs::read_to_string(dir.path().join(format!("{id}.eml"))).unwrap();
         assert!(content.contains(&format!("Message-ID: <{id}@practice-staff>")));
         assert!(content.contains("plain body"));
-        assert!(content.contains("To: \"Ada\" <ada@example.com>") || content.contains("To: Ada <ada@example.com>"));
+        assert!(
+            content.contains("To: \"Ada\" <ada@example.com>")
+                || content.contains("To: Ada <ada@example.com>")
+        );
     }
 }

@@ -25,7 +25,10 @@ pub const INVITATION: &str = "staff_invitation";
 pub fn invitation(e: &InvitationEmail<'_>) -> Rendered {
     let expires = e.expires_at.format("%-d %B %Y, %H:%M UTC");
     let role = e.role.title();
-    let subject = format!("{} invited you to join {} on Practice Staff", e.inviter_name, e.practice_name);
+    let subject = format!(
+        "{} invited you to join {} on Practice Staff",
+        e.inviter_name, e.practice_name
+    );
     let text = format!(
         "Hello {name},\n\n\
          {inviter} invited you to join {practice} as {role}.\n\n\
@@ -51,7 +54,11 @@ pub fn invitation(e: &InvitationEmail<'_>) -> Rendered {
         href = html_escape::encode_double_quoted_attribute(e.url),
         role = esc(role),
     );
-    Rendered { subject, text, html }
+    Rendered {
+        subject,
+        text,
+        html,
+    }
 }
 
 #[cfg(test)]
@@ -68,8 +75,15 @@ mod tests {
             url: "http://x/invitation?token=abc&x=\"y\"",
             expires_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         });
-        assert_eq!(rendered.subject, "Grace & Co invited you to join Acme Accounting on Practice Staff");
-        assert!(rendered.text.contains("http://x/invitation?token=abc&x=\"y\""));
+        assert_eq!(
+            rendered.subject,
+            "Grace & Co invited you to join Acme Accounting on Practice Staff"
+        );
+        assert!(
+            rendered
+                .text
+                .contains("http://x/invitation?token=abc&x=\"y\"")
+        );
         assert!(rendered.text.contains("as Member"));
         assert!(rendered.html.contains("Ada &lt;script&gt;"));
         assert!(rendered.html.contains("Grace &amp; Co"));

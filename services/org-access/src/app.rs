@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ps_auth::UserCaller;
-use ps_core::{Page, PageRequest, PracticeId, PracticeRole, SharedClock, StaffId, TitleText, UserId};
+use ps_core::{
+    Page, PageRequest, PracticeId, PracticeRole, SharedClock, StaffId, TitleText, UserId,
+};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -70,11 +72,18 @@ impl OrgAccess {
             .filter(staff::Column::Status.eq(staff_status::ACTIVE))
             .one(&self.0.db)
             .await?
-            .ok_or_else(|| Error::PermissionDenied("you are not an active member of this practice".into()))?;
-        PracticeRole::parse(&row.role).ok_or_else(|| Error::Internal(format!("stored role {}", row.role)))
+            .ok_or_else(|| {
+                Error::PermissionDenied("you are not an active member of this practice".into())
+            })?;
+        PracticeRole::parse(&row.role)
+            .ok_or_else(|| Error::Internal(format!("stored role {}", row.role)))
     }
 
-    pub async fn create_organisation(&self, caller: &UserCaller, name: TitleText) -> Result<Organisation, Error> {
+    pub async fn create_organisation(
+        &self,
+        caller: &UserCaller,
+        name: TitleText,
+    ) -> Result<Organisation, Error> {
         if !self.active_role(caller).await?.manages_staff() {
             return Err(Error::PermissionDenied(
                 "adding organisations needs the Account Owner, Account Manager or User Manager role".into(),
@@ -91,7 +100,9 @@ impl OrgAccess {
         .await
         .map_err(|err| {
             if ps_db::is_unique_violation(&err) {
-                Error::AlreadyExists(format!("an organisation named {name} already exists in this practice"))
+                Error::AlreadyExists(format!(
+                    "an organisation named {name} already exists in this practice"
+                ))
             } else {
                 err.into()
             }
@@ -100,7 +111,11 @@ impl OrgAccess {
         Ok(organisation(row))
     }
 
-    pub async fn get_organisation(&self, caller: &UserCaller, id: Uuid) -> Result<Organisation, Error> {
+    pub async fn get_organisation(
+        &self,
+        caller: &UserCaller,
+        id: Uuid,
+    ) -> Result<Organisation, Error> {
         self.active_role(caller).await?;
         organisations::Entity::find_by_id(id)
             .filter(organisations::Column::PracticeId.eq(caller.practice_id.as_uuid()))
@@ -110,7 +125,11 @@ impl OrgAccess {
             .ok_or(Error::NotFound("organisation"))
     }
 
-    pub async fn list_organisations(&self, caller: &UserCaller, page: PageRequest) -> Result<Page<Organisation>, Error> {
+    pub async fn list_organisations(
+        &self,
+        caller: &UserCaller,
+        page: PageRequest,
+    ) -> Result<Page<Organisation>, Error> {
         self.active_role(caller).await?;
         let mut query = organisations::Entity::find()
             .filter(organisations::Column::PracticeId.eq(caller.practice_id.as_uuid()));

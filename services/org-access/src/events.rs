@@ -30,15 +30,33 @@ impl EventHandler for Handler {
         }
         let practice = event.practice_id;
         match &event.payload {
-            Payload::StaffInvited(p) => self.0.project_invited(&tx, practice, p.staff_id, p.role).await,
+            Payload::StaffInvited(p) => {
+                self.0
+                    .project_invited(&tx, practice, p.staff_id, p.role)
+                    .await
+            }
             Payload::InvitationAccepted(p) => {
                 self.0
-                    .project_answer(&tx, practice, p.staff_id, p.user_id, Some(p.role), staff_status::ACTIVE)
+                    .project_answer(
+                        &tx,
+                        practice,
+                        p.staff_id,
+                        p.user_id,
+                        Some(p.role),
+                        staff_status::ACTIVE,
+                    )
                     .await
             }
             Payload::InvitationDeclined(p) => {
                 self.0
-                    .project_answer(&tx, practice, p.staff_id, p.user_id, None, staff_status::DECLINED)
+                    .project_answer(
+                        &tx,
+                        practice,
+                        p.staff_id,
+                        p.user_id,
+                        None,
+                        staff_status::DECLINED,
+                    )
                     .await
             }
         }

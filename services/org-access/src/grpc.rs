@@ -30,8 +30,11 @@ impl OrgAccessService for Api {
         request: Request<pb::CreateOrganisationRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
         let caller = Caller::user_of(&request)?;
-        let name = TitleText::parse("name", &request.get_ref().name).map_err(|v| Error::Invalid(v.into()))?;
-        Ok(Response::new(organisation(self.org_access.create_organisation(&caller, name).await?)))
+        let name = TitleText::parse("name", &request.get_ref().name)
+            .map_err(|v| Error::Invalid(v.into()))?;
+        Ok(Response::new(organisation(
+            self.org_access.create_organisation(&caller, name).await?,
+        )))
     }
 
     async fn get_organisation(
@@ -39,8 +42,11 @@ impl OrgAccessService for Api {
         request: Request<pb::GetOrganisationRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
         let caller = Caller::user_of(&request)?;
-        let id = parse_uuid("organisation_id", &request.get_ref().organisation_id).map_err(|v| Error::Invalid(v.into()))?;
-        Ok(Response::new(organisation(self.org_access.get_organisation(&caller, id).await?)))
+        let id = parse_uuid("organisation_id", &request.get_ref().organisation_id)
+            .map_err(|v| Error::Invalid(v.into()))?;
+        Ok(Response::new(organisation(
+            self.org_access.get_organisation(&caller, id).await?,
+        )))
     }
 
     async fn list_organisations(

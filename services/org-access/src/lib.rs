@@ -25,10 +25,16 @@ pub use config::Config;
 
 pub const HEALTH_NAMES: &[&str] = &["orgaccess.v1.OrgAccessService"];
 
-pub async fn start(config: Config, env: Environment, listener: TcpListener) -> Result<Running, StartError> {
-    let db = ps_db::connect_and_migrate::<store::migration::Migrator>(&config.common.database).await?;
+pub async fn start(
+    config: Config,
+    env: Environment,
+    listener: TcpListener,
+) -> Result<Running, StartError> {
+    let db =
+        ps_db::connect_and_migrate::<store::migration::Migrator>(&config.common.database).await?;
     let org_access = app::OrgAccess::new(db.clone(), env.clock.clone());
-    let keys = RemoteJwks::new(&config.common.identity_url).map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
+    let keys = RemoteJwks::new(&config.common.identity_url)
+        .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
     let api = OrgAccessServiceServer::new(grpc::Api {
         org_access: org_access.clone(),
     })

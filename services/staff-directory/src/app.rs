@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ps_auth::UserCaller;
-use ps_core::{
-    Email, Page, PageRequest, PracticeId, PracticeRole, SharedClock, StaffId, UserId,
-};
+use ps_core::{Email, Page, PageRequest, PracticeId, PracticeRole, SharedClock, StaffId, UserId};
 use ps_events::event::StaffInvited;
 use ps_events::{Actor, Event, OutboxWaker, Payload, outbox};
 use sea_orm::sea_query::Expr;
@@ -16,7 +14,6 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use tracing::info;
-
 
 use crate::domain::{Invitation, NewPractice, Practice, StaffFilter, StaffMember, StaffStatus};
 use crate::error::Error;
@@ -39,7 +36,8 @@ fn member(row: staff_members::Model) -> Result<StaffMember, Error> {
         practice_id: PracticeId(row.practice_id),
         email: Email::from_trusted(row.email),
         name: row.name,
-        role: PracticeRole::parse(&row.role).ok_or_else(|| Error::Internal(format!("stored role {}", row.role)))?,
+        role: PracticeRole::parse(&row.role)
+            .ok_or_else(|| Error::Internal(format!("stored role {}", row.role)))?,
         status: StaffStatus::parse(&row.status)
             .ok_or_else(|| Error::Internal(format!("stored status {}", row.status)))?,
         user_id: row.user_id.map(UserId),
@@ -58,7 +56,12 @@ fn practice(row: practices::Model) -> Practice {
 }
 
 impl Directory {
-    pub fn new(db: DatabaseConnection, clock: SharedClock, waker: OutboxWaker, operator_name: String) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        clock: SharedClock,
+        waker: OutboxWaker,
+        operator_name: String,
+    ) -> Self {
         Self(Arc::new(Inner {
             db,
             clock,
@@ -84,10 +87,16 @@ impl Directory {
             .filter(staff_members::Column::Status.eq(StaffStatus::Active.as_str()))
             .one(&self.0.db)
             .await?
-            .ok_or_else(|| Error::PermissionDenied("you are not an active member of this practice".into()))
+            .ok_or_else(|| {
+                Error::PermissionDenied("you are not an active member of this practice".into())
+            })
     }
 
-    async fn practice_row<C: ConnectionTrait>(&self, conn: &C, id: PracticeId) -> Result<practices::Model, Error> {
+    async fn practice_row<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        id: PracticeId,
+    ) -> Result<practices::Model, Error> {
         practices::Entity::find_by_id(id.as_uuid())
             .one(conn)
             .await?
@@ -162,7 +171,10 @@ impl Directory {
     }
 
     /// Operator bootstrap: a new practice with its Account Owner invited.
-    pub async fn create_practice(&self, new: NewPractice) -> Result<(Practice, StaffMember), Error> {
+    pub async fn create_practice(
+        &self,
+        new: NewPractice,
+    ) -> Result<(Practice, StaffMember), Error> {
         let now = self.0.clock.now();
         let tx = self.0.db.begin().await?;
         let row = practices::ActiveModel {
@@ -193,16 +205,23 @@ impl Directory {
 
     pub async fn get_practice(&self, caller: &UserCaller) -> Result<Practice, Error> {
         self.acting_member(caller).await?;
-        Ok(practice(self.practice_row(&self.0.db, caller.practice_id).await?))
+        Ok(practice(
+            self.practice_row(&self.0.db, caller.practice_id).await?,
+        ))
     }
 
-    pub async fn invite_staff(&self, caller: &UserCaller, invitation: Invitation) -> Result<StaffMember, Error> {
+    pub async fn invite_staff(
+        &self,
+        caller: &UserCaller,
+        invitation: Invitation,
+    ) -> Result<StaffMember, Error> {
         let actor = self.acting_member(caller).await?;
         let actor_role = PracticeRole::parse(&actor.role)
             .ok_or_else(|| Error::Internal(format!("stored role {}", actor.role)))?;
         if !actor_role.manages_staff() {
             return Err(Error::PermissionDenied(
-                "inviting staff needs the Account Owner, Account Manager or User Manager role".into(),
+                "inviting staff needs the Account Owner, Account Manager or User Manager role"
+                    .into(),
             ));
         }
         if !actor_role.may_grant(invitation.role) {
@@ -215,7 +234,13 @@ impl Directory {
         let tx = self.0.db.begin().await?;
         let practice = self.practice_row(&tx, caller.practice_id).await?;
         let row = self
-            .insert_invited(&tx, &practice, &invitation, Actor::user(caller.user_id, actor.name.clone()), now)
+            .insert_invited(
+                &tx,
+                &practice,
+                &invitation,
+                Actor::user(caller.user_id, actor.name.clone()),
+                now,
+            )
             .await?;
         tx.commit().await?;
         self.0.waker.wake();
@@ -233,7 +258,9 @@ impl Directory {
         let mut query = staff_members::Entity::find()
             .filter(staff_members::Column::PracticeId.eq(caller.practice_id.as_uuid()));
         if !filter.statuses.is_empty() {
-            query = query.filter(staff_members::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
+            query = query.filter(
+                staff_members::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())),
+            );
         }
         if let Some(after) = page.after {
             query = query.filter(staff_members::Column::Id.gt(after));
@@ -244,7 +271,11 @@ impl Directory {
             .all(&self.0.db)
             .await?;
         let rows = Page::from_rows(rows, &page, |row| row.id);
-        let items = rows.items.into_iter().map(member).collect::<Result<Vec<_>, _>>()?;
+        let items = rows
+            .items
+            .into_iter()
+            .map(member)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Page {
             items,
             next_page_token: rows.next_page_token,
@@ -273,8 +304,14 @@ impl Directory {
     ) -> Result<bool, Error> {
         let changed = staff_members::Entity::update_many()
             .col_expr(staff_members::Column::Status, Expr::value(to.as_str()))
-            .col_expr(staff_members::Column::UserId, Expr::value(Some(user_id.as_uuid())))
-            .col_expr(staff_members::Column::StatusChangedAt, Expr::value(self.0.clock.now()))
+            .col_expr(
+                staff_members::Column::UserId,
+                Expr::value(Some(user_id.as_uuid())),
+            )
+            .col_expr(
+                staff_members::Column::StatusChangedAt,
+                Expr::value(self.0.clock.now()),
+            )
             .filter(staff_members::Column::PracticeId.eq(practice_id.as_uuid()))
             .filter(staff_members::Column::Id.eq(staff_id.as_uuid()))
             .filter(staff_members::Column::Status.eq(StaffStatus::Pending.as_str()))
@@ -284,4 +321,3 @@ impl Directory {
         Ok(changed == 1)
     }
 }
-

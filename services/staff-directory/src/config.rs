@@ -19,7 +19,7 @@ impl Default for Config {
         Self {
             common: CommonConfig::defaults("staff-directory", DEFAULT_PORT),
             operator_token: Secret::default(),
-            operator_name: "operator".into(),
+            operator_name: "Practice Staff support".into(),
         }
     }
 }

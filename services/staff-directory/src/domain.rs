@@ -21,9 +21,13 @@ impl StaffStatus {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [StaffStatus::Pending, StaffStatus::Active, StaffStatus::Declined]
-            .into_iter()
-            .find(|s| s.as_str() == value)
+        [
+            StaffStatus::Pending,
+            StaffStatus::Active,
+            StaffStatus::Declined,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
     }
 }
 

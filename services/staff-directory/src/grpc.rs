@@ -55,7 +55,10 @@ fn status_filter(values: &[i32]) -> Result<StaffFilter, Invalid> {
                 Ok(pb::StaffStatus::Pending) => Ok(StaffStatus::Pending),
                 Ok(pb::StaffStatus::Active) => Ok(StaffStatus::Active),
                 Ok(pb::StaffStatus::Declined) => Ok(StaffStatus::Declined),
-                _ => Err(ps_core::FieldViolation::new("statuses", format!("{value} is not a staff status"))),
+                _ => Err(ps_core::FieldViolation::new(
+                    "statuses",
+                    format!("{value} is not a staff status"),
+                )),
             })
         })
         .collect();
@@ -89,12 +92,20 @@ impl StaffDirectoryService for Api {
         }))
     }
 
-    async fn get_practice(&self, request: Request<pb::GetPracticeRequest>) -> Result<Response<pb::Practice>, Status> {
+    async fn get_practice(
+        &self,
+        request: Request<pb::GetPracticeRequest>,
+    ) -> Result<Response<pb::Practice>, Status> {
         let caller = Caller::user_of(&request)?;
-        Ok(Response::new(practice(self.directory.get_practice(&caller).await?)))
+        Ok(Response::new(practice(
+            self.directory.get_practice(&caller).await?,
+        )))
     }
 
-    async fn invite_staff(&self, request: Request<pb::InviteStaffRequest>) -> Result<Response<pb::StaffMember>, Status> {
+    async fn invite_staff(
+        &self,
+        request: Request<pb::InviteStaffRequest>,
+    ) -> Result<Response<pb::StaffMember>, Status> {
         let caller = Caller::user_of(&request)?;
         let req = request.into_inner();
         let mut v = Violations::default();
@@ -116,7 +127,10 @@ impl StaffDirectoryService for Api {
         Ok(Response::new(staff(invited)))
     }
 
-    async fn list_staff(&self, request: Request<pb::ListStaffRequest>) -> Result<Response<pb::ListStaffResponse>, Status> {
+    async fn list_staff(
+        &self,
+        request: Request<pb::ListStaffRequest>,
+    ) -> Result<Response<pb::ListStaffResponse>, Status> {
         let caller = Caller::user_of(&request)?;
         let req = request.into_inner();
         let page = page_request("page", req.page.as_ref()).map_err(Error::from)?;
@@ -128,10 +142,15 @@ impl StaffDirectoryService for Api {
         }))
     }
 
-    async fn get_staff(&self, request: Request<pb::GetStaffRequest>) -> Result<Response<pb::StaffMember>, Status> {
+    async fn get_staff(
+        &self,
+        request: Request<pb::GetStaffRequest>,
+    ) -> Result<Response<pb::StaffMember>, Status> {
         let caller = Caller::user_of(&request)?;
         let id = StaffId::parse_field("staff_id", &request.get_ref().staff_id)
             .map_err(|v| Error::Invalid(v.into()))?;
-        Ok(Response::new(staff(self.directory.get_staff(&caller, id).await?)))
+        Ok(Response::new(staff(
+            self.directory.get_staff(&caller, id).await?,
+        )))
     }
 }

@@ -31,14 +31,28 @@ pub use config::Config;
 pub const HEALTH_NAMES: &[&str] = &["staff.v1.StaffDirectoryService"];
 
 pub fn access_policy() -> AccessPolicy {
-    AccessPolicy::new().method("staff.v1.StaffDirectoryService/CreatePractice", Access::Operator)
+    AccessPolicy::new().method(
+        "staff.v1.StaffDirectoryService/CreatePractice",
+        Access::Operator,
+    )
 }
 
-pub async fn start(config: Config, env: Environment, listener: TcpListener) -> Result<Running, StartError> {
-    let db = ps_db::connect_and_migrate::<store::migration::Migrator>(&config.common.database).await?;
+pub async fn start(
+    config: Config,
+    env: Environment,
+    listener: TcpListener,
+) -> Result<Running, StartError> {
+    let db =
+        ps_db::connect_and_migrate::<store::migration::Migrator>(&config.common.database).await?;
     let waker = OutboxWaker::default();
-    let directory = app::Directory::new(db.clone(), env.clock.clone(), waker.clone(), config.operator_name.clone());
-    let keys = RemoteJwks::new(&config.common.identity_url).map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
+    let directory = app::Directory::new(
+        db.clone(),
+        env.clock.clone(),
+        waker.clone(),
+        config.operator_name.clone(),
+    );
+    let keys = RemoteJwks::new(&config.common.identity_url)
+        .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
     let api = StaffDirectoryServiceServer::new(grpc::Api {
         directory: directory.clone(),
     })

@@ -31,7 +31,9 @@ impl Caller {
     pub fn user_of<T>(request: &tonic::Request<T>) -> Result<UserCaller, tonic::Status> {
         match request.extensions().get::<Caller>() {
             Some(Caller::User(user)) => Ok(user.clone()),
-            _ => Err(tonic::Status::unauthenticated("a user access token is required")),
+            _ => Err(tonic::Status::unauthenticated(
+                "a user access token is required",
+            )),
         }
     }
 }

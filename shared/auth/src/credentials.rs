@@ -15,7 +15,9 @@ pub struct Credential {
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential").field("header", &self.header).finish_non_exhaustive()
+        f.debug_struct("Credential")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
     }
 }
 
@@ -47,7 +49,9 @@ impl Credential {
 
 impl Interceptor for Credential {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request.metadata_mut().insert(self.header, self.value.clone());
+        request
+            .metadata_mut()
+            .insert(self.header, self.value.clone());
         Ok(request)
     }
 }

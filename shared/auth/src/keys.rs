@@ -28,7 +28,9 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -40,18 +42,28 @@ impl SigningKey {
             .expect("encoding a freshly generated Ed25519 key as PKCS#8 cannot fail")
             .as_bytes()
             .to_vec();
-        Self::build(uuid::Uuid::now_v7().to_string(), pkcs8, key.verifying_key().to_bytes())
+        Self::build(
+            uuid::Uuid::now_v7().to_string(),
+            pkcs8,
+            key.verifying_key().to_bytes(),
+        )
     }
 
     /// Restores a stored key.
     pub fn from_pkcs8(kid: String, pkcs8: Vec<u8>) -> Result<Self, KeyError> {
-        let key = ed25519_dalek::SigningKey::from_pkcs8_der(&pkcs8).map_err(|_| KeyError::BadPrivateKey)?;
+        let key = ed25519_dalek::SigningKey::from_pkcs8_der(&pkcs8)
+            .map_err(|_| KeyError::BadPrivateKey)?;
         Ok(Self::build(kid, pkcs8, key.verifying_key().to_bytes()))
     }
 
     fn build(kid: String, pkcs8: Vec<u8>, public: [u8; 32]) -> Self {
         let encoding = EncodingKey::from_ed_der(&pkcs8);
-        Self { kid, pkcs8, public, encoding }
+        Self {
+            kid,
+            pkcs8,
+            public,
+            encoding,
+        }
     }
 
     pub fn kid(&self) -> &str {
@@ -92,7 +104,9 @@ impl PublicJwk {
 
     pub fn decoding_key(&self) -> Result<DecodingKey, KeyError> {
         // jsonwebtoken slices the first 32 bytes without checking the length; check it here.
-        let bytes = URL_SAFE_NO_PAD.decode(&self.x).map_err(|_| KeyError::BadPublicKey)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(&self.x)
+            .map_err(|_| KeyError::BadPublicKey)?;
         if bytes.len() != 32 {
             return Err(KeyError::BadPublicKey);
         }
@@ -107,14 +121,18 @@ mod tests {
     #[test]
     fn stored_keys_restore_to_the_same_public_key() {
         let key = SigningKey::generate();
-        let restored = SigningKey::from_pkcs8(key.kid().to_owned(), key.pkcs8_der().to_vec()).unwrap();
+        let restored =
+            SigningKey::from_pkcs8(key.kid().to_owned(), key.pkcs8_der().to_vec()).unwrap();
         assert_eq!(restored.public_jwk(), key.public_jwk());
         assert!(SigningKey::from_pkcs8("k".into(), vec![1, 2, 3]).is_err());
     }
 
     #[test]
     fn short_public_keys_are_refused_not_panicked_on() {
-        let jwk = PublicJwk { kid: "k".into(), x: "AAAA".into() };
+        let jwk = PublicJwk {
+            kid: "k".into(),
+            x: "AAAA".into(),
+        };
         assert!(jwk.decoding_key().is_err());
     }
 }

@@ -46,7 +46,9 @@ impl Default for AccessPolicy {
 impl AccessPolicy {
     /// Health and reflection are public; everything else needs a user token until said otherwise.
     pub fn new() -> Self {
-        let mut policy = Self { rules: HashMap::new() };
+        let mut policy = Self {
+            rules: HashMap::new(),
+        };
         for service in [
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection",
@@ -73,12 +75,11 @@ impl AccessPolicy {
         if let Some(access) = self.rules.get(path) {
             return *access;
         }
-        if let Some(slash) = path.rfind('/') {
-            if let Some(access) = self.rules.get(&path[..=slash]) {
-                return *access;
-            }
-        }
-        Access::User
+        // A service-wide rule (`/pkg.Service/`); anything unnamed needs a user token.
+        path.rfind('/')
+            .and_then(|slash| self.rules.get(&path[..=slash]))
+            .copied()
+            .unwrap_or(Access::User)
     }
 }
 
@@ -139,29 +140,47 @@ fn secret_matches(expected: &Secret, presented: Option<&str>) -> bool {
     }
 }
 
-async fn authenticate(state: &State, path: &str, headers: &http::HeaderMap) -> Result<Caller, tonic::Status> {
+async fn authenticate(
+    state: &State,
+    path: &str,
+    headers: &http::HeaderMap,
+) -> Result<Caller, tonic::Status> {
     match state.policy.access_for(path) {
         Access::Public => Ok(Caller::Anonymous),
         Access::Internal => {
             if secret_matches(&state.internal_token, header(headers, SERVICE_TOKEN_HEADER)) {
                 Ok(Caller::Service)
             } else {
-                Err(tonic::Status::unauthenticated("a valid service credential is required"))
+                Err(tonic::Status::unauthenticated(
+                    "a valid service credential is required",
+                ))
             }
         }
         Access::Operator => {
-            if secret_matches(&state.operator_token, header(headers, OPERATOR_TOKEN_HEADER)) {
+            if secret_matches(
+                &state.operator_token,
+                header(headers, OPERATOR_TOKEN_HEADER),
+            ) {
                 Ok(Caller::Operator)
             } else {
-                Err(tonic::Status::unauthenticated("a valid operator credential is required"))
+                Err(tonic::Status::unauthenticated(
+                    "a valid operator credential is required",
+                ))
             }
         }
         Access::User => {
             let token = header(headers, "authorization")
-                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
-                .ok_or_else(|| tonic::Status::unauthenticated("an access token is required (authorization: Bearer …)"))?;
+                .ok_or_else(|| {
+                    tonic::Status::unauthenticated(
+                        "an access token is required (authorization: Bearer …)",
+                    )
+                })?;
             match state.verifier.verify_user(token).await {
                 Ok(user) => Ok(Caller::User(user)),
                 Err(err) => {
@@ -175,7 +194,10 @@ async fn authenticate(state: &State, path: &str, headers: &http::HeaderMap) -> R
 
 impl<S, B> Service<http::Request<B>> for AuthService<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Clone + Send + 'static,
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
 {
@@ -214,10 +236,22 @@ mod tests {
         let policy = AccessPolicy::new()
             .method("identity.v1.IdentityService/SignIn", Access::Public)
             .service("identity.v1.IdentityInternalService", Access::Internal);
-        assert_eq!(policy.access_for("/identity.v1.IdentityService/SignIn"), Access::Public);
-        assert_eq!(policy.access_for("/identity.v1.IdentityService/SignOut"), Access::User);
-        assert_eq!(policy.access_for("/identity.v1.IdentityInternalService/IssueInvitationLink"), Access::Internal);
-        assert_eq!(policy.access_for("/grpc.health.v1.Health/Check"), Access::Public);
+        assert_eq!(
+            policy.access_for("/identity.v1.IdentityService/SignIn"),
+            Access::Public
+        );
+        assert_eq!(
+            policy.access_for("/identity.v1.IdentityService/SignOut"),
+            Access::User
+        );
+        assert_eq!(
+            policy.access_for("/identity.v1.IdentityInternalService/IssueInvitationLink"),
+            Access::Internal
+        );
+        assert_eq!(
+            policy.access_for("/grpc.health.v1.Health/Check"),
+            Access::Public
+        );
         assert_eq!(policy.access_for("/evil.Service/Method"), Access::User);
         assert_eq!(policy.access_for("/"), Access::User);
     }

@@ -58,7 +58,9 @@ impl KeySource for StaticKeys {
 /// Identity's `GetJwks` over gRPC.
 #[derive(Debug, Clone)]
 pub struct RemoteJwks {
-    client: ps_proto::identity::v1::identity_service_client::IdentityServiceClient<tonic::transport::Channel>,
+    client: ps_proto::identity::v1::identity_service_client::IdentityServiceClient<
+        tonic::transport::Channel,
+    >,
 }
 
 impl RemoteJwks {
@@ -69,7 +71,9 @@ impl RemoteJwks {
             .timeout(Duration::from_secs(5))
             .connect_lazy();
         Ok(Self {
-            client: ps_proto::identity::v1::identity_service_client::IdentityServiceClient::new(channel),
+            client: ps_proto::identity::v1::identity_service_client::IdentityServiceClient::new(
+                channel,
+            ),
         })
     }
 }
@@ -87,7 +91,9 @@ impl KeySource for RemoteJwks {
             .into_inner()
             .keys
             .into_iter()
-            .filter(|k| k.kty == PublicJwk::KTY && k.crv == PublicJwk::CRV && k.alg == PublicJwk::ALG)
+            .filter(|k| {
+                k.kty == PublicJwk::KTY && k.crv == PublicJwk::CRV && k.alg == PublicJwk::ALG
+            })
             .map(|k| PublicJwk { kid: k.kid, x: k.x })
             .collect())
     }
@@ -108,7 +114,9 @@ pub struct TokenVerifier {
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenVerifier").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("TokenVerifier")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -237,10 +245,15 @@ mod tests {
     #[tokio::test]
     async fn valid_tokens_verify_and_expire_by_the_injected_clock() {
         let (key, clock, verifier, settings) = setup();
-        let token = key.sign(&claims(clock.now().timestamp(), &settings)).unwrap();
+        let token = key
+            .sign(&claims(clock.now().timestamp(), &settings))
+            .unwrap();
         assert!(verifier.verify_user(&token).await.is_ok());
         clock.advance(chrono::Duration::seconds(901));
-        assert_eq!(verifier.verify(&token).await.unwrap_err(), TokenError::Expired);
+        assert_eq!(
+            verifier.verify(&token).await.unwrap_err(),
+            TokenError::Expired
+        );
     }
 
     #[tokio::test]
@@ -249,23 +262,50 @@ mod tests {
         let now = clock.now().timestamp();
         let mut wrong_audience = claims(now, &settings);
         wrong_audience.aud = "someone-else".into();
-        assert_eq!(verifier.verify(&key.sign(&wrong_audience).unwrap()).await.unwrap_err(), TokenError::Invalid);
+        assert_eq!(
+            verifier
+                .verify(&key.sign(&wrong_audience).unwrap())
+                .await
+                .unwrap_err(),
+            TokenError::Invalid
+        );
         let mut refresh = claims(now, &settings);
         refresh.typ = "refresh".into();
-        assert_eq!(verifier.verify(&key.sign(&refresh).unwrap()).await.unwrap_err(), TokenError::Invalid);
+        assert_eq!(
+            verifier
+                .verify(&key.sign(&refresh).unwrap())
+                .await
+                .unwrap_err(),
+            TokenError::Invalid
+        );
         let stranger = SigningKey::generate();
         assert_eq!(
-            verifier.verify(&stranger.sign(&claims(now, &settings)).unwrap()).await.unwrap_err(),
+            verifier
+                .verify(&stranger.sign(&claims(now, &settings)).unwrap())
+                .await
+                .unwrap_err(),
             TokenError::UnknownKey
         );
-        assert_eq!(verifier.verify("not.a.jwt").await.unwrap_err(), TokenError::Malformed);
+        assert_eq!(
+            verifier.verify("not.a.jwt").await.unwrap_err(),
+            TokenError::Malformed
+        );
     }
 
     #[tokio::test]
     async fn a_token_signed_by_a_known_kid_with_another_key_is_refused() {
         let (key, clock, verifier, settings) = setup();
-        let forger = SigningKey::from_pkcs8(key.kid().to_owned(), SigningKey::generate().pkcs8_der().to_vec()).unwrap();
-        let forged = forger.sign(&claims(clock.now().timestamp(), &settings)).unwrap();
-        assert_eq!(verifier.verify(&forged).await.unwrap_err(), TokenError::Invalid);
+        let forger = SigningKey::from_pkcs8(
+            key.kid().to_owned(),
+            SigningKey::generate().pkcs8_der().to_vec(),
+        )
+        .unwrap();
+        let forged = forger
+            .sign(&claims(clock.now().timestamp(), &settings))
+            .unwrap();
+        assert_eq!(
+            verifier.verify(&forged).await.unwrap_err(),
+            TokenError::Invalid
+        );
     }
 }

@@ -96,12 +96,20 @@ mod tests {
 
     #[test]
     fn parse_field_names_the_field() {
-        assert_eq!(StaffId::parse_field("staff_id", "").unwrap_err().field, "staff_id");
         assert_eq!(
-            StaffId::parse_field("staff_id", "nope").unwrap_err().description,
+            StaffId::parse_field("staff_id", "").unwrap_err().field,
+            "staff_id"
+        );
+        assert_eq!(
+            StaffId::parse_field("staff_id", "nope")
+                .unwrap_err()
+                .description,
             "must be a UUID"
         );
         let id = StaffId::generate();
-        assert_eq!(StaffId::parse_field("staff_id", &id.to_string()).unwrap(), id);
+        assert_eq!(
+            StaffId::parse_field("staff_id", &id.to_string()).unwrap(),
+            id
+        );
     }
 }

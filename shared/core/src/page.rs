@@ -35,7 +35,10 @@ impl PageRequest {
             None
         } else {
             violations.check(decode_token(token).ok_or_else(|| {
-                FieldViolation::new(format!("{field}.page_token"), "is not a token this service issued")
+                FieldViolation::new(
+                    format!("{field}.page_token"),
+                    "is not a token this service issued",
+                )
             }))
         };
         violations.finish()?;
@@ -61,11 +64,16 @@ impl<T> Page<T> {
         let size = usize::try_from(request.size).unwrap_or(usize::MAX);
         let next_page_token = if rows.len() > size {
             rows.truncate(size);
-            rows.last().map(|row| encode_token(id(row))).unwrap_or_default()
+            rows.last()
+                .map(|row| encode_token(id(row)))
+                .unwrap_or_default()
         } else {
             String::new()
         };
-        Self { items: rows, next_page_token }
+        Self {
+            items: rows,
+            next_page_token,
+        }
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
@@ -106,6 +114,9 @@ mod tests {
         let err = PageRequest::parse("page", 501, "%%%").unwrap_err();
         let fields: Vec<_> = err.violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["page.page_size", "page.page_token"]);
-        assert_eq!(PageRequest::parse("page", 0, "").unwrap().size, PageRequest::DEFAULT_SIZE);
+        assert_eq!(
+            PageRequest::parse("page", 0, "").unwrap().size,
+            PageRequest::DEFAULT_SIZE
+        );
     }
 }

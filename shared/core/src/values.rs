@@ -70,7 +70,10 @@ fn bounded_text(field: &str, raw: &str, max: usize) -> Result<String, FieldViola
         ));
     }
     if value.chars().any(char::is_control) {
-        return Err(FieldViolation::new(field, "must not contain control characters"));
+        return Err(FieldViolation::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(value.to_owned())
 }

@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+};
 use sea_orm_migration::MigratorTrait;
 
 pub use sea_orm;
@@ -119,7 +121,13 @@ mod tests {
             redact_url("postgres://app:s3cret@db:5432/identity"),
             "postgres://app:***@db:5432/identity"
         );
-        assert_eq!(redact_url("sqlite://data/identity.db?mode=rwc"), "sqlite://data/identity.db?mode=rwc");
-        assert_eq!(redact_url("postgres://postgres@127.0.0.1/x"), "postgres://postgres@127.0.0.1/x");
+        assert_eq!(
+            redact_url("sqlite://data/identity.db?mode=rwc"),
+            "sqlite://data/identity.db?mode=rwc"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
     }
 }

@@ -104,7 +104,8 @@ fn from_envelope(envelope: pb::Envelope) -> Result<Event, DecodeError> {
             staff_id: uuid_field::<StaffId>("staff_id", &p.staff_id)?,
             email: email("email", &p.email)?,
             name: PersonName::parse("name", &p.name).map_err(|_| bad("name is invalid"))?,
-            role: role_from_wire("practice_role", p.practice_role).map_err(|_| bad("practice_role is unknown"))?,
+            role: role_from_wire("practice_role", p.practice_role)
+                .map_err(|_| bad("practice_role is unknown"))?,
             practice_name: p.practice_name,
             inviter_name: p.inviter_name,
         }),

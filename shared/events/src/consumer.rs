@@ -98,7 +98,9 @@ impl ConsumerRunner {
                 }
                 Err(HandleError::Retryable(reason)) if attempt == self.retry.attempts => {
                     warn!(consumer, event_id = %event.id, event_type = event.event_type(), attempt, %reason, "giving up on event");
-                    return Outcome::DeadLettered(format!("gave up after {attempt} attempts: {reason}"));
+                    return Outcome::DeadLettered(format!(
+                        "gave up after {attempt} attempts: {reason}"
+                    ));
                 }
                 Err(HandleError::Retryable(reason)) => {
                     warn!(consumer, event_id = %event.id, event_type = event.event_type(), attempt, %reason, "event failed; retrying");

@@ -74,18 +74,29 @@ impl InProcessBus {
         }
     }
 
-    async fn deliver(subscriber: &Subscriber, event: &OutgoingEvent, shutdown: &Shutdown) -> Result<(), PublishError> {
+    async fn deliver(
+        subscriber: &Subscriber,
+        event: &OutgoingEvent,
+        shutdown: &Shutdown,
+    ) -> Result<(), PublishError> {
         match subscriber.runner.deliver(&event.payload, shutdown).await {
             Outcome::Handled => Ok(()),
             Outcome::Interrupted => Err(PublishError::Interrupted),
             Outcome::DeadLettered(reason) => {
                 let consumer = subscriber.runner.consumer();
-                dead_letter::record(&subscriber.db, consumer, &event.event_type, &event.payload, &reason, Utc::now())
-                    .await
-                    .map_err(|err| {
-                        warn!(consumer = consumer.as_str(), error = %err, "could not keep dead letter");
-                        PublishError::Unavailable("dead letter not recorded".into())
-                    })
+                dead_letter::record(
+                    &subscriber.db,
+                    consumer,
+                    &event.event_type,
+                    &event.payload,
+                    &reason,
+                    Utc::now(),
+                )
+                .await
+                .map_err(|err| {
+                    warn!(consumer = consumer.as_str(), error = %err, "could not keep dead letter");
+                    PublishError::Unavailable("dead letter not recorded".into())
+                })
             }
         }
     }
@@ -99,7 +110,10 @@ impl Publisher for InProcessBus {
         shutdown: &Shutdown,
     ) -> Vec<Result<(), PublishError>> {
         if !self.opened(shutdown).await {
-            return events.iter().map(|_| Err(PublishError::Interrupted)).collect();
+            return events
+                .iter()
+                .map(|_| Err(PublishError::Interrupted))
+                .collect();
         }
         let subscribers: Vec<Subscriber> = self
             .subscribers

@@ -18,7 +18,9 @@ use lapin::options::{
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
 use ps_core::Shutdown;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -91,7 +93,12 @@ async fn bounded<T>(
 
 async fn connect(settings: &RabbitSettings, name: &str) -> Result<Connection, RabbitError> {
     let properties = ConnectionProperties::default().with_connection_name(name.into());
-    bounded("connect", settings.timeout, Connection::connect(&settings.url, properties)).await
+    bounded(
+        "connect",
+        settings.timeout,
+        Connection::connect(&settings.url, properties),
+    )
+    .await
 }
 
 fn durable_exchange() -> ExchangeDeclareOptions {
@@ -109,41 +116,82 @@ fn durable_queue() -> QueueDeclareOptions {
 }
 
 /// Declares every exchange, queue and binding of [`crate::topology`]; idempotent.
-pub async fn declare_topology(channel: &Channel, settings: &RabbitSettings) -> Result<(), RabbitError> {
+pub async fn declare_topology(
+    channel: &Channel,
+    settings: &RabbitSettings,
+) -> Result<(), RabbitError> {
     let names = settings.names();
     let limit = settings.timeout;
     let dlx = names.dead_letter_exchange();
     bounded(
         "declare exchange",
         limit,
-        channel.exchange_declare(names.exchange().into(), ExchangeKind::Topic, durable_exchange(), FieldTable::default()),
+        channel.exchange_declare(
+            names.exchange().into(),
+            ExchangeKind::Topic,
+            durable_exchange(),
+            FieldTable::default(),
+        ),
     )
     .await?;
     bounded(
         "declare dead-letter exchange",
         limit,
-        channel.exchange_declare(dlx.as_str().into(), ExchangeKind::Direct, durable_exchange(), FieldTable::default()),
+        channel.exchange_declare(
+            dlx.as_str().into(),
+            ExchangeKind::Direct,
+            durable_exchange(),
+            FieldTable::default(),
+        ),
     )
     .await?;
     for consumer in ConsumerName::ALL {
         let queue = names.queue(consumer);
         let dead = names.dead_letter_queue(consumer);
         let mut arguments = FieldTable::default();
-        arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(dlx.as_str().into()));
-        arguments.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(queue.as_str().into()));
-        bounded("declare queue", limit, channel.queue_declare(queue.as_str().into(), durable_queue(), arguments)).await?;
-        bounded("declare dead-letter queue", limit, channel.queue_declare(dead.as_str().into(), durable_queue(), FieldTable::default())).await?;
+        arguments.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(dlx.as_str().into()),
+        );
+        arguments.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(queue.as_str().into()),
+        );
+        bounded(
+            "declare queue",
+            limit,
+            channel.queue_declare(queue.as_str().into(), durable_queue(), arguments),
+        )
+        .await?;
+        bounded(
+            "declare dead-letter queue",
+            limit,
+            channel.queue_declare(dead.as_str().into(), durable_queue(), FieldTable::default()),
+        )
+        .await?;
         bounded(
             "bind dead-letter queue",
             limit,
-            channel.queue_bind(dead.as_str().into(), dlx.as_str().into(), queue.as_str().into(), QueueBindOptions::default(), FieldTable::default()),
+            channel.queue_bind(
+                dead.as_str().into(),
+                dlx.as_str().into(),
+                queue.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            ),
         )
         .await?;
         for event_type in consumer.bindings() {
             bounded(
                 "bind queue",
                 limit,
-                channel.queue_bind(queue.as_str().into(), names.exchange().into(), (*event_type).into(), QueueBindOptions::default(), FieldTable::default()),
+                channel.queue_bind(
+                    queue.as_str().into(),
+                    names.exchange().into(),
+                    (*event_type).into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                ),
             )
             .await?;
         }
@@ -178,10 +226,23 @@ impl RabbitPublisher {
 
     async fn open(settings: &RabbitSettings, name: &str) -> Result<Link, RabbitError> {
         let connection = connect(settings, name).await?;
-        let channel = bounded("open channel", settings.timeout, connection.create_channel()).await?;
-        bounded("confirm select", settings.timeout, channel.confirm_select(ConfirmSelectOptions::default())).await?;
+        let channel = bounded(
+            "open channel",
+            settings.timeout,
+            connection.create_channel(),
+        )
+        .await?;
+        bounded(
+            "confirm select",
+            settings.timeout,
+            channel.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?;
         declare_topology(&channel, settings).await?;
-        Ok(Link { connection, channel })
+        Ok(Link {
+            connection,
+            channel,
+        })
     }
 
     fn properties(event: &OutgoingEvent) -> BasicProperties {
@@ -207,7 +268,11 @@ impl Publisher for RabbitPublisher {
             .is_some_and(|l| l.connection.status().connected() && l.channel.status().connected());
         if !healthy {
             if let Some(old) = guard.take() {
-                let _ = tokio::time::timeout(Duration::from_secs(1), old.connection.close(0, "reconnecting".into())).await;
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    old.connection.close(0, "reconnecting".into()),
+                )
+                .await;
             }
             match Self::open(&self.settings, &self.connection_name).await {
                 Ok(link) => {
@@ -216,12 +281,18 @@ impl Publisher for RabbitPublisher {
                 }
                 Err(err) => {
                     let reason = err.to_string();
-                    return events.iter().map(|_| Err(PublishError::Unavailable(reason.clone()))).collect();
+                    return events
+                        .iter()
+                        .map(|_| Err(PublishError::Unavailable(reason.clone())))
+                        .collect();
                 }
             }
         }
         let Some(link) = guard.as_ref() else {
-            return events.iter().map(|_| Err(PublishError::Unavailable("no channel".into()))).collect();
+            return events
+                .iter()
+                .map(|_| Err(PublishError::Unavailable("no channel".into())))
+                .collect();
         };
         let exchange = self.settings.exchange.as_str();
         let mut pending = Vec::with_capacity(events.len());
@@ -256,21 +327,27 @@ impl Publisher for RabbitPublisher {
                         Err(PublishError::Unavailable(err.to_string()))
                     }
                     Ok(Ok(Confirmation::Ack(None))) => Ok(()),
-                    Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::NoRoute(event.event_type.clone())),
+                    Ok(Ok(Confirmation::Ack(Some(_)))) => {
+                        Err(PublishError::NoRoute(event.event_type.clone()))
+                    }
                     Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Refused),
                     // Only possible if confirm_select was skipped; never treat it as success.
                     Ok(Ok(Confirmation::NotRequested)) => {
                         broken = true;
-                        Err(PublishError::Unavailable("publisher confirms are off".into()))
+                        Err(PublishError::Unavailable(
+                            "publisher confirms are off".into(),
+                        ))
                     }
                 },
             };
             results.push(result);
         }
-        if broken {
-            if let Some(old) = guard.take() {
-                let _ = tokio::time::timeout(Duration::from_secs(1), old.connection.close(0, "broken".into())).await;
-            }
+        if broken && let Some(old) = guard.take() {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                old.connection.close(0, "broken".into()),
+            )
+            .await;
         }
         results
     }
@@ -297,15 +374,31 @@ impl RabbitConsumer {
 
     async fn subscribe(&self) -> Result<(Connection, lapin::Consumer), RabbitError> {
         let consumer = self.runner.consumer();
-        let connection = connect(&self.settings, &format!("{}-consumer", consumer.as_str())).await?;
-        let channel = bounded("open channel", self.settings.timeout, connection.create_channel()).await?;
-        bounded("qos", self.settings.timeout, channel.basic_qos(self.settings.prefetch, BasicQosOptions::default())).await?;
+        let connection =
+            connect(&self.settings, &format!("{}-consumer", consumer.as_str())).await?;
+        let channel = bounded(
+            "open channel",
+            self.settings.timeout,
+            connection.create_channel(),
+        )
+        .await?;
+        bounded(
+            "qos",
+            self.settings.timeout,
+            channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()),
+        )
+        .await?;
         declare_topology(&channel, &self.settings).await?;
         let queue = self.settings.names().queue(consumer);
         let stream = bounded(
             "consume",
             self.settings.timeout,
-            channel.basic_consume(queue.as_str().into(), consumer.as_str().into(), BasicConsumeOptions::default(), FieldTable::default()),
+            channel.basic_consume(
+                queue.as_str().into(),
+                consumer.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            ),
         )
         .await?;
         Ok((connection, stream))
@@ -335,7 +428,9 @@ impl RabbitConsumer {
                 },
             };
             let ended = self.consume(stream, &shutdown).await;
-            let _ = tokio::time::timeout(Duration::from_secs(2), connection.close(200, "bye".into())).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), connection.close(200, "bye".into()))
+                    .await;
             match ended {
                 Ok(()) => return,
                 Err(err) => warn!(consumer, error = %err, "consumer stream ended; reconnecting"),
@@ -344,7 +439,11 @@ impl RabbitConsumer {
     }
 
     /// Ok when shutdown ended it, Err when the connection did.
-    async fn consume(&self, mut stream: lapin::Consumer, shutdown: &Shutdown) -> Result<(), RabbitError> {
+    async fn consume(
+        &self,
+        mut stream: lapin::Consumer,
+        shutdown: &Shutdown,
+    ) -> Result<(), RabbitError> {
         let consumer = self.runner.consumer().as_str();
         loop {
             let delivery = tokio::select! {
@@ -372,7 +471,10 @@ impl RabbitConsumer {
             match acked {
                 Ok(true) => {}
                 Ok(false) => {
-                    warn!(consumer, "acknowledgement not sent (channel gone); the broker will redeliver");
+                    warn!(
+                        consumer,
+                        "acknowledgement not sent (channel gone); the broker will redeliver"
+                    );
                     return Err(RabbitError::Closed);
                 }
                 Err(err) => return Err(err.into()),

@@ -164,7 +164,10 @@ impl Relay {
         if !published.is_empty() {
             outbox::Entity::update_many()
                 .col_expr(outbox::Column::PublishedAt, Expr::value(now))
-                .col_expr(outbox::Column::ClaimedUntil, Expr::value(None::<chrono::DateTime<Utc>>))
+                .col_expr(
+                    outbox::Column::ClaimedUntil,
+                    Expr::value(None::<chrono::DateTime<Utc>>),
+                )
                 .col_expr(
                     outbox::Column::Attempts,
                     Expr::col(outbox::Column::Attempts).add(1),
@@ -172,7 +175,11 @@ impl Relay {
                 .filter(outbox::Column::Id.is_in(published.iter().copied()))
                 .exec(&self.db)
                 .await?;
-            debug!(service = self.service, count = published.len(), "events published");
+            debug!(
+                service = self.service,
+                count = published.len(),
+                "events published"
+            );
         }
         // Events a shutdown interrupted are released untouched, so a restart takes them at once.
         let interrupted: Vec<uuid::Uuid> = batch
@@ -183,7 +190,10 @@ impl Relay {
             .collect();
         if !interrupted.is_empty() {
             outbox::Entity::update_many()
-                .col_expr(outbox::Column::ClaimedUntil, Expr::value(None::<chrono::DateTime<Utc>>))
+                .col_expr(
+                    outbox::Column::ClaimedUntil,
+                    Expr::value(None::<chrono::DateTime<Utc>>),
+                )
                 .filter(outbox::Column::Id.is_in(interrupted))
                 .exec(&self.db)
                 .await?;
@@ -204,8 +214,14 @@ impl Relay {
             warn!(service = self.service, event_id = %event.id, event_type = %event.event_type, attempts, error = %err, "publish failed; will retry");
             outbox::Entity::update_many()
                 .col_expr(outbox::Column::Attempts, Expr::value(attempts))
-                .col_expr(outbox::Column::NextAttemptAt, Expr::value(now + chrono_duration(backoff)))
-                .col_expr(outbox::Column::ClaimedUntil, Expr::value(None::<chrono::DateTime<Utc>>))
+                .col_expr(
+                    outbox::Column::NextAttemptAt,
+                    Expr::value(now + chrono_duration(backoff)),
+                )
+                .col_expr(
+                    outbox::Column::ClaimedUntil,
+                    Expr::value(None::<chrono::DateTime<Utc>>),
+                )
                 .col_expr(outbox::Column::LastError, Expr::value(err.to_string()))
                 .filter(outbox::Column::Id.eq(event.id))
                 .exec(&self.db)

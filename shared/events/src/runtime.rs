@@ -56,7 +56,9 @@ impl EventsRuntime {
             EventTransport::RabbitMq(rabbit) => {
                 let publisher = RabbitPublisher::connect(rabbit.clone(), service).await?;
                 if let Some(runner) = runner {
-                    tasks.push(RabbitConsumer::start(rabbit.clone(), runner, shutdown.clone()).await?);
+                    tasks.push(
+                        RabbitConsumer::start(rabbit.clone(), runner, shutdown.clone()).await?,
+                    );
                 }
                 Arc::new(publisher)
             }

@@ -103,7 +103,10 @@ mod tests {
     #[test]
     fn names_derive_from_the_exchange() {
         let names = Names::new("t1.events");
-        assert_eq!(names.queue(ConsumerName::Notification), "t1.events.notification");
+        assert_eq!(
+            names.queue(ConsumerName::Notification),
+            "t1.events.notification"
+        );
         assert_eq!(
             names.dead_letter_queue(ConsumerName::Notification),
             "t1.events.notification.dead"

@@ -11,5 +11,4 @@ pub mod server;
 pub mod signals;
 pub mod status;
 
-pub use server::{Served, ServeSettings, serve};
-
+pub use server::{ServeSettings, Served, serve};

@@ -61,7 +61,9 @@ pub struct Served {
 impl Served {
     /// Starts a route set with grpc.health.v1 (every service NOT_SERVING until the caller says
     /// otherwise) and server reflection over every contract.
-    pub async fn new(service_names: &[&'static str]) -> Result<Self, tonic_reflection::server::Error> {
+    pub async fn new(
+        service_names: &[&'static str],
+    ) -> Result<Self, tonic_reflection::server::Error> {
         let (health, health_service) = tonic_health::server::health_reporter();
         // tonic-health starts the whole server ("") as SERVING; nothing is, until migrations
         // ran and the event transport is up.
@@ -82,19 +84,33 @@ impl Served {
 }
 
 /// Marks every named service and the whole server SERVING.
-pub async fn mark_serving(health: &tonic_health::server::HealthReporter, service_names: &[&'static str]) {
+pub async fn mark_serving(
+    health: &tonic_health::server::HealthReporter,
+    service_names: &[&'static str],
+) {
     for name in service_names {
-        health.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
+        health
+            .set_service_status(*name, tonic_health::ServingStatus::Serving)
+            .await;
     }
-    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
 }
 
 /// Marks everything NOT_SERVING, first thing in a drain, so load balancers stop sending.
-pub async fn mark_not_serving(health: &tonic_health::server::HealthReporter, service_names: &[&'static str]) {
+pub async fn mark_not_serving(
+    health: &tonic_health::server::HealthReporter,
+    service_names: &[&'static str],
+) {
     for name in service_names {
-        health.set_service_status(*name, tonic_health::ServingStatus::NotServing).await;
+        health
+            .set_service_status(*name, tonic_health::ServingStatus::NotServing)
+            .await;
     }
-    health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -103,7 +119,10 @@ struct PanicAsInternal;
 impl tower_http::catch_panic::ResponseForPanic for PanicAsInternal {
     type ResponseBody = tonic::body::Body;
 
-    fn response_for_panic(&mut self, err: Box<dyn std::any::Any + Send + 'static>) -> http::Response<Self::ResponseBody> {
+    fn response_for_panic(
+        &mut self,
+        err: Box<dyn std::any::Any + Send + 'static>,
+    ) -> http::Response<Self::ResponseBody> {
         let message = err
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
@@ -128,7 +147,9 @@ pub async fn serve(
         .timeout(settings.request_timeout)
         .concurrency_limit_per_connection(settings.concurrency_per_connection)
         .layer(tonic_web::GrpcWebLayer::new())
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(PanicAsInternal))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            PanicAsInternal,
+        ))
         .layer(DecodeErrorLayer)
         .layer(auth)
         .add_routes(served)
@@ -216,7 +237,9 @@ where
             headers.insert("grpc-status", http::HeaderValue::from_static("3"));
             headers.insert(
                 "grpc-message",
-                http::HeaderValue::from_static("request%20body%20is%20not%20a%20valid%20protobuf%20message"),
+                http::HeaderValue::from_static(
+                    "request%20body%20is%20not%20a%20valid%20protobuf%20message",
+                ),
             );
         }
         Poll::Ready(Ok(response))

@@ -128,7 +128,9 @@ pub async fn launch(
     env: &Environment,
     listener: TcpListener,
 ) -> Result<Running, StartError> {
-    let addr = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Other(e.to_string()))?;
     let events = EventsRuntime::start(
         parts.name,
         &env.events,
@@ -141,8 +143,17 @@ pub async fn launch(
     .await?;
     let served = Served::new(parts.health_names).await?;
     let routes = (parts.add_routes)(served.routes);
-    let verifier = Arc::new(TokenVerifier::new(parts.keys, common.tokens.clone(), env.clock.clone()));
-    let auth = AuthLayer::new(parts.policy, verifier, common.internal_token.clone(), parts.operator_token);
+    let verifier = Arc::new(TokenVerifier::new(
+        parts.keys,
+        common.tokens.clone(),
+        env.clock.clone(),
+    ));
+    let auth = AuthLayer::new(
+        parts.policy,
+        verifier,
+        common.internal_token.clone(),
+        parts.operator_token,
+    );
     let health = served.health.clone();
     let shutdown = env.shutdown.clone();
     let names = parts.health_names;
@@ -177,7 +188,9 @@ pub fn standalone_environment(common: &CommonConfig, shutdown: Shutdown) -> Envi
 }
 
 /// A service's configuration: its own settings around the [`CommonConfig`].
-pub trait ServiceConfig: Serialize + serde::de::DeserializeOwned + Default + Send + 'static {
+pub trait ServiceConfig:
+    Serialize + serde::de::DeserializeOwned + Default + Send + 'static
+{
     fn common(&self) -> &CommonConfig;
 }
 
@@ -185,8 +198,13 @@ pub trait ServiceConfig: Serialize + serde::de::DeserializeOwned + Default + Sen
 pub enum StandaloneError {
     #[error(transparent)]
     Config(#[from] ps_config::ConfigError),
+    #[error("{0}")]
+    Missing(&'static str),
     #[error("binding {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Start(#[from] StartError),
     #[error("{0}")]
@@ -195,7 +213,10 @@ pub enum StandaloneError {
 
 /// The body of every service binary: load configuration (file, then `PS_*` variables), set
 /// up logging and signals, bind, start against RabbitMQ, and wait for shutdown.
-pub async fn run_standalone<C, F, Fut>(config_file: Option<&std::path::Path>, start: F) -> Result<(), StandaloneError>
+pub async fn run_standalone<C, F, Fut>(
+    config_file: Option<&std::path::Path>,
+    start: F,
+) -> Result<(), StandaloneError>
 where
     C: ServiceConfig,
     F: FnOnce(C, Environment, TcpListener) -> Fut,
@@ -203,6 +224,11 @@ where
 {
     let config: C = ps_config::load(config_file, "PS_")?;
     ps_config::init_tracing(config.common().log_format);
+    if config.common().internal_token.is_empty() {
+        return Err(StandaloneError::Missing(
+            "PS_INTERNAL_TOKEN is required: the credential the services present to each other",
+        ));
+    }
     let (trigger, shutdown) = Shutdown::new();
     ps_grpc::signals::install(trigger);
     let addr = config.common().listen;

@@ -5,7 +5,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(ps_events::migration::EventTables), Box::new(Initial)]
+        vec![
+            Box::new(ps_events::migration::EventTables),
+            Box::new(Initial),
+        ]
     }
 }
 
@@ -118,8 +121,16 @@ impl MigrationTrait for Initial {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["signing_keys", "memberships", "sessions", "action_links", "users"] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        for table in [
+            "signing_keys",
+            "memberships",
+            "sessions",
+            "action_links",
+            "users",
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

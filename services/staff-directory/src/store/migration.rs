@@ -5,7 +5,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(ps_events::migration::EventTables), Box::new(Initial)]
+        vec![
+            Box::new(ps_events::migration::EventTables),
+            Box::new(Initial),
+        ]
     }
 }
 
@@ -79,7 +82,9 @@ impl MigrationTrait for Initial {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in ["staff_members", "practices"] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

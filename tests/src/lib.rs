@@ -1,0 +1,628 @@
+//! The harness of the system tests: the whole product started in-process on port 0, driven
+//! through real gRPC clients.
+//!
+//! Two backends run the same tests:
+//! - embedded: SQLite files in a temporary directory and the in-process bus;
+//! - PostgreSQL + RabbitMQ, when `PS_TEST_POSTGRES_URL` and `PS_TEST_AMQP_URL` are set: four
+//!   fresh databases per test and an exchange and queues of its own, removed afterwards.
+//!   `.ci/run` sets both and `PS_TEST_REQUIRE_EXTERNAL=1`, so in CI these tests fail when the
+//!   servers are unreachable or the variables are missing instead of being skipped.
+//!
+//! Each test gets a [`ManualClock`] it can move; waits on asynchronous outcomes poll with a
+//! deadline ([`eventually`]) and never sleep for a fixed time.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use practice_staff::{Addresses, Databases, Listeners, System, SystemConfig};
+use ps_auth::credentials::Credential;
+use ps_config::Secret;
+use ps_core::ManualClock;
+use ps_db::DbSettings;
+use ps_events::rabbit::RabbitSettings;
+use ps_proto::common::v1::PracticeRole;
+use ps_proto::identity::v1 as identity;
+use ps_proto::identity::v1::identity_internal_service_client::IdentityInternalServiceClient;
+use ps_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use ps_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use ps_proto::orgaccess::v1::org_access_service_client::OrgAccessServiceClient;
+use ps_proto::staff::v1 as staff;
+use ps_proto::staff::v1::staff_directory_service_client::StaffDirectoryServiceClient;
+use sea_orm::ConnectionTrait;
+use tempfile::TempDir;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+pub use tonic::Code;
+
+pub type Authed = InterceptedService<Channel, Credential>;
+
+/// Which infrastructure a test runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Embedded,
+    External {
+        postgres_url: String,
+        amqp_url: String,
+    },
+}
+
+impl Backend {
+    /// PostgreSQL + RabbitMQ from the environment, or `None` when not configured. With
+    /// `PS_TEST_REQUIRE_EXTERNAL=1` a missing configuration fails the test instead.
+    pub fn external() -> Option<Backend> {
+        let postgres_url = std::env::var("PS_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|v| !v.is_empty());
+        let amqp_url = std::env::var("PS_TEST_AMQP_URL")
+            .ok()
+            .filter(|v| !v.is_empty());
+        let required = std::env::var("PS_TEST_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1");
+        match (postgres_url, amqp_url) {
+            (Some(postgres_url), Some(amqp_url)) => Some(Backend::External {
+                postgres_url,
+                amqp_url,
+            }),
+            _ if required => panic!(
+                "PS_TEST_REQUIRE_EXTERNAL=1 but PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL are not both set"
+            ),
+            _ => {
+                eprintln!(
+                    "note: PostgreSQL + RabbitMQ variant not run (set PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL, as .ci/run does)"
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Runs `test` on every backend available: the macro generates one `#[tokio::test]` per
+/// backend for each named async fn taking a [`Backend`].
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Embedded).await
+                }
+            )*
+        }
+        mod postgres_rabbitmq {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(backend) = $crate::Backend::external() {
+                        super::$name(backend).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// Logs for a failing test: set `TEST_LOG=debug` (or any filter).
+fn init_logs() {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// Polls `probe` until it returns `Some`, for at most 20 seconds.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What one test created on PostgreSQL and RabbitMQ.
+#[derive(Clone)]
+struct ExternalResources {
+    admin_url: String,
+    database_names: Vec<String>,
+    rabbit: RabbitSettings,
+}
+
+impl ExternalResources {
+    async fn create(postgres_url: &str, amqp_url: &str) -> (Self, Databases) {
+        let base = postgres_url.trim_end_matches('/');
+        let tag = uuid::Uuid::now_v7().simple().to_string();
+        let admin_url = format!("{base}/postgres");
+        let admin = ps_db::connect(&DbSettings::new(admin_url.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {postgres_url} is unreachable: {e}"));
+        let mut names = Vec::new();
+        for service in ["identity", "staff", "org", "notification"] {
+            let name = format!("ps_test_{tag}_{service}");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .unwrap_or_else(|e| panic!("creating database {name}: {e}"));
+            names.push(name);
+        }
+        let _ = admin.close().await;
+        let url = |i: usize| DbSettings::new(format!("{base}/{}", names[i]));
+        let databases = Databases {
+            identity: url(0),
+            staff_directory: url(1),
+            org_access: url(2),
+            notification: url(3),
+        };
+        let mut rabbit = RabbitSettings::new(amqp_url);
+        rabbit.exchange = format!("ps-test-{tag}");
+        (
+            Self {
+                admin_url,
+                database_names: names,
+                rabbit,
+            },
+            databases,
+        )
+    }
+
+    async fn remove(self) {
+        if let Ok(admin) = ps_db::connect(&DbSettings::new(self.admin_url.clone())).await {
+            for name in &self.database_names {
+                let _ = admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
+            }
+            let _ = admin.close().await;
+        }
+        use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+        let Ok(Ok(connection)) = tokio::time::timeout(
+            Duration::from_secs(5),
+            lapin::Connection::connect(&self.rabbit.url, lapin::ConnectionProperties::default()),
+        )
+        .await
+        else {
+            return;
+        };
+        if let Ok(channel) = connection.create_channel().await {
+            let names = self.rabbit.names();
+            for consumer in ps_events::ConsumerName::ALL {
+                for queue in [names.queue(consumer), names.dead_letter_queue(consumer)] {
+                    let _ = channel
+                        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                        .await;
+                }
+            }
+            for exchange in [names.exchange().to_owned(), names.dead_letter_exchange()] {
+                let _ = channel
+                    .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                    .await;
+            }
+        }
+        let _ = connection.close(200, "bye".into()).await;
+    }
+}
+
+/// Removes a test's databases and broker objects when the test ends, even on panic.
+struct External(Option<ExternalResources>);
+
+impl Drop for External {
+    fn drop(&mut self) {
+        let Some(resources) = self.0.take() else {
+            return;
+        };
+        // Drop cannot await: clean up on a thread with its own runtime and wait for it.
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                runtime.block_on(resources.remove());
+            }
+        })
+        .join();
+    }
+}
+
+/// One person's invitation e-mail as found in the mail folder.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub path: PathBuf,
+    pub content: String,
+    pub token: String,
+}
+
+/// A signed-in user.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub email: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+    pub practice_id: String,
+}
+
+pub const OPERATOR_TOKEN: &str = "test-operator-token";
+pub const INTERNAL_TOKEN: &str = "test-internal-token";
+
+/// The product, started for one test.
+pub struct TestSystem {
+    pub clock: Arc<ManualClock>,
+    pub addresses: Addresses,
+    pub databases: Databases,
+    pub mail_dir: PathBuf,
+    system: Option<System>,
+    rabbit: Option<RabbitSettings>,
+    _external: Option<External>,
+    _dir: TempDir,
+}
+
+impl TestSystem {
+    pub async fn start(backend: &Backend) -> Self {
+        init_logs();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (external, databases) = match backend {
+            Backend::Embedded => (None, Databases::sqlite(dir.path())),
+            Backend::External {
+                postgres_url,
+                amqp_url,
+            } => {
+                let (resources, databases) =
+                    ExternalResources::create(postgres_url, amqp_url).await;
+                (Some(External(Some(resources))), databases)
+            }
+        };
+        let rabbit = external
+            .as_ref()
+            .and_then(|e| e.0.as_ref())
+            .map(|r| r.rabbit.clone());
+        let mail_dir = dir.path().join("mail");
+        let clock = Arc::new(ManualClock::starting_now());
+        let mut test = Self {
+            clock,
+            addresses: placeholder_addresses(),
+            databases,
+            mail_dir,
+            system: None,
+            rabbit,
+            _external: external,
+            _dir: dir,
+        };
+        test.boot().await;
+        test
+    }
+
+    async fn boot(&mut self) {
+        let listeners = Listeners::bind("127.0.0.1", [0; 4])
+            .await
+            .expect("binding port 0");
+        let system = System::start(
+            SystemConfig {
+                databases: self.databases.clone(),
+                rabbitmq: self.rabbit.clone(),
+                mail_folder: self.mail_dir.clone(),
+                clock: self.clock.clone(),
+                operator_token: Secret::new(OPERATOR_TOKEN),
+                internal_token: Secret::new(INTERNAL_TOKEN),
+                invitation_url: "https://app.example.test/invitation?token={token}".into(),
+                hashing: Some(ps_identity::passwords::HashingSettings {
+                    max_queued: 256,
+                    ..Default::default()
+                }),
+            },
+            listeners,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("system failed to start: {e}"));
+        self.addresses = system.addresses;
+        self.system = Some(system);
+    }
+
+    /// Stops every service (graceful drain) and starts them again on the same databases.
+    pub async fn restart(&mut self) {
+        self.stop_services().await;
+        self.boot().await;
+    }
+
+    pub async fn stop_services(&mut self) {
+        if let Some(system) = self.system.take() {
+            system.stopped().await.expect("services stop cleanly");
+        }
+    }
+
+    pub fn is_external(&self) -> bool {
+        self.rabbit.is_some()
+    }
+
+    pub fn rabbit(&self) -> Option<&RabbitSettings> {
+        self.rabbit.as_ref()
+    }
+
+    async fn channel(addr: std::net::SocketAddr) -> Channel {
+        Channel::from_shared(format!("http://{addr}"))
+            .expect("valid address")
+            .connect()
+            .await
+            .expect("service reachable")
+    }
+
+    pub async fn identity(&self) -> IdentityServiceClient<Channel> {
+        IdentityServiceClient::new(Self::channel(self.addresses.identity).await)
+    }
+
+    pub async fn identity_as(&self, person: &Person) -> IdentityServiceClient<Authed> {
+        IdentityServiceClient::with_interceptor(
+            Self::channel(self.addresses.identity).await,
+            bearer(&person.access_token),
+        )
+    }
+
+    pub async fn identity_internal(&self, token: &str) -> IdentityInternalServiceClient<Authed> {
+        IdentityInternalServiceClient::with_interceptor(
+            Self::channel(self.addresses.identity).await,
+            Credential::service(token).expect("ascii token"),
+        )
+    }
+
+    pub async fn staff(&self) -> StaffDirectoryServiceClient<Channel> {
+        StaffDirectoryServiceClient::new(Self::channel(self.addresses.staff_directory).await)
+    }
+
+    pub async fn staff_as(&self, person: &Person) -> StaffDirectoryServiceClient<Authed> {
+        StaffDirectoryServiceClient::with_interceptor(
+            Self::channel(self.addresses.staff_directory).await,
+            bearer(&person.access_token),
+        )
+    }
+
+    pub async fn staff_as_operator(&self) -> StaffDirectoryServiceClient<Authed> {
+        StaffDirectoryServiceClient::with_interceptor(
+            Self::channel(self.addresses.staff_directory).await,
+            Credential::operator(OPERATOR_TOKEN).expect("ascii token"),
+        )
+    }
+
+    pub async fn org_access_as(&self, person: &Person) -> OrgAccessServiceClient<Authed> {
+        OrgAccessServiceClient::with_interceptor(
+            Self::channel(self.addresses.org_access).await,
+            bearer(&person.access_token),
+        )
+    }
+
+    pub async fn notification_as(&self, person: &Person) -> NotificationServiceClient<Authed> {
+        NotificationServiceClient::with_interceptor(
+            Self::channel(self.addresses.notification).await,
+            bearer(&person.access_token),
+        )
+    }
+
+    /// Every `.eml` file addressed to `email`.
+    pub fn mails_to(&self, email: &str) -> Vec<Mail> {
+        mails_in(&self.mail_dir, email)
+    }
+
+    /// Waits for the `n`-th e-mail to `email` (1-based) and returns it.
+    pub async fn wait_for_mail(&self, email: &str, n: usize) -> Mail {
+        eventually(&format!("e-mail #{n} to {email}"), || async {
+            let mut mails = self.mails_to(email);
+            (mails.len() >= n).then(|| mails.swap_remove(n - 1))
+        })
+        .await
+    }
+
+    /// CreatePractice through the operator credential; returns (practice, owner member).
+    pub async fn create_practice(
+        &self,
+        name: &str,
+        owner_email: &str,
+    ) -> (staff::Practice, staff::StaffMember) {
+        let reply = self
+            .staff_as_operator()
+            .await
+            .create_practice(staff::CreatePracticeRequest {
+                name: name.into(),
+                owner_email: owner_email.into(),
+                owner_name: format!("Owner of {name}"),
+            })
+            .await
+            .expect("CreatePractice succeeds")
+            .into_inner();
+        (
+            reply.practice.expect("practice"),
+            reply.owner.expect("owner"),
+        )
+    }
+
+    pub async fn accept(
+        &self,
+        token: &str,
+        password: &str,
+    ) -> Result<identity::AcceptInvitationResponse, tonic::Status> {
+        self.identity()
+            .await
+            .accept_invitation(identity::AcceptInvitationRequest {
+                token: token.into(),
+                password: password.into(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Person, tonic::Status> {
+        let reply = self
+            .identity()
+            .await
+            .sign_in(identity::SignInRequest {
+                email: email.into(),
+                password: password.into(),
+                practice_id: String::new(),
+            })
+            .await?
+            .into_inner();
+        Ok(Person {
+            email: email.into(),
+            password: password.into(),
+            access_token: reply.access_token,
+            refresh_token: reply.refresh_token,
+            user_id: reply.user_id,
+            practice_id: reply.practice_id,
+        })
+    }
+
+    /// Waits until staff-directory lists `email` with `status` for `viewer`.
+    pub async fn wait_for_status(
+        &self,
+        viewer: &Person,
+        email: &str,
+        status: staff::StaffStatus,
+    ) -> staff::StaffMember {
+        let mut client = self.staff_as(viewer).await;
+        eventually(&format!("{email} to be {status:?}"), || {
+            let mut client = client.clone();
+            async move {
+                let listed = client
+                    .list_staff(staff::ListStaffRequest::default())
+                    .await
+                    .ok()?
+                    .into_inner();
+                listed
+                    .staff
+                    .into_iter()
+                    .find(|m| m.email == email && m.status == status as i32)
+            }
+        })
+        .await;
+        let listed = client
+            .list_staff(staff::ListStaffRequest::default())
+            .await
+            .expect("ListStaff")
+            .into_inner();
+        listed
+            .staff
+            .into_iter()
+            .find(|m| m.email == email)
+            .expect("member listed")
+    }
+
+    /// A practice whose Account Owner accepted their invitation and is signed in.
+    pub async fn practice_with_owner(&self, name: &str) -> Person {
+        let email = format!(
+            "owner@{}.example.test",
+            name.to_lowercase().replace(' ', "-")
+        );
+        self.create_practice(name, &email).await;
+        let mail = self.wait_for_mail(&email, 1).await;
+        let password = "owner-password-1";
+        self.accept(&mail.token, password)
+            .await
+            .expect("owner accepts");
+        let owner = self
+            .sign_in(&email, password)
+            .await
+            .expect("owner signs in");
+        self.wait_for_status(&owner, &email, staff::StaffStatus::Active)
+            .await;
+        owner
+    }
+
+    /// `inviter` invites `email` with `role`; the invitee accepts and signs in.
+    pub async fn member(&self, inviter: &Person, email: &str, role: PracticeRole) -> Person {
+        self.staff_as(inviter)
+            .await
+            .invite_staff(staff::InviteStaffRequest {
+                email: email.into(),
+                name: format!("Person {email}"),
+                practice_role: role as i32,
+            })
+            .await
+            .expect("InviteStaff succeeds");
+        let mail = self.wait_for_mail(email, 1).await;
+        let password = "member-password-1";
+        self.accept(&mail.token, password)
+            .await
+            .expect("member accepts");
+        self.wait_for_status(inviter, email, staff::StaffStatus::Active)
+            .await;
+        self.sign_in(email, password)
+            .await
+            .expect("member signs in")
+    }
+
+    /// A direct connection to one service's database, for checking what was (not) written.
+    pub async fn database(&self, settings: &DbSettings) -> sea_orm::DatabaseConnection {
+        ps_db::connect(settings).await.expect("database reachable")
+    }
+}
+
+impl Drop for TestSystem {
+    fn drop(&mut self) {
+        if let Some(system) = &self.system {
+            system.shutdown();
+        }
+    }
+}
+
+fn placeholder_addresses() -> Addresses {
+    let unset = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    Addresses {
+        identity: unset,
+        staff_directory: unset,
+        org_access: unset,
+        notification: unset,
+    }
+}
+
+pub fn bearer(token: &str) -> Credential {
+    Credential::bearer(token).expect("ascii token")
+}
+
+fn mails_in(dir: &Path, email: &str) -> Vec<Mail> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    // File names are delivery ids (UUIDv7): sorting them orders the e-mails by time.
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let content = staffctl::decode_quoted_printable(&std::fs::read_to_string(&path).ok()?);
+            let to = content.lines().find(|l| l.starts_with("To: "))?;
+            if !to.contains(&format!("<{email}>")) {
+                return None;
+            }
+            let token = staffctl::token_in(&content)?;
+            Some(Mail {
+                path,
+                content,
+                token,
+            })
+        })
+        .collect()
+}
+
+/// The BadRequest field names of an InvalidArgument status.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
