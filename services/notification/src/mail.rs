@@ -173,4 +173,69 @@ mod tests {
                 || content.contains("To: Ada <ada@example.com>")
         );
     }
+
+    /// Just enough of an SMTP server to receive one message; returns the envelope and data.
+    async fn fake_smtp_server(listener: tokio::net::TcpListener) -> (Vec<String>, String) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (socket, _) = listener.accept().await.unwrap();
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let mut commands = Vec::new();
+        let mut data = String::new();
+        write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let upper = line.to_uppercase();
+            commands.push(line.clone());
+            if upper.starts_with("EHLO") {
+                write.write_all(b"250-fake\r\n250 8BITMIME\r\n").await.unwrap();
+            } else if upper.starts_with("DATA") {
+                write.write_all(b"354 go ahead\r\n").await.unwrap();
+                while let Some(line) = lines.next_line().await.unwrap() {
+                    if line == "." {
+                        break;
+                    }
+                    data.push_str(&line);
+                    data.push('\n');
+                }
+                write.write_all(b"250 queued\r\n").await.unwrap();
+            } else if upper.starts_with("QUIT") {
+                write.write_all(b"221 bye\r\n").await.unwrap();
+                break;
+            } else {
+                write.write_all(b"250 ok\r\n").await.unwrap();
+            }
+        }
+        (commands, data)
+    }
+
+    #[tokio::test]
+    async fn smtp_delivery_goes_through_lettre() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(fake_smtp_server(listener));
+        let mailer = Mailer::new(&MailSettings {
+            smtp_url: format!("smtp://127.0.0.1:{port}"),
+            ..MailSettings::default()
+        })
+        .unwrap();
+        assert_eq!(mailer.describe(), "smtp");
+        let id = Uuid::now_v7();
+        mailer
+            .send(&Outgoing {
+                delivery_id: id,
+                to_name: "Ada",
+                to_address: "ada@example.com",
+                subject: "Invitation",
+                text: "plain body",
+                html: "<p>html body</p>",
+                date: Utc::now(),
+            })
+            .await
+            .unwrap();
+        let (commands, data) = server.await.unwrap();
+        assert!(commands.iter().any(|c| c.contains("MAIL FROM:<no-reply@practice-staff.local>")), "{commands:?}");
+        assert!(commands.iter().any(|c| c.contains("RCPT TO:<ada@example.com>")), "{commands:?}");
+        assert!(data.contains(&format!("Message-ID: <{id}@practice-staff>")), "{data}");
+        assert!(data.contains("Subject: Invitation"), "{data}");
+    }
 }
