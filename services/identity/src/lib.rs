@@ -96,14 +96,11 @@ pub async fn start(
     )
     .await
     .map_err(|e| StartError::Other(e.to_string()))?;
-    let public = IdentityServiceServer::new(grpc::Api {
+    let public = ps_grpc::with_message_limits!(IdentityServiceServer::new(grpc::Api {
         identity: identity.clone(),
-    })
-    .max_decoding_message_size(ps_grpc::server::MAX_REQUEST_BYTES)
-    .max_encoding_message_size(ps_grpc::server::MAX_RESPONSE_BYTES);
-    let internal = IdentityInternalServiceServer::new(grpc::Api { identity })
-        .max_decoding_message_size(ps_grpc::server::MAX_REQUEST_BYTES)
-        .max_encoding_message_size(ps_grpc::server::MAX_RESPONSE_BYTES);
+    }));
+    let internal =
+        ps_grpc::with_message_limits!(IdentityInternalServiceServer::new(grpc::Api { identity }));
     ps_service::launch(
         Launch {
             name: "identity",

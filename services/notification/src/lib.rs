@@ -51,11 +51,9 @@ pub async fn start(
     .map_err(StartError::Config)?;
     let keys = RemoteJwks::new(&config.common.identity_url)
         .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
-    let api = NotificationServiceServer::new(grpc::Api {
+    let api = ps_grpc::with_message_limits!(NotificationServiceServer::new(grpc::Api {
         notifications: notifications.clone(),
-    })
-    .max_decoding_message_size(ps_grpc::server::MAX_REQUEST_BYTES)
-    .max_encoding_message_size(ps_grpc::server::MAX_RESPONSE_BYTES);
+    }));
     let mailer_task = tokio::spawn(notifications.clone().run_mailer(env.shutdown.clone()));
     ps_service::launch(
         Launch {

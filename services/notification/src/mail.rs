@@ -187,7 +187,10 @@ mod tests {
             let upper = line.to_uppercase();
             commands.push(line.clone());
             if upper.starts_with("EHLO") {
-                write.write_all(b"250-fake\r\n250 8BITMIME\r\n").await.unwrap();
+                write
+                    .write_all(b"250-fake\r\n250 8BITMIME\r\n")
+                    .await
+                    .unwrap();
             } else if upper.starts_with("DATA") {
                 write.write_all(b"354 go ahead\r\n").await.unwrap();
                 while let Some(line) = lines.next_line().await.unwrap() {
@@ -233,9 +236,22 @@ mod tests {
             .await
             .unwrap();
         let (commands, data) = server.await.unwrap();
-        assert!(commands.iter().any(|c| c.contains("MAIL FROM:<no-reply@practice-staff.local>")), "{commands:?}");
-        assert!(commands.iter().any(|c| c.contains("RCPT TO:<ada@example.com>")), "{commands:?}");
-        assert!(data.contains(&format!("Message-ID: <{id}@practice-staff>")), "{data}");
+        assert!(
+            commands
+                .iter()
+                .any(|c| c.contains("MAIL FROM:<no-reply@practice-staff.local>")),
+            "{commands:?}"
+        );
+        assert!(
+            commands
+                .iter()
+                .any(|c| c.contains("RCPT TO:<ada@example.com>")),
+            "{commands:?}"
+        );
+        assert!(
+            data.contains(&format!("Message-ID: <{id}@practice-staff>")),
+            "{data}"
+        );
         assert!(data.contains("Subject: Invitation"), "{data}");
     }
 }

@@ -35,11 +35,9 @@ pub async fn start(
     let org_access = app::OrgAccess::new(db.clone(), env.clock.clone());
     let keys = RemoteJwks::new(&config.common.identity_url)
         .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
-    let api = OrgAccessServiceServer::new(grpc::Api {
+    let api = ps_grpc::with_message_limits!(OrgAccessServiceServer::new(grpc::Api {
         org_access: org_access.clone(),
-    })
-    .max_decoding_message_size(ps_grpc::server::MAX_REQUEST_BYTES)
-    .max_encoding_message_size(ps_grpc::server::MAX_RESPONSE_BYTES);
+    }));
     ps_service::launch(
         Launch {
             name: "org-access",

@@ -1,18 +1,7 @@
 //! Runs org-access alone, against PostgreSQL (or SQLite) and RabbitMQ.
 
-use clap::Parser;
-
-#[derive(Parser)]
-#[command(about = "Practice Staff org-access service")]
-struct Args {
-    /// TOML configuration file; PS_* environment variables override it.
-    #[arg(long, env = "PS_CONFIG")]
-    config: Option<std::path::PathBuf>,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    ps_service::run_standalone(args.config.as_deref(), ps_org_access::start).await?;
+    ps_service::main("Practice Staff org-access service", ps_org_access::start).await?;
     Ok(())
 }

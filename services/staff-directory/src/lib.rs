@@ -53,11 +53,9 @@ pub async fn start(
     );
     let keys = RemoteJwks::new(&config.common.identity_url)
         .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
-    let api = StaffDirectoryServiceServer::new(grpc::Api {
+    let api = ps_grpc::with_message_limits!(StaffDirectoryServiceServer::new(grpc::Api {
         directory: directory.clone(),
-    })
-    .max_decoding_message_size(ps_grpc::server::MAX_REQUEST_BYTES)
-    .max_encoding_message_size(ps_grpc::server::MAX_RESPONSE_BYTES);
+    }));
     ps_service::launch(
         Launch {
             name: "staff-directory",

@@ -1,18 +1,11 @@
 //! Runs staff-directory alone, against PostgreSQL (or SQLite) and RabbitMQ.
 
-use clap::Parser;
-
-#[derive(Parser)]
-#[command(about = "Practice Staff staff-directory service")]
-struct Args {
-    /// TOML configuration file; PS_* environment variables override it.
-    #[arg(long, env = "PS_CONFIG")]
-    config: Option<std::path::PathBuf>,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    ps_service::run_standalone(args.config.as_deref(), ps_staff_directory::start).await?;
+    ps_service::main(
+        "Practice Staff staff-directory service",
+        ps_staff_directory::start,
+    )
+    .await?;
     Ok(())
 }

@@ -50,6 +50,17 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// Largest response message a service encodes (tonic's default is unlimited).
 pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Applies [`MAX_REQUEST_BYTES`] and [`MAX_RESPONSE_BYTES`] to a generated tonic server
+/// (the generated types share no trait for it).
+#[macro_export]
+macro_rules! with_message_limits {
+    ($server:expr) => {
+        $server
+            .max_decoding_message_size($crate::server::MAX_REQUEST_BYTES)
+            .max_encoding_message_size($crate::server::MAX_RESPONSE_BYTES)
+    };
+}
+
 pub use tonic_reflection::server::Error as ReflectionError;
 
 /// Routes with health and reflection added, ready for [`serve`].

@@ -239,3 +239,24 @@ where
     let running = start(config, env, listener).await?;
     running.wait().await.map_err(StandaloneError::Stopped)
 }
+
+/// `main` of a service binary: `--config <file>` (or `PS_CONFIG`), then [`run_standalone`].
+pub async fn main<C, F, Fut>(about: &'static str, start: F) -> Result<(), StandaloneError>
+where
+    C: ServiceConfig,
+    F: FnOnce(C, Environment, TcpListener) -> Fut,
+    Fut: Future<Output = Result<Running, StartError>>,
+{
+    let args = clap::Command::new(about)
+        .about(about)
+        .arg(
+            clap::Arg::new("config")
+                .long("config")
+                .env("PS_CONFIG")
+                .value_parser(clap::value_parser!(std::path::PathBuf))
+                .help("TOML configuration file; PS_* environment variables override it"),
+        )
+        .get_matches();
+    let config = args.get_one::<std::path::PathBuf>("config");
+    run_standalone(config.map(|p| p.as_path()), start).await
+}
