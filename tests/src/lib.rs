@@ -546,6 +546,7 @@ impl TestSystem {
                 email: email.into(),
                 name: format!("Person {email}"),
                 practice_role: role as i32,
+                ..Default::default()
             })
             .await
             .expect("InviteStaff succeeds");

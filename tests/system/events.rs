@@ -23,6 +23,7 @@ async fn invite(system: &TestSystem, inviter: &Person, email: &str) {
             email: email.into(),
             name: format!("Person {email}"),
             practice_role: PracticeRole::Member as i32,
+            ..Default::default()
         })
         .await
         .expect("InviteStaff");

@@ -26,6 +26,7 @@ async fn invite_flow_end_to_end(backend: Backend) {
             email: "Bea.Member@Example.test".into(),
             name: "Bea Member".into(),
             practice_role: PracticeRole::Member as i32,
+            ..Default::default()
         })
         .await
         .expect("InviteStaff")
@@ -152,6 +153,7 @@ async fn declining_marks_the_member_declined(backend: Backend) {
             email: "dan@example.test".into(),
             name: "Dan".into(),
             practice_role: PracticeRole::Member as i32,
+            ..Default::default()
         })
         .await
         .expect("InviteStaff");
@@ -300,28 +302,18 @@ async fn refresh_rotates_and_sign_out_ends_the_session(backend: Backend) {
     let system = TestSystem::start(&backend).await;
     let owner = system.practice_with_owner("Session Practice").await;
     let mut identity = system.identity().await;
+    let refresh = |token: &str| identity::RefreshRequest {
+        refresh_token: token.to_owned(),
+    };
 
-    let refreshed = identity
-        .refresh(identity::RefreshRequest {
-            refresh_token: owner.refresh_token.clone(),
-        })
+    let first = identity
+        .refresh(refresh(&owner.refresh_token))
         .await
         .expect("refresh")
         .into_inner();
-    assert_ne!(refreshed.refresh_token, owner.refresh_token);
-    let reused = identity
-        .refresh(identity::RefreshRequest {
-            refresh_token: owner.refresh_token.clone(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(
-        reused.code(),
-        Code::Unauthenticated,
-        "a rotated refresh token is spent"
-    );
+    assert_ne!(first.refresh_token, owner.refresh_token);
 
-    // Access tokens expire by the (injected) clock.
+    // Access tokens expire by the (injected) clock; the refresh token outlives them.
     system.clock.advance(chrono::Duration::minutes(16));
     let expired = system
         .staff_as(&owner)
@@ -330,17 +322,14 @@ async fn refresh_rotates_and_sign_out_ends_the_session(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(expired.code(), Code::Unauthenticated);
-
-    let renewed = identity
-        .refresh(identity::RefreshRequest {
-            refresh_token: refreshed.refresh_token.clone(),
-        })
+    let second = identity
+        .refresh(refresh(&first.refresh_token))
         .await
         .expect("a refresh token outlives the access token")
         .into_inner();
     let current = system_tests::Person {
-        access_token: renewed.access_token,
-        refresh_token: renewed.refresh_token.clone(),
+        access_token: second.access_token.clone(),
+        refresh_token: second.refresh_token.clone(),
         ..owner.clone()
     };
     system
@@ -349,16 +338,36 @@ async fn refresh_rotates_and_sign_out_ends_the_session(backend: Backend) {
         .list_staff(staff::ListStaffRequest::default())
         .await
         .expect("a fresh access token works");
+
+    // Replaying a spent refresh token revokes the whole session: the newest one dies too.
+    let replay = identity
+        .refresh(refresh(&owner.refresh_token))
+        .await
+        .unwrap_err();
+    assert_eq!(replay.code(), Code::Unauthenticated);
+    let after_replay = identity
+        .refresh(refresh(&second.refresh_token))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        after_replay.code(),
+        Code::Unauthenticated,
+        "the session was revoked"
+    );
+
+    // Signing out ends a session.
+    let again = system
+        .sign_in(&owner.email, &owner.password)
+        .await
+        .expect("sign in again");
     system
-        .identity_as(&current)
+        .identity_as(&again)
         .await
         .sign_out(identity::SignOutRequest {})
         .await
         .expect("sign out");
     let after = identity
-        .refresh(identity::RefreshRequest {
-            refresh_token: renewed.refresh_token,
-        })
+        .refresh(refresh(&again.refresh_token))
         .await
         .unwrap_err();
     assert_eq!(after.code(), Code::Unauthenticated);

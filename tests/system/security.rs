@@ -120,6 +120,7 @@ async fn another_practice_is_invisible(backend: Backend) {
             email: "only-in-a@example.test".into(),
             name: "Only In A".into(),
             practice_role: PracticeRole::Member as i32,
+            ..Default::default()
         })
         .await
         .expect("invite in A")
@@ -165,6 +166,7 @@ async fn another_practice_is_invisible(backend: Backend) {
             email: "only-in-a@example.test".into(),
             name: "Same Person".into(),
             practice_role: PracticeRole::Member as i32,
+            ..Default::default()
         })
         .await
         .expect("the same e-mail may be invited by another practice")
@@ -272,6 +274,7 @@ async fn invalid_input_changes_nothing(backend: Backend) {
             email: "not an e-mail".into(),
             name: "Someone".into(),
             practice_role: PracticeRole::Member as i32,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -283,6 +286,7 @@ async fn invalid_input_changes_nothing(backend: Backend) {
             email: "fine@example.test".into(),
             name: "   ".into(),
             practice_role: 99,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -294,6 +298,7 @@ async fn invalid_input_changes_nothing(backend: Backend) {
             email: "fine@example.test".into(),
             name: "Fine".into(),
             practice_role: PracticeRole::Unspecified as i32,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -314,12 +319,13 @@ async fn invalid_input_changes_nothing(backend: Backend) {
                 page_token: "garbage!".into(),
             }),
             statuses: vec![42],
+            ..Default::default()
         })
         .await
         .unwrap_err();
     assert_eq!(
         violated_fields(&bad_page),
-        ["page.page_size", "page.page_token"]
+        ["page.page_size", "page.page_token", "statuses[0]"]
     );
 
     let bad_practice = system
@@ -383,6 +389,7 @@ async fn roles_limit_what_members_may_do(backend: Backend) {
             email: "friend@example.test".into(),
             name: "Friend".into(),
             practice_role: PracticeRole::Member as i32,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -402,6 +409,7 @@ async fn roles_limit_what_members_may_do(backend: Backend) {
             email: "boss@example.test".into(),
             name: "Boss".into(),
             practice_role: PracticeRole::AccountOwner as i32,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -418,6 +426,7 @@ async fn roles_limit_what_members_may_do(backend: Backend) {
             email: "junior@example.test".into(),
             name: "Junior".into(),
             practice_role: PracticeRole::Member as i32,
+            ..Default::default()
         })
         .await
         .expect("a User Manager invites Members");
@@ -429,6 +438,7 @@ async fn roles_limit_what_members_may_do(backend: Backend) {
             email: "MEMBER@example.test".into(),
             name: "Member Again".into(),
             practice_role: PracticeRole::Member as i32,
+            ..Default::default()
         })
         .await
         .unwrap_err();

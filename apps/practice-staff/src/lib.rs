@@ -156,6 +156,7 @@ impl System {
                         folder: config.mail_folder.clone(),
                         ..ps_notification::mail::MailSettings::default()
                     },
+                    ..ps_notification::Config::default()
                 },
                 env.clone(),
                 listeners.notification,

@@ -83,6 +83,23 @@ enum Command {
     },
     /// End the session.
     SignOut,
+    /// The practices you are active in.
+    Practices,
+    /// Act in another practice you belong to.
+    Switch {
+        #[arg(long)]
+        practice: String,
+    },
+    /// Forgotten passwords.
+    Password {
+        #[command(subcommand)]
+        command: PasswordCommand,
+    },
+    /// Your practice and its settings.
+    Practice {
+        #[command(subcommand)]
+        command: PracticeCommand,
+    },
     /// Invite someone to your practice.
     Invite {
         #[arg(long)]
@@ -91,11 +108,34 @@ enum Command {
         name: String,
         #[arg(long, value_enum, default_value = "member")]
         role: Role,
+        #[arg(long)]
+        primary_location: Option<String>,
+        /// Further locations (repeatable).
+        #[arg(long = "location")]
+        locations: Vec<String>,
+        #[arg(long)]
+        external_agent: bool,
     },
     /// Your practice's staff.
     Staff {
         #[command(subcommand)]
         command: StaffCommand,
+    },
+    /// Your practice's locations.
+    Locations {
+        #[command(subcommand)]
+        command: LocationCommand,
+    },
+    /// Certifications.
+    Certification {
+        #[command(subcommand)]
+        command: CertificationCommand,
+    },
+    /// Who changed what (newest first).
+    Audit {
+        /// Only events about this member.
+        #[arg(long)]
+        staff: Option<String>,
     },
     /// Look at or answer an invitation. TOKEN may be the token, the link, or the .eml file.
     Invitation {
@@ -111,13 +151,135 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum PasswordCommand {
+    /// E-mail a reset link (answers the same for unknown addresses).
+    Forgot {
+        #[arg(long)]
+        email: String,
+    },
+    /// Set a new password through a reset link (token, link or .eml file); ends every session.
+    Reset {
+        token: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PracticeCommand {
+    Show,
+    /// Require a primary location on every invitation (Account Owner).
+    RequireLocation {
+        #[arg(action = clap::ArgAction::Set)]
+        required: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum StaffCommand {
     List {
         #[arg(long, value_enum)]
         status: Vec<Status>,
+        #[arg(long, value_enum)]
+        role: Vec<Role>,
+        #[arg(long)]
+        location: Option<String>,
+        #[arg(long, value_enum)]
+        certification: Vec<CertStatus>,
+        /// Only external agents (true) or none of them (false).
+        #[arg(long)]
+        external_agent: Option<bool>,
+        /// Part of a name or e-mail.
+        #[arg(long)]
+        query: Option<String>,
     },
     Get {
         staff_id: String,
+    },
+    /// Send a Pending member a new invitation (older links stop working).
+    Reinvite {
+        staff_id: String,
+    },
+    /// Change name, external-agent flag or provider profile; only the given fields change.
+    /// An empty value clears a profile field.
+    Update {
+        staff_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        external_agent: Option<bool>,
+        #[arg(long)]
+        npi: Option<String>,
+        #[arg(long)]
+        taxonomy_code: Option<String>,
+        #[arg(long)]
+        bio: Option<String>,
+        #[arg(long)]
+        capacity: Option<u32>,
+        #[arg(long)]
+        scheduling_step_minutes: Option<u32>,
+    },
+    /// Change a member's practice role (Account Owner).
+    Role {
+        staff_id: String,
+        #[arg(long, value_enum)]
+        role: Role,
+    },
+    Remove {
+        staff_id: String,
+    },
+    Deactivate {
+        staff_id: String,
+    },
+    Reactivate {
+        staff_id: String,
+    },
+    /// Set the locations a member may access (repeat --location).
+    Locations {
+        staff_id: String,
+        #[arg(long = "location")]
+        locations: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LocationCommand {
+    List {
+        /// Archived ones too.
+        #[arg(long)]
+        all: bool,
+    },
+    Create {
+        name: String,
+    },
+    Rename {
+        location_id: String,
+        name: String,
+    },
+    Archive {
+        location_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertificationCommand {
+    /// E-mail a member an invitation to certify.
+    Invite { staff_id: String },
+    /// Record a completed certification (Account Owner).
+    Record {
+        staff_id: String,
+        #[arg(long)]
+        number: String,
+        /// When it was completed, YYYY-MM-DD (default: now).
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+    },
+    /// Save the member's certificate (PDF).
+    Download {
+        staff_id: String,
+        /// Output file (default: the certificate's own file name).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -160,6 +322,8 @@ enum Status {
     Pending,
     Active,
     Declined,
+    Deactivated,
+    Removed,
 }
 
 impl From<Status> for staff::StaffStatus {
@@ -168,6 +332,25 @@ impl From<Status> for staff::StaffStatus {
             Status::Pending => staff::StaffStatus::Pending,
             Status::Active => staff::StaffStatus::Active,
             Status::Declined => staff::StaffStatus::Declined,
+            Status::Deactivated => staff::StaffStatus::Deactivated,
+            Status::Removed => staff::StaffStatus::Removed,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CertStatus {
+    NotCertified,
+    Invited,
+    Certified,
+}
+
+impl From<CertStatus> for staff::CertificationStatus {
+    fn from(status: CertStatus) -> Self {
+        match status {
+            CertStatus::NotCertified => staff::CertificationStatus::NotCertified,
+            CertStatus::Invited => staff::CertificationStatus::Invited,
+            CertStatus::Certified => staff::CertificationStatus::Certified,
         }
     }
 }
@@ -285,18 +468,67 @@ fn status_title(value: i32) -> &'static str {
         Ok(staff::StaffStatus::Pending) => "Pending",
         Ok(staff::StaffStatus::Active) => "Active",
         Ok(staff::StaffStatus::Declined) => "Declined",
+        Ok(staff::StaffStatus::Deactivated) => "Deactivated",
+        Ok(staff::StaffStatus::Removed) => "Removed",
         _ => "?",
     }
 }
 
+fn certification_title(member: &staff::StaffMember) -> String {
+    let Some(c) = &member.certification else {
+        return String::new();
+    };
+    match staff::CertificationStatus::try_from(c.status) {
+        Ok(staff::CertificationStatus::Certified) => {
+            let date = c
+                .certified_at
+                .as_ref()
+                .and_then(ps_proto::convert::from_timestamp)
+                .map(|d| d.format(" %Y-%m-%d").to_string())
+                .unwrap_or_default();
+            format!("certified{date} #{}", c.certificate_number)
+        }
+        Ok(staff::CertificationStatus::Invited) => "certification invited".into(),
+        _ => String::new(),
+    }
+}
+
 fn print_member(m: &staff::StaffMember) {
+    let mut extra = Vec::new();
+    if m.external_agent {
+        extra.push("external agent".to_owned());
+    }
+    if m.invitation_count > 1 {
+        extra.push(format!("{} invitations", m.invitation_count));
+    }
+    let certification = certification_title(m);
+    if !certification.is_empty() {
+        extra.push(certification);
+    }
+    if !m.location_ids.is_empty() {
+        extra.push(format!("{} location(s)", m.location_ids.len()));
+    }
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", extra.join(", "))
+    };
     println!(
-        "{}  {:<8}  {:<15}  {} <{}>",
+        "{}  {:<11}  {:<15}  {} <{}>{extra}",
         m.id,
         status_title(m.status),
         role_title(m.practice_role),
         m.name,
         m.email
+    );
+}
+
+fn print_location(l: &staff::Location) {
+    println!(
+        "{}  {}{}",
+        l.id,
+        l.name,
+        if l.archived { "  (archived)" } else { "" }
     );
 }
 
@@ -398,49 +630,166 @@ async fn run(cli: &Cli) -> Result<()> {
             let _ = std::fs::remove_file(session_path(cli));
             println!("signed out");
         }
-        Command::Invite { email, name, role } => {
+        Command::Practices => {
+            let mut client = as_user(cli, &cli.identity_url, IdentityServiceClient::new).await?;
+            let reply = client
+                .list_my_practices(identity::ListMyPracticesRequest {})
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            for p in reply.practices {
+                let marker = if p.current { "*" } else { " " };
+                println!(
+                    "{marker} {}  {:<15}  {}",
+                    p.practice_id,
+                    role_title(p.practice_role),
+                    p.practice_name
+                );
+            }
+        }
+        Command::Switch { practice } => {
+            let mut client = as_user(cli, &cli.identity_url, IdentityServiceClient::new).await?;
+            let reply = client
+                .switch_practice(identity::SwitchPracticeRequest {
+                    practice_id: practice.clone(),
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            println!(
+                "now in practice {} ({})",
+                reply.practice_id,
+                role_title(reply.practice_role)
+            );
+            save_session(&session_path(cli), &session_from(reply))?;
+        }
+        Command::Password { command } => {
+            let mut client = IdentityServiceClient::new(channel(&cli.identity_url).await?);
+            match command {
+                PasswordCommand::Forgot { email } => {
+                    client
+                        .request_password_reset(identity::RequestPasswordResetRequest {
+                            email: email.clone(),
+                        })
+                        .await
+                        .map_err(status_error)?;
+                    println!("if {email} has an account, a reset link is on its way");
+                }
+                PasswordCommand::Reset {
+                    token,
+                    password_stdin,
+                } => {
+                    let password =
+                        read_password(*password_stdin, "New password (10+ characters): ")?;
+                    client
+                        .reset_password(identity::ResetPasswordRequest {
+                            token: invitation_token(token).map_err(anyhow::Error::msg)?,
+                            new_password: password,
+                        })
+                        .await
+                        .map_err(status_error)?;
+                    println!("password changed; every session was signed out");
+                }
+            }
+        }
+        Command::Practice { command } => {
+            let mut client = as_user(cli, &cli.staff_url, StaffDirectoryServiceClient::new).await?;
+            let practice = match command {
+                PracticeCommand::Show => client.get_practice(staff::GetPracticeRequest {}).await,
+                PracticeCommand::RequireLocation { required } => {
+                    client
+                        .update_practice_settings(staff::UpdatePracticeSettingsRequest {
+                            settings: Some(staff::PracticeSettings {
+                                require_location_for_invites: *required,
+                            }),
+                        })
+                        .await
+                }
+            }
+            .map_err(status_error)?
+            .into_inner();
+            let required = practice
+                .settings
+                .is_some_and(|s| s.require_location_for_invites);
+            println!(
+                "{}  {}  (location required for invites: {required})",
+                practice.id, practice.name
+            );
+        }
+        Command::Invite {
+            email,
+            name,
+            role,
+            primary_location,
+            locations,
+            external_agent,
+        } => {
             let mut client = as_user(cli, &cli.staff_url, StaffDirectoryServiceClient::new).await?;
             let member = client
                 .invite_staff(staff::InviteStaffRequest {
                     email: email.clone(),
                     name: name.clone(),
                     practice_role: PracticeRole::from(*role) as i32,
+                    primary_location_id: primary_location.clone().unwrap_or_default(),
+                    location_ids: locations.clone(),
+                    external_agent: *external_agent,
                 })
                 .await
                 .map_err(status_error)?
                 .into_inner();
             print_member(&member);
         }
-        Command::Staff { command } => {
+        Command::Staff { command } => staff_command(cli, command).await?,
+        Command::Locations { command } => {
             let mut client = as_user(cli, &cli.staff_url, StaffDirectoryServiceClient::new).await?;
             match command {
-                StaffCommand::List { status } => {
-                    let mut token = String::new();
-                    loop {
-                        let page = client
-                            .list_staff(staff::ListStaffRequest {
-                                page: Some(PageRequest {
-                                    page_size: 200,
-                                    page_token: token.clone(),
-                                }),
-                                statuses: status
-                                    .iter()
-                                    .map(|s| staff::StaffStatus::from(*s) as i32)
-                                    .collect(),
-                            })
-                            .await
-                            .map_err(status_error)?
-                            .into_inner();
-                        page.staff.iter().for_each(print_member);
-                        if page.next_page_token.is_empty() {
-                            break;
-                        }
-                        token = page.next_page_token;
-                    }
+                LocationCommand::List { all } => {
+                    let reply = client
+                        .list_locations(staff::ListLocationsRequest {
+                            include_archived: *all,
+                        })
+                        .await
+                        .map_err(status_error)?
+                        .into_inner();
+                    reply.locations.iter().for_each(print_location);
                 }
-                StaffCommand::Get { staff_id } => {
+                LocationCommand::Create { name } => {
+                    let created = client
+                        .create_location(staff::CreateLocationRequest { name: name.clone() })
+                        .await
+                        .map_err(status_error)?
+                        .into_inner();
+                    print_location(&created);
+                }
+                LocationCommand::Rename { location_id, name } => {
+                    let renamed = client
+                        .rename_location(staff::RenameLocationRequest {
+                            location_id: location_id.clone(),
+                            name: name.clone(),
+                        })
+                        .await
+                        .map_err(status_error)?
+                        .into_inner();
+                    print_location(&renamed);
+                }
+                LocationCommand::Archive { location_id } => {
+                    let archived = client
+                        .archive_location(staff::ArchiveLocationRequest {
+                            location_id: location_id.clone(),
+                        })
+                        .await
+                        .map_err(status_error)?
+                        .into_inner();
+                    print_location(&archived);
+                }
+            }
+        }
+        Command::Certification { command } => {
+            let mut client = as_user(cli, &cli.staff_url, StaffDirectoryServiceClient::new).await?;
+            match command {
+                CertificationCommand::Invite { staff_id } => {
                     let member = client
-                        .get_staff(staff::GetStaffRequest {
+                        .invite_to_certification(staff::InviteToCertificationRequest {
                             staff_id: staff_id.clone(),
                         })
                         .await
@@ -448,6 +797,74 @@ async fn run(cli: &Cli) -> Result<()> {
                         .into_inner();
                     print_member(&member);
                 }
+                CertificationCommand::Record {
+                    staff_id,
+                    number,
+                    date,
+                } => {
+                    let certified_at = date
+                        .and_then(|d| d.and_hms_opt(12, 0, 0))
+                        .map(|d| ps_proto::convert::timestamp(d.and_utc()));
+                    let member = client
+                        .record_certification(staff::RecordCertificationRequest {
+                            staff_id: staff_id.clone(),
+                            certified_at,
+                            certificate_number: number.clone(),
+                        })
+                        .await
+                        .map_err(status_error)?
+                        .into_inner();
+                    print_member(&member);
+                }
+                CertificationCommand::Download { staff_id, out } => {
+                    let certificate = client
+                        .download_certificate(staff::DownloadCertificateRequest {
+                            staff_id: staff_id.clone(),
+                        })
+                        .await
+                        .map_err(status_error)?
+                        .into_inner();
+                    let path = out
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(&certificate.file_name));
+                    std::fs::write(&path, &certificate.content)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    println!(
+                        "saved {} ({} bytes)",
+                        path.display(),
+                        certificate.content.len()
+                    );
+                }
+            }
+        }
+        Command::Audit { staff } => {
+            let mut client = as_user(cli, &cli.staff_url, StaffDirectoryServiceClient::new).await?;
+            let reply = client
+                .list_audit_events(staff::ListAuditEventsRequest {
+                    page: Some(PageRequest {
+                        page_size: 200,
+                        page_token: String::new(),
+                    }),
+                    staff_id: staff.clone().unwrap_or_default(),
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            for e in reply.events {
+                let at = e
+                    .occurred_at
+                    .as_ref()
+                    .and_then(ps_proto::convert::from_timestamp)
+                    .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default();
+                let target = [e.target_staff_id, e.target_location_id]
+                    .into_iter()
+                    .find(|t| !t.is_empty())
+                    .unwrap_or_default();
+                println!(
+                    "{at}  {:<26}  {:<20}  {target}  {} -> {}",
+                    e.action, e.actor_name, e.before, e.after
+                );
             }
         }
         Command::Invitation { command } => {
@@ -539,5 +956,160 @@ async fn run(cli: &Cli) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+async fn staff_command(cli: &Cli, command: &StaffCommand) -> Result<()> {
+    let mut client = as_user(cli, &cli.staff_url, StaffDirectoryServiceClient::new).await?;
+    let id = |staff_id: &String| staff_id.clone();
+    let member = match command {
+        StaffCommand::List {
+            status,
+            role,
+            location,
+            certification,
+            external_agent,
+            query,
+        } => {
+            let mut token = String::new();
+            loop {
+                let page = client
+                    .list_staff(staff::ListStaffRequest {
+                        page: Some(PageRequest {
+                            page_size: 200,
+                            page_token: token.clone(),
+                        }),
+                        statuses: status
+                            .iter()
+                            .map(|s| staff::StaffStatus::from(*s) as i32)
+                            .collect(),
+                        practice_roles: role
+                            .iter()
+                            .map(|r| PracticeRole::from(*r) as i32)
+                            .collect(),
+                        location_id: location.clone().unwrap_or_default(),
+                        certification_statuses: certification
+                            .iter()
+                            .map(|c| staff::CertificationStatus::from(*c) as i32)
+                            .collect(),
+                        external_agent: match external_agent {
+                            None => staff::ExternalAgentFilter::Unspecified,
+                            Some(true) => staff::ExternalAgentFilter::Only,
+                            Some(false) => staff::ExternalAgentFilter::Exclude,
+                        } as i32,
+                        query: query.clone().unwrap_or_default(),
+                    })
+                    .await
+                    .map_err(status_error)?
+                    .into_inner();
+                page.staff.iter().for_each(print_member);
+                if page.next_page_token.is_empty() {
+                    return Ok(());
+                }
+                token = page.next_page_token;
+            }
+        }
+        StaffCommand::Get { staff_id } => {
+            client
+                .get_staff(staff::GetStaffRequest {
+                    staff_id: id(staff_id),
+                })
+                .await
+        }
+        StaffCommand::Reinvite { staff_id } => {
+            client
+                .reinvite_staff(staff::ReinviteStaffRequest {
+                    staff_id: id(staff_id),
+                })
+                .await
+        }
+        StaffCommand::Update {
+            staff_id,
+            name,
+            external_agent,
+            npi,
+            taxonomy_code,
+            bio,
+            capacity,
+            scheduling_step_minutes,
+        } => {
+            let mut paths = Vec::new();
+            let mut add = |given: bool, path: &str| {
+                if given {
+                    paths.push(path.to_owned());
+                }
+            };
+            add(name.is_some(), "name");
+            add(external_agent.is_some(), "external_agent");
+            add(npi.is_some(), "provider.npi");
+            add(taxonomy_code.is_some(), "provider.taxonomy_code");
+            add(bio.is_some(), "provider.bio");
+            add(capacity.is_some(), "provider.capacity");
+            add(
+                scheduling_step_minutes.is_some(),
+                "provider.scheduling_step_minutes",
+            );
+            client
+                .update_staff(staff::UpdateStaffRequest {
+                    staff_id: id(staff_id),
+                    staff: Some(staff::StaffUpdate {
+                        name: name.clone().unwrap_or_default(),
+                        external_agent: external_agent.unwrap_or_default(),
+                        provider: Some(staff::ProviderProfile {
+                            npi: npi.clone().unwrap_or_default(),
+                            taxonomy_code: taxonomy_code.clone().unwrap_or_default(),
+                            bio: bio.clone().unwrap_or_default(),
+                            capacity: capacity.unwrap_or_default(),
+                            scheduling_step_minutes: scheduling_step_minutes.unwrap_or_default(),
+                        }),
+                    }),
+                    update_mask: Some(prost_types::FieldMask { paths }),
+                })
+                .await
+        }
+        StaffCommand::Role { staff_id, role } => {
+            client
+                .change_practice_role(staff::ChangePracticeRoleRequest {
+                    staff_id: id(staff_id),
+                    practice_role: PracticeRole::from(*role) as i32,
+                })
+                .await
+        }
+        StaffCommand::Remove { staff_id } => {
+            client
+                .remove_staff(staff::RemoveStaffRequest {
+                    staff_id: id(staff_id),
+                })
+                .await
+        }
+        StaffCommand::Deactivate { staff_id } => {
+            client
+                .deactivate_staff(staff::DeactivateStaffRequest {
+                    staff_id: id(staff_id),
+                })
+                .await
+        }
+        StaffCommand::Reactivate { staff_id } => {
+            client
+                .reactivate_staff(staff::ReactivateStaffRequest {
+                    staff_id: id(staff_id),
+                })
+                .await
+        }
+        StaffCommand::Locations {
+            staff_id,
+            locations,
+        } => {
+            client
+                .set_staff_locations(staff::SetStaffLocationsRequest {
+                    staff_id: id(staff_id),
+                    location_ids: locations.clone(),
+                })
+                .await
+        }
+    }
+    .map_err(status_error)?
+    .into_inner();
+    print_member(&member);
     Ok(())
 }

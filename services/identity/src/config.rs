@@ -22,6 +22,22 @@ pub struct Config {
     pub invitation_ttl: Duration,
     /// Where an invitation link points; `{token}` is replaced by the token.
     pub invitation_url: String,
+    /// How long a password reset link stays valid (default 1 hour).
+    #[serde(with = "humantime_serde")]
+    pub password_reset_ttl: Duration,
+    /// Where a password reset link points; `{token}` is replaced by the token.
+    pub password_reset_url: String,
+    /// Failed sign-ins in a row that lock an account (default 5) …
+    pub lockout_threshold: u32,
+    /// … and for how long (default 15 minutes). While locked, every password is refused with
+    /// the same error as a wrong one.
+    #[serde(with = "humantime_serde")]
+    pub lockout_duration: Duration,
+    /// Password reset e-mails per account within `reset_window` (default 3 per hour); further
+    /// requests are answered the same but send nothing.
+    pub reset_limit: u32,
+    #[serde(with = "humantime_serde")]
+    pub reset_window: Duration,
     pub hashing: HashingSettings,
 }
 
@@ -33,6 +49,12 @@ impl Default for Config {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
             invitation_url: "http://localhost:8080/invitation?token={token}".into(),
+            password_reset_ttl: Duration::from_secs(3600),
+            password_reset_url: "http://localhost:8080/reset-password?token={token}".into(),
+            lockout_threshold: 5,
+            lockout_duration: Duration::from_secs(15 * 60),
+            reset_limit: 3,
+            reset_window: Duration::from_secs(3600),
             hashing: HashingSettings::default(),
         }
     }

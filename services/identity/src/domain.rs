@@ -1,8 +1,13 @@
 //! Identity's domain values and results, independent of gRPC and storage.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use ps_core::{Email, FieldViolation, PersonName, PracticeId, PracticeRole, StaffId, UserId};
+use ps_core::{
+    Email, FieldViolation, PersonName, PracticeId, PracticeRole, SessionId, StaffId, UserId,
+};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// A password as typed: 10–128 characters. Longer phrases are welcome; the upper bound only
 /// keeps hashing cost predictable.
@@ -100,6 +105,81 @@ impl SecretToken {
     }
 }
 
+/// A refresh token: the session it belongs to and a 256-bit secret, `<session>.<secret>`.
+/// Naming the session lets a presented token that is not the session's current one be
+/// recognised as a replay of an older one, which revokes the session.
+#[derive(Clone)]
+pub struct RefreshToken {
+    pub session: SessionId,
+    pub secret: SecretToken,
+}
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshToken")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RefreshToken {
+    pub fn new(session: SessionId) -> Self {
+        Self {
+            session,
+            secret: SecretToken::generate(),
+        }
+    }
+
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldViolation> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(FieldViolation::new(field, "is required"));
+        }
+        let bad = || FieldViolation::new(field, "is not a valid refresh token");
+        let (session, secret) = raw.split_once('.').ok_or_else(bad)?;
+        let session = URL_SAFE_NO_PAD
+            .decode(session)
+            .ok()
+            .and_then(|bytes| uuid::Uuid::from_slice(&bytes).ok())
+            .ok_or_else(bad)?;
+        Ok(Self {
+            session: SessionId(session),
+            secret: SecretToken::presented(field, secret).map_err(|_| bad())?,
+        })
+    }
+
+    pub fn encode(&self) -> String {
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(self.session.as_uuid().as_bytes()),
+            self.secret.as_str()
+        )
+    }
+
+    /// Whether this token's secret is the one whose hash is stored (constant time).
+    pub fn matches(&self, stored_hash: &[u8]) -> bool {
+        bool::from(self.secret.hash().as_slice().ct_eq(stored_hash))
+    }
+}
+
+/// A practice the signed-in person may act in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MyPractice {
+    pub practice_id: PracticeId,
+    pub practice_name: String,
+    pub staff_id: StaffId,
+    pub role: PracticeRole,
+    pub current: bool,
+}
+
+/// A password reset link, returned once to notification.
+#[derive(Debug, Clone)]
+pub struct IssuedResetLink {
+    pub token: SecretToken,
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What an invitation offers, shown before the invitee answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvitationView {
@@ -144,7 +224,7 @@ pub struct IssuedLink {
 pub struct SignedIn {
     pub access_token: String,
     pub access_expires_at: DateTime<Utc>,
-    pub refresh_token: SecretToken,
+    pub refresh_token: RefreshToken,
     pub refresh_expires_at: DateTime<Utc>,
     pub user_id: UserId,
     pub practice_id: PracticeId,
@@ -154,12 +234,14 @@ pub struct SignedIn {
 /// Link purposes, as stored.
 pub mod purpose {
     pub const INVITATION: &str = "invitation";
+    pub const PASSWORD_RESET: &str = "password_reset";
 }
 
 /// Link outcomes, as stored.
 pub mod outcome {
     pub const ACCEPTED: &str = "accepted";
     pub const DECLINED: &str = "declined";
+    pub const PASSWORD_SET: &str = "password_set";
 }
 
 #[cfg(test)]
@@ -173,6 +255,23 @@ mod tests {
         assert!(Password::new_password("password", "long enough pass").is_ok());
         assert!(Password::presented("password", "").is_err());
         assert!(format!("{:?}", Password::presented("p", "secret").unwrap()).contains("***"));
+    }
+
+    #[test]
+    fn refresh_tokens_name_their_session_and_match_in_constant_time() {
+        let token = RefreshToken::new(SessionId::generate());
+        let parsed = RefreshToken::parse("refresh_token", &token.encode()).unwrap();
+        assert_eq!(parsed.session, token.session);
+        assert!(parsed.matches(&token.secret.hash()));
+        assert!(!parsed.matches(&SecretToken::generate().hash()));
+        for bad in [
+            "",
+            "nodot",
+            "!!!.abc",
+            &format!("{}.short", token.encode().split('.').next().unwrap()),
+        ] {
+            assert!(RefreshToken::parse("refresh_token", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -11,6 +11,14 @@ pub enum Error {
     Invalid(#[from] Invalid),
     #[error("invitation not found")]
     InvitationNotFound,
+    #[error("password reset link not found")]
+    ResetLinkNotFound,
+    #[error("this link was already used")]
+    LinkUsed,
+    #[error("this link was replaced by a newer one; use the latest e-mail")]
+    LinkReplaced,
+    #[error("this link has expired; ask for a new one")]
+    LinkExpired,
     #[error("this invitation was already answered")]
     InvitationUsed,
     #[error("this invitation was replaced by a newer one; use the latest e-mail")]
@@ -46,10 +54,15 @@ impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
             Error::Invalid(invalid) => ps_grpc::status::invalid_argument(&invalid),
-            Error::InvitationNotFound => Status::not_found(err.to_string()),
-            Error::InvitationUsed | Error::InvitationReplaced | Error::InvitationExpired => {
-                Status::failed_precondition(err.to_string())
+            Error::InvitationNotFound | Error::ResetLinkNotFound => {
+                Status::not_found(err.to_string())
             }
+            Error::InvitationUsed
+            | Error::InvitationReplaced
+            | Error::InvitationExpired
+            | Error::LinkUsed
+            | Error::LinkReplaced
+            | Error::LinkExpired => Status::failed_precondition(err.to_string()),
             Error::ExistingPasswordMismatch | Error::BadCredentials | Error::SessionEnded => {
                 Status::unauthenticated(err.to_string())
             }

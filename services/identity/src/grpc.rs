@@ -1,7 +1,7 @@
 //! Identity's gRPC edge: requests become domain values here, results become messages here.
 
 use ps_auth::{Caller, PublicJwk};
-use ps_core::{Email, PersonName, PracticeId, StaffId, Violations, validation::checked};
+use ps_core::{Email, PersonName, PracticeId, StaffId, UserId, Violations, validation::checked};
 use ps_proto::convert::{role_from_wire, role_to_wire, timestamp};
 use ps_proto::identity::v1 as pb;
 use ps_proto::identity::v1::identity_internal_service_server::IdentityInternalService;
@@ -9,7 +9,7 @@ use ps_proto::identity::v1::identity_service_server::IdentityService;
 use tonic::{Request, Response, Status};
 
 use crate::app::{Identity, published_keys};
-use crate::domain::{IssueInvitation, Password, SecretToken, SignedIn};
+use crate::domain::{IssueInvitation, Password, RefreshToken, SecretToken, SignedIn};
 use crate::error::Error;
 
 pub struct Api {
@@ -24,7 +24,7 @@ fn signed_in(s: SignedIn) -> pb::SignInResponse {
     pb::SignInResponse {
         access_token: s.access_token,
         access_token_expires_at: Some(timestamp(s.access_expires_at)),
-        refresh_token: s.refresh_token.as_str().to_owned(),
+        refresh_token: s.refresh_token.encode(),
         refresh_token_expires_at: Some(timestamp(s.refresh_expires_at)),
         user_id: s.user_id.to_string(),
         practice_id: s.practice_id.to_string(),
@@ -59,7 +59,8 @@ impl IdentityService for Api {
         &self,
         request: Request<pb::RefreshRequest>,
     ) -> Result<Response<pb::SignInResponse>, Status> {
-        let token = token("refresh_token", &request.into_inner().refresh_token)?;
+        let token = RefreshToken::parse("refresh_token", &request.into_inner().refresh_token)
+            .map_err(|v| Status::from(Error::Invalid(v.into())))?;
         Ok(Response::new(signed_in(
             self.identity.refresh(&token).await?,
         )))
@@ -70,9 +71,7 @@ impl IdentityService for Api {
         request: Request<pb::SignOutRequest>,
     ) -> Result<Response<pb::SignOutResponse>, Status> {
         let caller = Caller::user_of(&request)?;
-        self.identity
-            .sign_out(caller.user_id, caller.session_id)
-            .await?;
+        self.identity.sign_out(&caller).await?;
         Ok(Response::new(pb::SignOutResponse {}))
     }
 
@@ -121,6 +120,60 @@ impl IdentityService for Api {
         let token = token("token", &request.into_inner().token)?;
         self.identity.decline_invitation(&token).await?;
         Ok(Response::new(pb::DeclineInvitationResponse {}))
+    }
+
+    async fn request_password_reset(
+        &self,
+        request: Request<pb::RequestPasswordResetRequest>,
+    ) -> Result<Response<pb::RequestPasswordResetResponse>, Status> {
+        let email = Email::parse("email", &request.get_ref().email)
+            .map_err(|v| Status::from(Error::Invalid(v.into())))?;
+        self.identity.request_password_reset(&email).await?;
+        Ok(Response::new(pb::RequestPasswordResetResponse {}))
+    }
+
+    async fn reset_password(
+        &self,
+        request: Request<pb::ResetPasswordRequest>,
+    ) -> Result<Response<pb::ResetPasswordResponse>, Status> {
+        let req = request.into_inner();
+        let token = token("token", &req.token)?;
+        self.identity
+            .reset_password(&token, &req.new_password)
+            .await?;
+        Ok(Response::new(pb::ResetPasswordResponse {}))
+    }
+
+    async fn list_my_practices(
+        &self,
+        request: Request<pb::ListMyPracticesRequest>,
+    ) -> Result<Response<pb::ListMyPracticesResponse>, Status> {
+        let caller = Caller::user_of(&request)?;
+        let practices = self.identity.list_my_practices(&caller).await?;
+        Ok(Response::new(pb::ListMyPracticesResponse {
+            practices: practices
+                .into_iter()
+                .map(|p| pb::MyPractice {
+                    practice_id: p.practice_id.to_string(),
+                    practice_name: p.practice_name,
+                    staff_id: p.staff_id.to_string(),
+                    practice_role: role_to_wire(p.role),
+                    current: p.current,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn switch_practice(
+        &self,
+        request: Request<pb::SwitchPracticeRequest>,
+    ) -> Result<Response<pb::SignInResponse>, Status> {
+        let caller = Caller::user_of(&request)?;
+        let practice = PracticeId::parse_field("practice_id", &request.get_ref().practice_id)
+            .map_err(|v| Status::from(Error::Invalid(v.into())))?;
+        Ok(Response::new(signed_in(
+            self.identity.switch_practice(&caller, practice).await?,
+        )))
     }
 
     async fn get_jwks(
@@ -174,6 +227,20 @@ impl IdentityInternalService for Api {
             url: issued.url,
             expires_at: Some(timestamp(issued.expires_at)),
             user_id: issued.user_id.to_string(),
+        }))
+    }
+
+    async fn issue_password_reset_link(
+        &self,
+        request: Request<pb::IssuePasswordResetLinkRequest>,
+    ) -> Result<Response<pb::IssuePasswordResetLinkResponse>, Status> {
+        let user = UserId::parse_field("user_id", &request.get_ref().user_id)
+            .map_err(|v| Status::from(Error::Invalid(v.into())))?;
+        let issued = self.identity.issue_password_reset_link(user).await?;
+        Ok(Response::new(pb::IssuePasswordResetLinkResponse {
+            token: issued.token.as_str().to_owned(),
+            url: issued.url,
+            expires_at: Some(timestamp(issued.expires_at)),
         }))
     }
 }

@@ -6,6 +6,7 @@
 //!   transaction.
 //! - [`passwords`]: argon2id on a bounded blocking pool.
 //! - [`store`]: tables and migrations.
+//! - [`events`]: staff lifecycle events keep memberships and sessions in step.
 //! - [`grpc`]: the gRPC edge (the only module that sees protobuf types).
 //! - [`error`]: the error type and its one mapping to gRPC statuses.
 //!
@@ -16,6 +17,7 @@ pub mod app;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod grpc;
 pub mod passwords;
 pub mod store;
@@ -47,6 +49,8 @@ pub fn access_policy() -> AccessPolicy {
         "AcceptInvitation",
         "DeclineInvitation",
         "GetJwks",
+        "RequestPasswordReset",
+        "ResetPassword",
     ];
     public
         .iter()
@@ -91,6 +95,12 @@ pub async fn start(
             refresh_token_ttl: config.refresh_token_ttl,
             invitation_ttl: config.invitation_ttl,
             invitation_url: config.invitation_url.clone(),
+            password_reset_ttl: config.password_reset_ttl,
+            password_reset_url: config.password_reset_url.clone(),
+            lockout_threshold: config.lockout_threshold,
+            lockout_duration: config.lockout_duration,
+            reset_limit: config.reset_limit,
+            reset_window: config.reset_window,
             tokens: config.common.tokens.clone(),
         },
     )
@@ -99,15 +109,16 @@ pub async fn start(
     let public = ps_grpc::with_message_limits!(IdentityServiceServer::new(grpc::Api {
         identity: identity.clone(),
     }));
-    let internal =
-        ps_grpc::with_message_limits!(IdentityInternalServiceServer::new(grpc::Api { identity }));
+    let internal = ps_grpc::with_message_limits!(IdentityInternalServiceServer::new(grpc::Api {
+        identity: identity.clone(),
+    }));
     ps_service::launch(
         Launch {
             name: "identity",
             health_names: HEALTH_NAMES,
             db: db.clone(),
             waker,
-            handler: None,
+            handler: Some(Arc::new(events::Handler(identity))),
             add_routes: Box::new(move |routes| routes.add_service(public).add_service(internal)),
             policy: access_policy(),
             keys: Arc::new(DatabaseKeys(db)),

@@ -6,9 +6,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ps_auth::UserCaller;
 use ps_auth::credentials::Credential;
-use ps_core::{Page, PageRequest, PracticeId, SharedClock, Shutdown};
-use ps_events::event::StaffInvited;
-use ps_events::{ConsumerName, Event, HandleError, inbox};
+use ps_core::{
+    Email, Page, PageRequest, PersonName, PracticeId, PracticeRole, SharedClock, Shutdown, StaffId,
+};
+use ps_events::event::{PasswordResetRequested, StaffInvited, StaffReinvited};
+use ps_events::{ConsumerName, Event, HandleError, Payload, inbox};
 use ps_proto::identity::v1 as identity;
 use ps_proto::identity::v1::identity_internal_service_client::IdentityInternalServiceClient;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
@@ -42,7 +44,8 @@ pub const MAX_ATTEMPTS: i32 = 6;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     pub id: Uuid,
-    pub practice_id: PracticeId,
+    /// None for personal e-mails (password reset).
+    pub practice_id: Option<PracticeId>,
     pub event_id: Uuid,
     pub template: String,
     pub recipient: String,
@@ -57,7 +60,7 @@ pub struct Delivery {
 fn delivery(row: deliveries::Model) -> Delivery {
     Delivery {
         id: row.id,
-        practice_id: PracticeId(row.practice_id),
+        practice_id: row.practice_id.map(PracticeId),
         event_id: row.event_id,
         template: row.template,
         recipient: row.recipient,
@@ -72,6 +75,65 @@ fn delivery(row: deliveries::Model) -> Delivery {
 
 type IdentityClient = IdentityInternalServiceClient<InterceptedService<Channel, Credential>>;
 
+/// An e-mail an event causes.
+struct Mail {
+    template: &'static str,
+    recipient: String,
+    recipient_name: String,
+    rendered: templates::Rendered,
+}
+
+/// What an invitation e-mail needs, from StaffInvited or StaffReinvited.
+#[derive(Clone, Copy)]
+struct Invite<'a> {
+    staff_id: StaffId,
+    email: &'a Email,
+    name: &'a PersonName,
+    role: PracticeRole,
+    practice_name: &'a str,
+    inviter_name: &'a str,
+}
+
+impl<'a> Invite<'a> {
+    fn from_invited(p: &'a StaffInvited) -> Self {
+        Self {
+            staff_id: p.staff_id,
+            email: &p.email,
+            name: &p.name,
+            role: p.role,
+            practice_name: &p.practice_name,
+            inviter_name: &p.inviter_name,
+        }
+    }
+
+    fn from_reinvited(p: &'a StaffReinvited) -> Self {
+        Self {
+            staff_id: p.staff_id,
+            email: &p.email,
+            name: &p.name,
+            role: p.role,
+            practice_name: &p.practice_name,
+            inviter_name: &p.inviter_name,
+        }
+    }
+}
+
+/// Identity refusing a link request for reasons a retry will not change is permanent.
+fn identity_refusal(event: &Event, status: tonic::Status) -> HandleError {
+    match status.code() {
+        Code::InvalidArgument
+        | Code::NotFound
+        | Code::AlreadyExists
+        | Code::FailedPrecondition
+        | Code::PermissionDenied
+        | Code::Unauthenticated => HandleError::Permanent(format!(
+            "identity refused a link for {}: {status}",
+            event.id
+        )),
+        _ => HandleError::Retryable(format!("identity: {status}")),
+    }
+}
+
 #[derive(Clone)]
 pub struct Notifications(Arc<Inner>);
 
@@ -82,6 +144,8 @@ struct Inner {
     mailer: Mailer,
     /// Wakes the mailer when a delivery is queued.
     queued: Notify,
+    /// Link in certification invitations.
+    certification_url: String,
 }
 
 fn retryable(err: impl std::fmt::Display) -> HandleError {
@@ -99,6 +163,7 @@ impl Notifications {
         identity_url: &str,
         internal_token: &str,
         mailer: Mailer,
+        certification_url: String,
     ) -> Result<Self, String> {
         let channel = tonic::transport::Endpoint::from_shared(identity_url.to_owned())
             .map_err(|e| format!("identity_url: {e}"))?
@@ -112,6 +177,7 @@ impl Notifications {
             identity: IdentityInternalServiceClient::with_interceptor(channel, credential),
             mailer,
             queued: Notify::new(),
+            certification_url,
         })))
     }
 
@@ -119,45 +185,27 @@ impl Notifications {
         &self.0.mailer
     }
 
-    /// StaffInvited → a fresh link from identity → a queued invitation e-mail.
-    pub async fn on_staff_invited(
+    async fn invitation_link(
         &self,
         event: &Event,
-        invited: &StaffInvited,
-    ) -> Result<(), HandleError> {
-        let consumer = ConsumerName::Notification;
-        // The link call is outside our database, so skip it outright for a redelivery.
-        if inbox::already_processed(&self.0.db, consumer, event.id)
-            .await
-            .map_err(retryable)?
-        {
-            return Ok(());
-        }
+        practice: PracticeId,
+        invite: Invite<'_>,
+    ) -> Result<(String, DateTime<Utc>), HandleError> {
         let link = self
             .0
             .identity
             .clone()
             .issue_invitation_link(identity::IssueInvitationLinkRequest {
-                email: invited.email.to_string(),
-                invitee_name: invited.name.to_string(),
-                practice_id: event.practice_id.to_string(),
-                practice_name: invited.practice_name.clone(),
-                staff_id: invited.staff_id.to_string(),
-                inviter_name: invited.inviter_name.clone(),
-                practice_role: ps_proto::convert::role_to_wire(invited.role),
+                email: invite.email.to_string(),
+                invitee_name: invite.name.to_string(),
+                practice_id: practice.to_string(),
+                practice_name: invite.practice_name.to_owned(),
+                staff_id: invite.staff_id.to_string(),
+                inviter_name: invite.inviter_name.to_owned(),
+                practice_role: ps_proto::convert::role_to_wire(invite.role),
             })
             .await
-            .map_err(|status| match status.code() {
-                Code::InvalidArgument
-                | Code::NotFound
-                | Code::AlreadyExists
-                | Code::FailedPrecondition
-                | Code::PermissionDenied
-                | Code::Unauthenticated => {
-                    HandleError::Permanent(format!("identity refused the link: {status}"))
-                }
-                _ => HandleError::Retryable(format!("identity: {status}")),
-            })?
+            .map_err(|status| identity_refusal(event, status))?
             .into_inner();
         let expires_at = link
             .expires_at
@@ -166,36 +214,150 @@ impl Notifications {
             .ok_or_else(|| {
                 HandleError::Permanent("identity returned a link without expiry".into())
             })?;
-        let rendered = templates::invitation(&templates::InvitationEmail {
-            invitee_name: invited.name.as_str(),
-            inviter_name: &invited.inviter_name,
-            practice_name: &invited.practice_name,
-            role: invited.role,
-            url: &link.url,
-            expires_at,
-        });
+        Ok((link.url, expires_at))
+    }
 
+    async fn invitation(
+        &self,
+        event: &Event,
+        practice: PracticeId,
+        invite: Invite<'_>,
+        reminder: bool,
+    ) -> Result<Mail, HandleError> {
+        let (url, expires_at) = self.invitation_link(event, practice, invite).await?;
+        Ok(Mail {
+            template: if reminder {
+                templates::REINVITATION
+            } else {
+                templates::INVITATION
+            },
+            recipient: invite.email.to_string(),
+            recipient_name: invite.name.to_string(),
+            rendered: templates::invitation(&templates::InvitationEmail {
+                invitee_name: invite.name.as_str(),
+                inviter_name: invite.inviter_name,
+                practice_name: invite.practice_name,
+                role: invite.role,
+                url: &url,
+                expires_at,
+                reminder,
+            }),
+        })
+    }
+
+    async fn password_reset(
+        &self,
+        event: &Event,
+        request: &PasswordResetRequested,
+    ) -> Result<Mail, HandleError> {
+        let link = self
+            .0
+            .identity
+            .clone()
+            .issue_password_reset_link(identity::IssuePasswordResetLinkRequest {
+                user_id: request.user_id.to_string(),
+            })
+            .await
+            .map_err(|status| identity_refusal(event, status))?
+            .into_inner();
+        let expires_at = link
+            .expires_at
+            .as_ref()
+            .and_then(ps_proto::convert::from_timestamp)
+            .ok_or_else(|| {
+                HandleError::Permanent("identity returned a link without expiry".into())
+            })?;
+        Ok(Mail {
+            template: templates::PASSWORD_RESET,
+            recipient: request.email.to_string(),
+            recipient_name: request.name.to_string(),
+            rendered: templates::password_reset(&templates::PasswordResetEmail {
+                name: request.name.as_str(),
+                url: &link.url,
+                expires_at,
+            }),
+        })
+    }
+
+    /// The e-mail an event causes, if any. Links come from identity here, before the
+    /// transaction; a redelivery that gets this far issues a newer link, voiding the unsent one.
+    async fn mail_for(&self, event: &Event) -> Result<Option<Mail>, HandleError> {
+        let practice = || {
+            event.practice_id.ok_or_else(|| {
+                HandleError::Permanent(format!("{} without a practice", event.event_type()))
+            })
+        };
+        Ok(match &event.payload {
+            Payload::StaffInvited(p) => Some(
+                self.invitation(event, practice()?, Invite::from_invited(p), false)
+                    .await?,
+            ),
+            Payload::StaffReinvited(p) => Some(
+                self.invitation(event, practice()?, Invite::from_reinvited(p), true)
+                    .await?,
+            ),
+            Payload::CertificationInvited(p) => Some(Mail {
+                template: templates::CERTIFICATION_INVITATION,
+                recipient: p.email.to_string(),
+                recipient_name: p.name.to_string(),
+                rendered: templates::certification_invitation(&templates::CertificationEmail {
+                    member_name: p.name.as_str(),
+                    inviter_name: &p.inviter_name,
+                    practice_name: &p.practice_name,
+                    url: &self.0.certification_url,
+                }),
+            }),
+            Payload::CertificationRecorded(p) => Some(Mail {
+                template: templates::CERTIFICATE_READY,
+                recipient: p.email.to_string(),
+                recipient_name: p.name.to_string(),
+                rendered: templates::certificate_ready(&templates::CertificateReadyEmail {
+                    member_name: p.name.as_str(),
+                    practice_name: &p.practice_name,
+                    certified_at: p.certified_at,
+                    certificate_number: &p.certificate_number,
+                }),
+            }),
+            Payload::PasswordResetRequested(p) => Some(self.password_reset(event, p).await?),
+            _ => None,
+        })
+    }
+
+    /// Applies an event: the roster change and, for events that cause one, the queued e-mail,
+    /// in the transaction that records the event id.
+    pub async fn handle(&self, event: &Event) -> Result<(), HandleError> {
+        let consumer = ConsumerName::Notification;
+        // Links are issued outside our database, so skip a known redelivery outright.
+        if inbox::already_processed(&self.0.db, consumer, event.id)
+            .await
+            .map_err(retryable)?
+        {
+            return Ok(());
+        }
+        let mail = self.mail_for(event).await?;
         let now = self.0.clock.now();
         let tx = self.0.db.begin().await.map_err(retryable)?;
         if !inbox::record_once(&tx, consumer, event.id, event.event_type(), now)
             .await
             .map_err(retryable)?
         {
-            // A concurrent delivery of the same event got here first; its link stands (ours
-            // voided it, so at worst the first e-mail's link is replaced: it was never sent).
             return Ok(());
         }
+        ps_roster::apply(&tx, event).await.map_err(retryable)?;
+        let Some(mail) = mail else {
+            return tx.commit().await.map_err(retryable);
+        };
         let delivery_id = Uuid::now_v7();
         deliveries::ActiveModel {
             id: Set(delivery_id),
-            practice_id: Set(event.practice_id.as_uuid()),
+            practice_id: Set(event.practice_id.map(|p| p.as_uuid())),
             event_id: Set(event.id.as_uuid()),
-            template: Set(templates::INVITATION.to_owned()),
-            recipient: Set(invited.email.to_string()),
-            recipient_name: Set(invited.name.to_string()),
-            subject: Set(rendered.subject),
-            body_text: Set(Some(rendered.text)),
-            body_html: Set(Some(rendered.html)),
+            template: Set(mail.template.to_owned()),
+            recipient: Set(mail.recipient),
+            recipient_name: Set(mail.recipient_name),
+            subject: Set(mail.rendered.subject),
+            body_text: Set(Some(mail.rendered.text)),
+            body_html: Set(Some(mail.rendered.html)),
             status: Set(status::QUEUED.to_owned()),
             attempts: Set(0),
             last_error: Set(None),
@@ -209,7 +371,7 @@ impl Notifications {
         .map_err(retryable)?;
         tx.commit().await.map_err(retryable)?;
         self.0.queued.notify_one();
-        info!(%delivery_id, event_id = %event.id, staff_id = %invited.staff_id, "invitation e-mail queued");
+        info!(%delivery_id, event_id = %event.id, template = mail.template, "e-mail queued");
         Ok(())
     }
 
@@ -333,14 +495,18 @@ impl Notifications {
         Ok(())
     }
 
-    fn require_staff_manager(caller: &UserCaller) -> Result<(), Error> {
-        if caller.role.manages_staff() {
-            Ok(())
-        } else {
-            Err(Error::PermissionDenied(
+    /// The delivery log is for staff managers who are active now (per the roster, so a
+    /// deactivated manager's unexpired token is refused).
+    async fn require_staff_manager(&self, caller: &UserCaller) -> Result<(), Error> {
+        match ps_roster::active_role(&self.0.db, caller.practice_id, caller.user_id).await? {
+            Some(role) if role.manages_staff() => Ok(()),
+            Some(_) => Err(Error::PermissionDenied(
                 "the delivery log needs the Account Owner, Account Manager or User Manager role"
                     .into(),
-            ))
+            )),
+            None => Err(Error::PermissionDenied(
+                "you are not an active member of this practice".into(),
+            )),
         }
     }
 
@@ -350,7 +516,7 @@ impl Notifications {
         recipient: Option<String>,
         page: PageRequest,
     ) -> Result<Page<Delivery>, Error> {
-        Self::require_staff_manager(caller)?;
+        self.require_staff_manager(caller).await?;
         let mut query = deliveries::Entity::find()
             .filter(deliveries::Column::PracticeId.eq(caller.practice_id.as_uuid()));
         if let Some(recipient) = recipient {
@@ -368,7 +534,7 @@ impl Notifications {
     }
 
     pub async fn get_delivery(&self, caller: &UserCaller, id: Uuid) -> Result<Delivery, Error> {
-        Self::require_staff_manager(caller)?;
+        self.require_staff_manager(caller).await?;
         deliveries::Entity::find_by_id(id)
             .filter(deliveries::Column::PracticeId.eq(caller.practice_id.as_uuid()))
             .one(&self.0.db)

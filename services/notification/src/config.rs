@@ -10,6 +10,8 @@ pub struct Config {
     #[serde(flatten)]
     pub common: CommonConfig,
     pub mail: MailSettings,
+    /// Link in certification invitations (the course or exam).
+    pub certification_url: String,
 }
 
 impl Default for Config {
@@ -17,6 +19,7 @@ impl Default for Config {
         Self {
             common: CommonConfig::defaults("notification", DEFAULT_PORT),
             mail: MailSettings::default(),
+            certification_url: "http://localhost:8080/certification".into(),
         }
     }
 }

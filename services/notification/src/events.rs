@@ -1,8 +1,8 @@
-//! Events that become e-mails.
+//! Events that become e-mails, and the roster kept for authorising the delivery log.
 
 use async_trait::async_trait;
 use ps_events::consumer::{EventHandler, HandleError};
-use ps_events::{ConsumerName, Event, Payload};
+use ps_events::{ConsumerName, Event};
 
 use crate::app::Notifications;
 
@@ -15,10 +15,6 @@ impl EventHandler for Handler {
     }
 
     async fn handle(&self, event: Event) -> Result<(), HandleError> {
-        match &event.payload {
-            Payload::StaffInvited(invited) => self.0.on_staff_invited(&event, invited).await,
-            // Not bound to our queue.
-            Payload::InvitationAccepted(_) | Payload::InvitationDeclined(_) => Ok(()),
-        }
+        self.0.handle(&event).await
     }
 }

@@ -23,7 +23,7 @@ fn delivery(d: Delivery) -> pb::Delivery {
     };
     pb::Delivery {
         id: d.id.to_string(),
-        practice_id: d.practice_id.to_string(),
+        practice_id: d.practice_id.map(|p| p.to_string()).unwrap_or_default(),
         event_id: d.event_id.to_string(),
         template: d.template,
         recipient: d.recipient,

@@ -47,6 +47,7 @@ pub async fn start(
         &config.common.identity_url,
         config.common.internal_token.expose(),
         mailer,
+        config.certification_url.clone(),
     )
     .map_err(StartError::Config)?;
     let keys = RemoteJwks::new(&config.common.identity_url)

@@ -11,6 +11,56 @@ pub struct Rendered {
     pub html: String,
 }
 
+/// Template names, as logged in deliveries.
+pub const INVITATION: &str = "staff_invitation";
+pub const REINVITATION: &str = "staff_reinvitation";
+pub const CERTIFICATION_INVITATION: &str = "certification_invitation";
+pub const CERTIFICATE_READY: &str = "certificate_ready";
+pub const PASSWORD_RESET: &str = "password_reset";
+
+fn when(at: DateTime<Utc>) -> String {
+    at.format("%-d %B %Y, %H:%M UTC").to_string()
+}
+
+/// One paragraph-per-entry e-mail with an optional call to action; `lines` are plain text.
+fn compose(
+    subject: String,
+    greeting: &str,
+    lines: &[String],
+    action: Option<(&str, &str)>,
+    footer: &[String],
+) -> Rendered {
+    let mut text = format!("Hello {greeting},\n\n");
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html><body>\n<p>Hello {},</p>\n",
+        esc(greeting)
+    );
+    for line in lines {
+        text.push_str(line);
+        text.push_str("\n\n");
+        html.push_str(&format!("<p>{}</p>\n", esc(line)));
+    }
+    if let Some((label, url)) = action {
+        text.push_str(&format!("{label}:\n{url}\n\n"));
+        html.push_str(&format!(
+            "<p><a href=\"{}\">{}</a></p>\n",
+            html_escape::encode_double_quoted_attribute(url),
+            esc(label)
+        ));
+    }
+    for line in footer {
+        text.push_str(line);
+        text.push('\n');
+        html.push_str(&format!("<p>{}</p>\n", esc(line)));
+    }
+    html.push_str("</body></html>\n");
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
 pub struct InvitationEmail<'a> {
     pub invitee_name: &'a str,
     pub inviter_name: &'a str,
@@ -18,47 +68,109 @@ pub struct InvitationEmail<'a> {
     pub role: PracticeRole,
     pub url: &'a str,
     pub expires_at: DateTime<Utc>,
+    /// A resent invitation: says so, and that older links no longer work.
+    pub reminder: bool,
 }
 
-pub const INVITATION: &str = "staff_invitation";
-
 pub fn invitation(e: &InvitationEmail<'_>) -> Rendered {
-    let expires = e.expires_at.format("%-d %B %Y, %H:%M UTC");
-    let role = e.role.title();
     let subject = format!(
         "{} invited you to join {} on Practice Staff",
         e.inviter_name, e.practice_name
     );
-    let text = format!(
-        "Hello {name},\n\n\
-         {inviter} invited you to join {practice} as {role}.\n\n\
-         Open this link to accept or decline:\n{url}\n\n\
-         The link works once and expires on {expires}.\n\
-         If you did not expect this invitation, you can ignore this e-mail.\n",
-        name = e.invitee_name,
-        inviter = e.inviter_name,
-        practice = e.practice_name,
-        url = e.url,
-    );
-    let html = format!(
-        "<!DOCTYPE html>\n<html><body>\n\
-         <p>Hello {name},</p>\n\
-         <p><strong>{inviter}</strong> invited you to join <strong>{practice}</strong> as {role}.</p>\n\
-         <p><a href=\"{href}\">Accept or decline the invitation</a></p>\n\
-         <p>The link works once and expires on {expires}.<br>\n\
-         If you did not expect this invitation, you can ignore this e-mail.</p>\n\
-         </body></html>\n",
-        name = esc(e.invitee_name),
-        inviter = esc(e.inviter_name),
-        practice = esc(e.practice_name),
-        href = html_escape::encode_double_quoted_attribute(e.url),
-        role = esc(role),
-    );
-    Rendered {
-        subject,
-        text,
-        html,
+    let subject = if e.reminder {
+        format!("Reminder: {subject}")
+    } else {
+        subject
+    };
+    let mut lines = vec![format!(
+        "{} invited you to join {} as {}.",
+        e.inviter_name,
+        e.practice_name,
+        e.role.title()
+    )];
+    if e.reminder {
+        lines.push("This is a new invitation: links in earlier e-mails no longer work.".into());
     }
+    compose(
+        subject,
+        e.invitee_name,
+        &lines,
+        Some(("Accept or decline the invitation", e.url)),
+        &[
+            format!("The link works once and expires on {}.", when(e.expires_at)),
+            "If you did not expect this invitation, you can ignore this e-mail.".into(),
+        ],
+    )
+}
+
+pub struct CertificationEmail<'a> {
+    pub member_name: &'a str,
+    pub inviter_name: &'a str,
+    pub practice_name: &'a str,
+    pub url: &'a str,
+}
+
+pub fn certification_invitation(e: &CertificationEmail<'_>) -> Rendered {
+    compose(
+        format!(
+            "{} invited you to get certified with {}",
+            e.inviter_name, e.practice_name
+        ),
+        e.member_name,
+        &[format!(
+            "{} invited you to complete the {} certification.",
+            e.inviter_name, e.practice_name
+        )],
+        Some(("Start the certification", e.url)),
+        &["Once it is recorded, your certificate can be downloaded from Practice Staff.".into()],
+    )
+}
+
+pub struct CertificateReadyEmail<'a> {
+    pub member_name: &'a str,
+    pub practice_name: &'a str,
+    pub certified_at: DateTime<Utc>,
+    pub certificate_number: &'a str,
+}
+
+pub fn certificate_ready(e: &CertificateReadyEmail<'_>) -> Rendered {
+    compose(
+        format!("Your certificate from {} is ready", e.practice_name),
+        e.member_name,
+        &[format!(
+            "Your certification with {} was recorded on {} under number {}.",
+            e.practice_name,
+            e.certified_at.format("%-d %B %Y"),
+            e.certificate_number
+        )],
+        None,
+        &["You can download the certificate (PDF) from Practice Staff.".into()],
+    )
+}
+
+pub struct PasswordResetEmail<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub fn password_reset(e: &PasswordResetEmail<'_>) -> Rendered {
+    compose(
+        "Reset your Practice Staff password".into(),
+        e.name,
+        &[
+            "Someone, hopefully you, asked to reset the password of your Practice Staff account."
+                .into(),
+        ],
+        Some(("Choose a new password", e.url)),
+        &[
+            format!(
+                "The link works once and expires on {}. Resetting signs you out everywhere.",
+                when(e.expires_at)
+            ),
+            "If you did not ask for this, ignore this e-mail: your password stays as it is.".into(),
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -74,6 +186,7 @@ mod tests {
             role: PracticeRole::Member,
             url: "http://x/invitation?token=abc&x=\"y\"",
             expires_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            reminder: false,
         });
         assert_eq!(
             rendered.subject,
@@ -89,5 +202,20 @@ mod tests {
         assert!(rendered.html.contains("Grace &amp; Co"));
         assert!(rendered.html.contains("token=abc&amp;x=&quot;y&quot;"));
         assert!(!rendered.html.contains("<script>"));
+    }
+
+    #[test]
+    fn reminders_say_older_links_are_void() {
+        let rendered = invitation(&InvitationEmail {
+            invitee_name: "Ada",
+            inviter_name: "Grace",
+            practice_name: "Acme",
+            role: PracticeRole::Member,
+            url: "http://x",
+            expires_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            reminder: true,
+        });
+        assert!(rendered.subject.starts_with("Reminder: "));
+        assert!(rendered.text.contains("earlier e-mails no longer work"));
     }
 }

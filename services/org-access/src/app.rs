@@ -1,30 +1,19 @@
-//! Org-access's use cases: organisations of a practice, and the staff projection that says who
-//! may act.
+//! Org-access's use cases: organisations of a practice, authorised from the roster.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ps_auth::UserCaller;
-use ps_core::{
-    Page, PageRequest, PracticeId, PracticeRole, SharedClock, StaffId, TitleText, UserId,
-};
-use sea_orm::sea_query::{Expr, OnConflict};
+use ps_core::{Page, PageRequest, PracticeId, PracticeRole, SharedClock, TitleText};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use tracing::info;
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::store::{organisations, staff};
-
-/// Statuses in the staff projection (staff-directory's lifecycle, as org-access sees it).
-pub mod staff_status {
-    pub const PENDING: &str = "pending";
-    pub const ACTIVE: &str = "active";
-    pub const DECLINED: &str = "declined";
-}
+use crate::store::organisations;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organisation {
@@ -64,19 +53,13 @@ impl OrgAccess {
         &self.0.clock
     }
 
-    /// The caller's role if they are an active member of their practice, per the projection.
+    /// The caller's role if they are an active member of their practice, per the roster.
     async fn active_role(&self, caller: &UserCaller) -> Result<PracticeRole, Error> {
-        let row = staff::Entity::find()
-            .filter(staff::Column::PracticeId.eq(caller.practice_id.as_uuid()))
-            .filter(staff::Column::UserId.eq(caller.user_id.as_uuid()))
-            .filter(staff::Column::Status.eq(staff_status::ACTIVE))
-            .one(&self.0.db)
+        ps_roster::active_role(&self.0.db, caller.practice_id, caller.user_id)
             .await?
             .ok_or_else(|| {
                 Error::PermissionDenied("you are not an active member of this practice".into())
-            })?;
-        PracticeRole::parse(&row.role)
-            .ok_or_else(|| Error::Internal(format!("stored role {}", row.role)))
+            })
     }
 
     pub async fn create_organisation(
@@ -142,81 +125,5 @@ impl OrgAccess {
             .all(&self.0.db)
             .await?;
         Ok(Page::from_rows(rows, &page, |row| row.id).map(organisation))
-    }
-
-    /// Projection: a member was invited. Never overwrites a member already known (an
-    /// acceptance may have arrived first).
-    pub async fn project_invited<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        practice_id: PracticeId,
-        staff_id: StaffId,
-        role: PracticeRole,
-    ) -> Result<(), Error> {
-        staff::Entity::insert(staff::ActiveModel {
-            practice_id: Set(practice_id.as_uuid()),
-            staff_id: Set(staff_id.as_uuid()),
-            user_id: Set(None),
-            role: Set(role.as_str().to_owned()),
-            status: Set(staff_status::PENDING.to_owned()),
-            updated_at: Set(self.0.clock.now()),
-        })
-        .on_conflict(
-            OnConflict::columns([staff::Column::PracticeId, staff::Column::StaffId])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await?;
-        Ok(())
-    }
-
-    /// Projection: the invitee answered.
-    pub async fn project_answer<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        practice_id: PracticeId,
-        staff_id: StaffId,
-        user_id: UserId,
-        role: Option<PracticeRole>,
-        status: &'static str,
-    ) -> Result<(), Error> {
-        let now = self.0.clock.now();
-        match role {
-            // Acceptance carries the role: upsert, whatever arrived before.
-            Some(role) => {
-                staff::Entity::insert(staff::ActiveModel {
-                    practice_id: Set(practice_id.as_uuid()),
-                    staff_id: Set(staff_id.as_uuid()),
-                    user_id: Set(Some(user_id.as_uuid())),
-                    role: Set(role.as_str().to_owned()),
-                    status: Set(status.to_owned()),
-                    updated_at: Set(now),
-                })
-                .on_conflict(
-                    OnConflict::columns([staff::Column::PracticeId, staff::Column::StaffId])
-                        .update_columns([
-                            staff::Column::UserId,
-                            staff::Column::Role,
-                            staff::Column::Status,
-                            staff::Column::UpdatedAt,
-                        ])
-                        .to_owned(),
-                )
-                .exec_without_returning(conn)
-                .await?;
-            }
-            None => {
-                staff::Entity::update_many()
-                    .col_expr(staff::Column::UserId, Expr::value(Some(user_id.as_uuid())))
-                    .col_expr(staff::Column::Status, Expr::value(status))
-                    .col_expr(staff::Column::UpdatedAt, Expr::value(now))
-                    .filter(staff::Column::PracticeId.eq(practice_id.as_uuid()))
-                    .filter(staff::Column::StaffId.eq(staff_id.as_uuid()))
-                    .exec(conn)
-                    .await?;
-            }
-        }
-        Ok(())
     }
 }

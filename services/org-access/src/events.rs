@@ -1,11 +1,11 @@
-//! Keeps org-access's staff projection current from staff and identity events.
+//! Keeps org-access's roster current from staff and identity events.
 
 use async_trait::async_trait;
 use ps_events::consumer::{EventHandler, HandleError};
-use ps_events::{ConsumerName, Event, Payload, inbox};
+use ps_events::{ConsumerName, Event, inbox};
 use sea_orm::TransactionTrait;
 
-use crate::app::{OrgAccess, staff_status};
+use crate::app::OrgAccess;
 
 pub struct Handler(pub OrgAccess);
 
@@ -28,39 +28,7 @@ impl EventHandler for Handler {
         {
             return Ok(());
         }
-        let practice = event.practice_id;
-        match &event.payload {
-            Payload::StaffInvited(p) => {
-                self.0
-                    .project_invited(&tx, practice, p.staff_id, p.role)
-                    .await
-            }
-            Payload::InvitationAccepted(p) => {
-                self.0
-                    .project_answer(
-                        &tx,
-                        practice,
-                        p.staff_id,
-                        p.user_id,
-                        Some(p.role),
-                        staff_status::ACTIVE,
-                    )
-                    .await
-            }
-            Payload::InvitationDeclined(p) => {
-                self.0
-                    .project_answer(
-                        &tx,
-                        practice,
-                        p.staff_id,
-                        p.user_id,
-                        None,
-                        staff_status::DECLINED,
-                    )
-                    .await
-            }
-        }
-        .map_err(retryable)?;
+        ps_roster::apply(&tx, &event).await.map_err(retryable)?;
         tx.commit().await.map_err(retryable)
     }
 }

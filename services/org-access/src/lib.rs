@@ -1,8 +1,8 @@
 //! Org access: the practice's client organisations and who may act in them.
 //!
-//! - [`app`]: organisations and the staff projection ([`app::OrgAccess`]).
-//! - [`events`]: keeps the projection of staff status and role current from events, so
-//!   authorisation never calls another service.
+//! - [`app`]: organisations ([`app::OrgAccess`]), authorised from the roster.
+//! - [`events`]: keeps the roster ([`ps_roster`]) of staff status, role and locations current
+//!   from events, so authorisation never calls another service.
 //! - [`store`]: tables and migrations; [`grpc`]: the edge; [`error`]: the error mapping.
 
 pub mod app;

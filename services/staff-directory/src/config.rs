@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use ps_config::Secret;
 use ps_service::CommonConfig;
 use serde::{Deserialize, Serialize};
@@ -12,6 +14,10 @@ pub struct Config {
     pub operator_token: Secret,
     /// Recorded as the actor of operator actions.
     pub operator_name: String,
+    /// Reinvites allowed per member within `reinvite_window` (default 3 per hour).
+    pub reinvite_limit: u32,
+    #[serde(with = "humantime_serde")]
+    pub reinvite_window: Duration,
 }
 
 impl Default for Config {
@@ -20,6 +26,8 @@ impl Default for Config {
             common: CommonConfig::defaults("staff-directory", DEFAULT_PORT),
             operator_token: Secret::default(),
             operator_name: "Practice Staff support".into(),
+            reinvite_limit: 3,
+            reinvite_window: Duration::from_secs(3600),
         }
     }
 }

@@ -26,10 +26,14 @@ impl EventHandler for Handler {
             Payload::InvitationAccepted(p) => (p.staff_id, p.user_id, StaffStatus::Active),
             Payload::InvitationDeclined(p) => (p.staff_id, p.user_id, StaffStatus::Declined),
             // Not bound to our queue; nothing to do.
-            Payload::StaffInvited(_) => return Ok(()),
+            _ => return Ok(()),
         };
-        let db = self.0.db();
-        let tx = db.begin().await.map_err(retryable)?;
+        let Some(practice_id) = event.practice_id else {
+            return Err(HandleError::Permanent(
+                "an invitation answer without a practice".into(),
+            ));
+        };
+        let tx = self.0.db().begin().await.map_err(retryable)?;
         let now = self.0.clock().now();
         if !inbox::record_once(&tx, self.consumer(), event.id, event.event_type(), now)
             .await
@@ -39,14 +43,14 @@ impl EventHandler for Handler {
         }
         let changed = self
             .0
-            .answer_invitation(&tx, event.practice_id, staff_id, user_id, to)
+            .answer_invitation(&tx, practice_id, staff_id, &event.actor, user_id, to)
             .await
             .map_err(retryable)?;
         tx.commit().await.map_err(retryable)?;
         if changed {
-            info!(practice_id = %event.practice_id, %staff_id, status = to.as_str(), "invitation answered");
+            info!(%practice_id, %staff_id, status = to.as_str(), "invitation answered");
         } else {
-            warn!(practice_id = %event.practice_id, %staff_id, status = to.as_str(), "invitation answer for a member that is not pending; ignored");
+            warn!(%practice_id, %staff_id, status = to.as_str(), "invitation answer for a member that is not pending; ignored");
         }
         Ok(())
     }

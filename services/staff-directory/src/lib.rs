@@ -1,7 +1,9 @@
 //! Staff directory: practices and their staff.
 //!
-//! - [`domain`]: practices, staff members, statuses.
-//! - [`app`]: the use cases ([`app::Directory`]), each scoped by the caller's practice.
+//! - [`domain`]: practices, locations, staff members, provider profiles, certifications.
+//! - [`app`]: the use cases ([`app::Directory`]), each scoped by the caller's practice, each
+//!   writing its audit entry and event in the same transaction.
+//! - [`certificate`]: the certificate PDF.
 //! - [`events`]: reactions to identity's invitation answers.
 //! - [`store`]: tables and migrations.
 //! - [`grpc`]: the gRPC edge; [`error`]: the error type and its mapping.
@@ -11,6 +13,7 @@
 //! identity reports the invitee's answer.
 
 pub mod app;
+pub mod certificate;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -22,6 +25,7 @@ use std::sync::Arc;
 
 use ps_auth::{Access, AccessPolicy, RemoteJwks};
 use ps_events::OutboxWaker;
+use ps_proto::staff::v1::staff_directory_internal_service_server::StaffDirectoryInternalServiceServer;
 use ps_proto::staff::v1::staff_directory_service_server::StaffDirectoryServiceServer;
 use ps_service::{Environment, Launch, Running, StartError};
 use tokio::net::TcpListener;
@@ -49,13 +53,21 @@ pub async fn start(
         db.clone(),
         env.clock.clone(),
         waker.clone(),
-        config.operator_name.clone(),
+        app::Settings {
+            operator_name: config.operator_name.clone(),
+            reinvite_limit: config.reinvite_limit,
+            reinvite_window: config.reinvite_window,
+        },
     );
     let keys = RemoteJwks::new(&config.common.identity_url)
         .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
     let api = ps_grpc::with_message_limits!(StaffDirectoryServiceServer::new(grpc::Api {
         directory: directory.clone(),
     }));
+    let internal =
+        ps_grpc::with_message_limits!(StaffDirectoryInternalServiceServer::new(grpc::Api {
+            directory: directory.clone(),
+        }));
     ps_service::launch(
         Launch {
             name: "staff-directory",
@@ -63,7 +75,7 @@ pub async fn start(
             db,
             waker,
             handler: Some(Arc::new(events::Handler(directory))),
-            add_routes: Box::new(move |routes| routes.add_service(api)),
+            add_routes: Box::new(move |routes| routes.add_service(api).add_service(internal)),
             policy: access_policy(),
             keys: Arc::new(keys),
             operator_token: config.operator_token.clone(),

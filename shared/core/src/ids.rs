@@ -72,6 +72,10 @@ id_type!(
     /// An event in the outbox; consumers record it to stay idempotent.
     EventId
 );
+id_type!(
+    /// A location (facility) of a practice.
+    LocationId
+);
 
 /// Parses a UUID from a request field, naming the field when it is missing or malformed.
 pub fn parse_uuid(field: &str, value: &str) -> Result<Uuid, FieldViolation> {

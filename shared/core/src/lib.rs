@@ -15,7 +15,7 @@ pub mod validation;
 pub mod values;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use ids::{EventId, PracticeId, SessionId, StaffId, UserId};
+pub use ids::{EventId, LocationId, PracticeId, SessionId, StaffId, UserId};
 pub use role::PracticeRole;
 pub use shutdown::{Shutdown, ShutdownTrigger};
 pub use validation::{FieldViolation, Invalid, Violations};

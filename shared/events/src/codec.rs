@@ -2,12 +2,15 @@
 //! types meet prost.
 
 use prost::Message;
-use ps_core::{Email, EventId, PersonName, PracticeId, StaffId, UserId};
-use ps_proto::convert::{role_from_wire, role_to_wire, timestamp};
+use ps_core::{Email, PersonName, PracticeRole};
+use ps_proto::convert::{from_timestamp, role_from_wire, role_to_wire, timestamp};
 use ps_proto::events::v1 as pb;
+use uuid::Uuid;
 
 use crate::event::{
-    Actor, ActorKind, Event, InvitationAccepted, InvitationDeclined, Payload, StaffInvited,
+    Actor, ActorKind, CertificationInvited, CertificationRecorded, Event, InvitationAccepted,
+    InvitationDeclined, PasswordResetRequested, Payload, StaffInvited, StaffLeft,
+    StaffLocationsChanged, StaffReactivated, StaffReinvited, StaffRoleChanged,
 };
 
 /// Bytes that are not a valid envelope; retrying will not help.
@@ -28,29 +31,89 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     from_envelope(envelope)
 }
 
+fn opt(id: Option<impl ToString>) -> String {
+    id.map(|id| id.to_string()).unwrap_or_default()
+}
+
+fn strings<T: ToString>(ids: &[T]) -> Vec<String> {
+    ids.iter().map(ToString::to_string).collect()
+}
+
 fn to_envelope(event: &Event) -> pb::Envelope {
+    use pb::envelope::Payload as P;
     let payload = match &event.payload {
-        Payload::StaffInvited(p) => pb::envelope::Payload::StaffInvited(pb::StaffInvited {
+        Payload::StaffInvited(p) => P::StaffInvited(pb::StaffInvited {
             staff_id: p.staff_id.to_string(),
             email: p.email.to_string(),
             name: p.name.to_string(),
             practice_role: role_to_wire(p.role),
             practice_name: p.practice_name.clone(),
             inviter_name: p.inviter_name.clone(),
+            location_ids: strings(&p.location_ids),
         }),
-        Payload::InvitationAccepted(p) => {
-            pb::envelope::Payload::InvitationAccepted(pb::InvitationAccepted {
-                staff_id: p.staff_id.to_string(),
+        Payload::StaffReinvited(p) => P::StaffReinvited(pb::StaffReinvited {
+            staff_id: p.staff_id.to_string(),
+            email: p.email.to_string(),
+            name: p.name.to_string(),
+            practice_role: role_to_wire(p.role),
+            practice_name: p.practice_name.clone(),
+            inviter_name: p.inviter_name.clone(),
+            invitation_count: p.invitation_count,
+        }),
+        Payload::StaffRoleChanged(p) => P::StaffRoleChanged(pb::StaffRoleChanged {
+            staff_id: p.staff_id.to_string(),
+            user_id: opt(p.user_id),
+            from_role: role_to_wire(p.from),
+            to_role: role_to_wire(p.to),
+        }),
+        Payload::StaffRemoved(p) => P::StaffRemoved(pb::StaffRemoved {
+            staff_id: p.staff_id.to_string(),
+            user_id: opt(p.user_id),
+        }),
+        Payload::StaffDeactivated(p) => P::StaffDeactivated(pb::StaffDeactivated {
+            staff_id: p.staff_id.to_string(),
+            user_id: opt(p.user_id),
+        }),
+        Payload::StaffReactivated(p) => P::StaffReactivated(pb::StaffReactivated {
+            staff_id: p.staff_id.to_string(),
+            user_id: opt(p.user_id),
+            practice_role: role_to_wire(p.role),
+        }),
+        Payload::StaffLocationsChanged(p) => P::StaffLocationsChanged(pb::StaffLocationsChanged {
+            staff_id: p.staff_id.to_string(),
+            location_ids: strings(&p.location_ids),
+        }),
+        Payload::CertificationInvited(p) => P::CertificationInvited(pb::CertificationInvited {
+            staff_id: p.staff_id.to_string(),
+            email: p.email.to_string(),
+            name: p.name.to_string(),
+            practice_name: p.practice_name.clone(),
+            inviter_name: p.inviter_name.clone(),
+        }),
+        Payload::CertificationRecorded(p) => P::CertificationRecorded(pb::CertificationRecorded {
+            staff_id: p.staff_id.to_string(),
+            certified_at: Some(timestamp(p.certified_at)),
+            certificate_number: p.certificate_number.clone(),
+            email: p.email.to_string(),
+            name: p.name.to_string(),
+            practice_name: p.practice_name.clone(),
+        }),
+        Payload::InvitationAccepted(p) => P::InvitationAccepted(pb::InvitationAccepted {
+            staff_id: p.staff_id.to_string(),
+            user_id: p.user_id.to_string(),
+            email: p.email.to_string(),
+            practice_role: role_to_wire(p.role),
+        }),
+        Payload::InvitationDeclined(p) => P::InvitationDeclined(pb::InvitationDeclined {
+            staff_id: p.staff_id.to_string(),
+            user_id: p.user_id.to_string(),
+            email: p.email.to_string(),
+        }),
+        Payload::PasswordResetRequested(p) => {
+            P::PasswordResetRequested(pb::PasswordResetRequested {
                 user_id: p.user_id.to_string(),
                 email: p.email.to_string(),
-                practice_role: role_to_wire(p.role),
-            })
-        }
-        Payload::InvitationDeclined(p) => {
-            pb::envelope::Payload::InvitationDeclined(pb::InvitationDeclined {
-                staff_id: p.staff_id.to_string(),
-                user_id: p.user_id.to_string(),
-                email: p.email.to_string(),
+                name: p.name.to_string(),
             })
         }
     };
@@ -58,12 +121,13 @@ fn to_envelope(event: &Event) -> pb::Envelope {
         event_id: event.id.to_string(),
         event_type: event.event_type().to_owned(),
         occurred_at: Some(timestamp(event.occurred_at)),
-        practice_id: event.practice_id.to_string(),
+        practice_id: opt(event.practice_id),
         actor: Some(pb::Actor {
             kind: match event.actor.kind {
                 ActorKind::User => pb::actor::Kind::User,
                 ActorKind::Operator => pb::actor::Kind::Operator,
                 ActorKind::Invitee => pb::actor::Kind::Invitee,
+                ActorKind::Service => pb::actor::Kind::Service,
             } as i32,
             id: event.actor.id.clone(),
             name: event.actor.name.clone(),
@@ -74,57 +138,129 @@ fn to_envelope(event: &Event) -> pb::Envelope {
     }
 }
 
-fn uuid_field<T: From<uuid::Uuid>>(field: &str, value: &str) -> Result<T, DecodeError> {
-    uuid::Uuid::parse_str(value)
+fn id<T: From<Uuid>>(field: &str, value: &str) -> Result<T, DecodeError> {
+    Uuid::parse_str(value)
         .map(T::from)
         .map_err(|_| bad(format!("{field} is not a UUID")))
 }
 
-fn email(field: &str, value: &str) -> Result<Email, DecodeError> {
-    Email::parse(field, value).map_err(|v| bad(format!("{} {}", v.field, v.description)))
+/// Empty means absent.
+fn optional_id<T: From<Uuid>>(field: &str, value: &str) -> Result<Option<T>, DecodeError> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        id(field, value).map(Some)
+    }
+}
+
+fn ids<T: From<Uuid>>(field: &str, values: &[String]) -> Result<Vec<T>, DecodeError> {
+    values.iter().map(|v| id(field, v)).collect()
+}
+
+fn email(value: &str) -> Result<Email, DecodeError> {
+    Email::parse("email", value).map_err(|v| bad(format!("{} {}", v.field, v.description)))
+}
+
+fn name(value: &str) -> Result<PersonName, DecodeError> {
+    PersonName::parse("name", value).map_err(|_| bad("name is invalid"))
+}
+
+fn role(field: &str, value: i32) -> Result<PracticeRole, DecodeError> {
+    role_from_wire(field, value).map_err(|_| bad(format!("{field} is unknown")))
 }
 
 fn from_envelope(envelope: pb::Envelope) -> Result<Event, DecodeError> {
-    let id: EventId = uuid_field("event_id", &envelope.event_id)?;
-    let practice_id: PracticeId = uuid_field("practice_id", &envelope.practice_id)?;
+    use pb::envelope::Payload as P;
     let occurred_at = envelope
         .occurred_at
         .as_ref()
-        .and_then(ps_proto::convert::from_timestamp)
+        .and_then(from_timestamp)
         .ok_or_else(|| bad("occurred_at is missing"))?;
     let actor = envelope.actor.ok_or_else(|| bad("actor is missing"))?;
     let kind = match pb::actor::Kind::try_from(actor.kind) {
         Ok(pb::actor::Kind::User) => ActorKind::User,
         Ok(pb::actor::Kind::Operator) => ActorKind::Operator,
         Ok(pb::actor::Kind::Invitee) => ActorKind::Invitee,
+        Ok(pb::actor::Kind::Service) => ActorKind::Service,
         _ => return Err(bad("actor kind is unknown")),
     };
     let payload = match envelope.payload.ok_or_else(|| bad("payload is missing"))? {
-        pb::envelope::Payload::StaffInvited(p) => Payload::StaffInvited(StaffInvited {
-            staff_id: uuid_field::<StaffId>("staff_id", &p.staff_id)?,
-            email: email("email", &p.email)?,
-            name: PersonName::parse("name", &p.name).map_err(|_| bad("name is invalid"))?,
-            role: role_from_wire("practice_role", p.practice_role)
-                .map_err(|_| bad("practice_role is unknown"))?,
+        P::StaffInvited(p) => Payload::StaffInvited(StaffInvited {
+            staff_id: id("staff_id", &p.staff_id)?,
+            email: email(&p.email)?,
+            name: name(&p.name)?,
+            role: role("practice_role", p.practice_role)?,
+            practice_name: p.practice_name,
+            inviter_name: p.inviter_name,
+            location_ids: ids("location_ids", &p.location_ids)?,
+        }),
+        P::StaffReinvited(p) => Payload::StaffReinvited(StaffReinvited {
+            staff_id: id("staff_id", &p.staff_id)?,
+            email: email(&p.email)?,
+            name: name(&p.name)?,
+            role: role("practice_role", p.practice_role)?,
+            practice_name: p.practice_name,
+            inviter_name: p.inviter_name,
+            invitation_count: p.invitation_count,
+        }),
+        P::StaffRoleChanged(p) => Payload::StaffRoleChanged(StaffRoleChanged {
+            staff_id: id("staff_id", &p.staff_id)?,
+            user_id: optional_id("user_id", &p.user_id)?,
+            from: role("from_role", p.from_role)?,
+            to: role("to_role", p.to_role)?,
+        }),
+        P::StaffRemoved(p) => Payload::StaffRemoved(StaffLeft {
+            staff_id: id("staff_id", &p.staff_id)?,
+            user_id: optional_id("user_id", &p.user_id)?,
+        }),
+        P::StaffDeactivated(p) => Payload::StaffDeactivated(StaffLeft {
+            staff_id: id("staff_id", &p.staff_id)?,
+            user_id: optional_id("user_id", &p.user_id)?,
+        }),
+        P::StaffReactivated(p) => Payload::StaffReactivated(StaffReactivated {
+            staff_id: id("staff_id", &p.staff_id)?,
+            user_id: optional_id("user_id", &p.user_id)?,
+            role: role("practice_role", p.practice_role)?,
+        }),
+        P::StaffLocationsChanged(p) => Payload::StaffLocationsChanged(StaffLocationsChanged {
+            staff_id: id("staff_id", &p.staff_id)?,
+            location_ids: ids("location_ids", &p.location_ids)?,
+        }),
+        P::CertificationInvited(p) => Payload::CertificationInvited(CertificationInvited {
+            staff_id: id("staff_id", &p.staff_id)?,
+            email: email(&p.email)?,
+            name: name(&p.name)?,
             practice_name: p.practice_name,
             inviter_name: p.inviter_name,
         }),
-        pb::envelope::Payload::InvitationAccepted(p) => {
-            Payload::InvitationAccepted(InvitationAccepted {
-                staff_id: uuid_field::<StaffId>("staff_id", &p.staff_id)?,
-                user_id: uuid_field::<UserId>("user_id", &p.user_id)?,
-                email: email("email", &p.email)?,
-                role: role_from_wire("practice_role", p.practice_role)
-                    .map_err(|_| bad("practice_role is unknown"))?,
-            })
-        }
-        pb::envelope::Payload::InvitationDeclined(p) => {
-            Payload::InvitationDeclined(InvitationDeclined {
-                staff_id: uuid_field::<StaffId>("staff_id", &p.staff_id)?,
-                user_id: uuid_field::<UserId>("user_id", &p.user_id)?,
-                email: email("email", &p.email)?,
-            })
-        }
+        P::CertificationRecorded(p) => Payload::CertificationRecorded(CertificationRecorded {
+            staff_id: id("staff_id", &p.staff_id)?,
+            email: email(&p.email)?,
+            name: name(&p.name)?,
+            practice_name: p.practice_name,
+            certified_at: p
+                .certified_at
+                .as_ref()
+                .and_then(from_timestamp)
+                .ok_or_else(|| bad("certified_at is missing"))?,
+            certificate_number: p.certificate_number,
+        }),
+        P::InvitationAccepted(p) => Payload::InvitationAccepted(InvitationAccepted {
+            staff_id: id("staff_id", &p.staff_id)?,
+            user_id: id("user_id", &p.user_id)?,
+            email: email(&p.email)?,
+            role: role("practice_role", p.practice_role)?,
+        }),
+        P::InvitationDeclined(p) => Payload::InvitationDeclined(InvitationDeclined {
+            staff_id: id("staff_id", &p.staff_id)?,
+            user_id: id("user_id", &p.user_id)?,
+            email: email(&p.email)?,
+        }),
+        P::PasswordResetRequested(p) => Payload::PasswordResetRequested(PasswordResetRequested {
+            user_id: id("user_id", &p.user_id)?,
+            email: email(&p.email)?,
+            name: name(&p.name)?,
+        }),
     };
     if payload.event_type() != envelope.event_type {
         return Err(bad(format!(
@@ -134,9 +270,9 @@ fn from_envelope(envelope: pb::Envelope) -> Result<Event, DecodeError> {
         )));
     }
     Ok(Event {
-        id,
+        id: id("event_id", &envelope.event_id)?,
         occurred_at,
-        practice_id,
+        practice_id: optional_id("practice_id", &envelope.practice_id)?,
         actor: Actor {
             kind,
             id: actor.id,
@@ -151,6 +287,7 @@ fn from_envelope(envelope: pb::Envelope) -> Result<Event, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ps_core::{LocationId, PracticeId, StaffId, UserId};
 
     fn invited() -> Event {
         Event::new(
@@ -161,9 +298,10 @@ mod tests {
                 staff_id: StaffId::generate(),
                 email: Email::parse("email", "a@example.com").unwrap(),
                 name: PersonName::parse("name", "Ada").unwrap(),
-                role: ps_core::PracticeRole::AccountOwner,
+                role: PracticeRole::AccountOwner,
                 practice_name: "Acme".into(),
                 inviter_name: "ops".into(),
+                location_ids: vec![LocationId::generate()],
             }),
         )
     }
@@ -172,6 +310,26 @@ mod tests {
     fn events_round_trip_through_the_envelope() {
         let event = invited();
         assert_eq!(decode(&encode(&event)).unwrap(), event);
+        let personal = Event::personal(
+            Actor::service("identity"),
+            chrono::Utc::now(),
+            Payload::PasswordResetRequested(PasswordResetRequested {
+                user_id: UserId::generate(),
+                email: Email::parse("email", "b@example.com").unwrap(),
+                name: PersonName::parse("name", "Bo").unwrap(),
+            }),
+        );
+        assert_eq!(decode(&encode(&personal)).unwrap(), personal);
+        let left = Event::new(
+            PracticeId::generate(),
+            Actor::user(UserId::generate(), "Owner"),
+            chrono::Utc::now(),
+            Payload::StaffRemoved(StaffLeft {
+                staff_id: StaffId::generate(),
+                user_id: None,
+            }),
+        );
+        assert_eq!(decode(&encode(&left)).unwrap(), left);
     }
 
     #[test]

@@ -1,13 +1,37 @@
 //! Domain events: the facts one service tells the others, free of protobuf types.
 
 use chrono::{DateTime, Utc};
-use ps_core::{Email, EventId, PersonName, PracticeId, PracticeRole, StaffId, UserId};
+use ps_core::{Email, EventId, LocationId, PersonName, PracticeId, PracticeRole, StaffId, UserId};
 
 /// Routing keys (the AMQP routing key and the envelope's `event_type`).
 pub mod types {
     pub const STAFF_INVITED: &str = "staff.invited";
+    pub const STAFF_REINVITED: &str = "staff.reinvited";
+    pub const STAFF_ROLE_CHANGED: &str = "staff.role_changed";
+    pub const STAFF_REMOVED: &str = "staff.removed";
+    pub const STAFF_DEACTIVATED: &str = "staff.deactivated";
+    pub const STAFF_REACTIVATED: &str = "staff.reactivated";
+    pub const STAFF_LOCATIONS_CHANGED: &str = "staff.locations_changed";
+    pub const CERTIFICATION_INVITED: &str = "staff.certification_invited";
+    pub const CERTIFICATION_RECORDED: &str = "staff.certification_recorded";
     pub const INVITATION_ACCEPTED: &str = "identity.invitation_accepted";
     pub const INVITATION_DECLINED: &str = "identity.invitation_declined";
+    pub const PASSWORD_RESET_REQUESTED: &str = "identity.password_reset_requested";
+
+    pub const ALL: [&str; 12] = [
+        STAFF_INVITED,
+        STAFF_REINVITED,
+        STAFF_ROLE_CHANGED,
+        STAFF_REMOVED,
+        STAFF_DEACTIVATED,
+        STAFF_REACTIVATED,
+        STAFF_LOCATIONS_CHANGED,
+        CERTIFICATION_INVITED,
+        CERTIFICATION_RECORDED,
+        INVITATION_ACCEPTED,
+        INVITATION_DECLINED,
+        PASSWORD_RESET_REQUESTED,
+    ];
 }
 
 /// One fact, with who caused it and when.
@@ -15,7 +39,8 @@ pub mod types {
 pub struct Event {
     pub id: EventId,
     pub occurred_at: DateTime<Utc>,
-    pub practice_id: PracticeId,
+    /// `None` for facts about a person rather than a practice (a password reset).
+    pub practice_id: Option<PracticeId>,
     pub actor: Actor,
     /// W3C trace context of the request that caused the event, empty when none.
     pub traceparent: String,
@@ -24,8 +49,23 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event about something in `practice_id`.
     pub fn new(
         practice_id: PracticeId,
+        actor: Actor,
+        occurred_at: DateTime<Utc>,
+        payload: Payload,
+    ) -> Self {
+        Self::build(Some(practice_id), actor, occurred_at, payload)
+    }
+
+    /// An event about a person, outside any practice.
+    pub fn personal(actor: Actor, occurred_at: DateTime<Utc>, payload: Payload) -> Self {
+        Self::build(None, actor, occurred_at, payload)
+    }
+
+    fn build(
+        practice_id: Option<PracticeId>,
         actor: Actor,
         occurred_at: DateTime<Utc>,
         payload: Payload,
@@ -54,13 +94,15 @@ pub enum ActorKind {
     Operator,
     /// The invited person, acting through their invitation link.
     Invitee,
+    /// Another service holding the internal credential, on behalf of the named party.
+    Service,
 }
 
 /// The person behind an event; never an anonymous "system".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub kind: ActorKind,
-    /// User id for users and invitees; the operator's configured name for operators.
+    /// User id for users and invitees; a configured or given name otherwise.
     pub id: String,
     pub name: String,
 }
@@ -90,21 +132,49 @@ impl Actor {
             name: name.into(),
         }
     }
+
+    /// An internal service acting for `on_behalf_of` (e.g. a course system's examiner).
+    pub fn service(on_behalf_of: impl Into<String>) -> Self {
+        let name = on_behalf_of.into();
+        Self {
+            kind: ActorKind::Service,
+            id: name.clone(),
+            name,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
     StaffInvited(StaffInvited),
+    StaffReinvited(StaffReinvited),
+    StaffRoleChanged(StaffRoleChanged),
+    StaffRemoved(StaffLeft),
+    StaffDeactivated(StaffLeft),
+    StaffReactivated(StaffReactivated),
+    StaffLocationsChanged(StaffLocationsChanged),
+    CertificationInvited(CertificationInvited),
+    CertificationRecorded(CertificationRecorded),
     InvitationAccepted(InvitationAccepted),
     InvitationDeclined(InvitationDeclined),
+    PasswordResetRequested(PasswordResetRequested),
 }
 
 impl Payload {
     pub fn event_type(&self) -> &'static str {
         match self {
             Payload::StaffInvited(_) => types::STAFF_INVITED,
+            Payload::StaffReinvited(_) => types::STAFF_REINVITED,
+            Payload::StaffRoleChanged(_) => types::STAFF_ROLE_CHANGED,
+            Payload::StaffRemoved(_) => types::STAFF_REMOVED,
+            Payload::StaffDeactivated(_) => types::STAFF_DEACTIVATED,
+            Payload::StaffReactivated(_) => types::STAFF_REACTIVATED,
+            Payload::StaffLocationsChanged(_) => types::STAFF_LOCATIONS_CHANGED,
+            Payload::CertificationInvited(_) => types::CERTIFICATION_INVITED,
+            Payload::CertificationRecorded(_) => types::CERTIFICATION_RECORDED,
             Payload::InvitationAccepted(_) => types::INVITATION_ACCEPTED,
             Payload::InvitationDeclined(_) => types::INVITATION_DECLINED,
+            Payload::PasswordResetRequested(_) => types::PASSWORD_RESET_REQUESTED,
         }
     }
 }
@@ -119,6 +189,67 @@ pub struct StaffInvited {
     /// Carried so the e-mail can be written without asking staff-directory.
     pub practice_name: String,
     pub inviter_name: String,
+    pub location_ids: Vec<LocationId>,
+}
+
+/// A Pending member was sent a new invitation; their older links are void.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaffReinvited {
+    pub staff_id: StaffId,
+    pub email: Email,
+    pub name: PersonName,
+    pub role: PracticeRole,
+    pub practice_name: String,
+    pub inviter_name: String,
+    pub invitation_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaffRoleChanged {
+    pub staff_id: StaffId,
+    /// `None` while the member has not accepted.
+    pub user_id: Option<UserId>,
+    pub from: PracticeRole,
+    pub to: PracticeRole,
+}
+
+/// A member who can no longer act in the practice (removed or deactivated).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaffLeft {
+    pub staff_id: StaffId,
+    pub user_id: Option<UserId>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaffReactivated {
+    pub staff_id: StaffId,
+    pub user_id: Option<UserId>,
+    pub role: PracticeRole,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaffLocationsChanged {
+    pub staff_id: StaffId,
+    pub location_ids: Vec<LocationId>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertificationInvited {
+    pub staff_id: StaffId,
+    pub email: Email,
+    pub name: PersonName,
+    pub practice_name: String,
+    pub inviter_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertificationRecorded {
+    pub staff_id: StaffId,
+    pub email: Email,
+    pub name: PersonName,
+    pub practice_name: String,
+    pub certified_at: DateTime<Utc>,
+    pub certificate_number: String,
 }
 
 /// The invitee accepted and now has an account.
@@ -136,4 +267,12 @@ pub struct InvitationDeclined {
     pub staff_id: StaffId,
     pub user_id: UserId,
     pub email: Email,
+}
+
+/// Someone asked to reset the password of an existing account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PasswordResetRequested {
+    pub user_id: UserId,
+    pub email: Email,
+    pub name: PersonName,
 }

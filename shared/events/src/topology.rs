@@ -9,13 +9,33 @@ use crate::event::types;
 /// A consuming service. Its name prefixes its queues and keys its processed-event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConsumerName {
+    Identity,
     StaffDirectory,
     OrgAccess,
     Notification,
 }
 
+/// What keeps a roster (a local copy of who is staff where, with role, status and locations)
+/// current; org-access and notification both keep one.
+macro_rules! roster_events {
+    ($($more:expr),* $(,)?) => {
+        &[
+            types::STAFF_INVITED,
+            types::INVITATION_ACCEPTED,
+            types::INVITATION_DECLINED,
+            types::STAFF_ROLE_CHANGED,
+            types::STAFF_REMOVED,
+            types::STAFF_DEACTIVATED,
+            types::STAFF_REACTIVATED,
+            types::STAFF_LOCATIONS_CHANGED,
+            $($more),*
+        ]
+    };
+}
+
 impl ConsumerName {
-    pub const ALL: [ConsumerName; 3] = [
+    pub const ALL: [ConsumerName; 4] = [
+        ConsumerName::Identity,
         ConsumerName::StaffDirectory,
         ConsumerName::OrgAccess,
         ConsumerName::Notification,
@@ -23,6 +43,7 @@ impl ConsumerName {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            ConsumerName::Identity => "identity",
             ConsumerName::StaffDirectory => "staff-directory",
             ConsumerName::OrgAccess => "org-access",
             ConsumerName::Notification => "notification",
@@ -32,15 +53,22 @@ impl ConsumerName {
     /// The event types (routing keys) bound to this consumer's queue.
     pub fn bindings(self) -> &'static [&'static str] {
         match self {
+            ConsumerName::Identity => &[
+                types::STAFF_ROLE_CHANGED,
+                types::STAFF_REMOVED,
+                types::STAFF_DEACTIVATED,
+                types::STAFF_REACTIVATED,
+            ],
             ConsumerName::StaffDirectory => {
                 &[types::INVITATION_ACCEPTED, types::INVITATION_DECLINED]
             }
-            ConsumerName::OrgAccess => &[
-                types::STAFF_INVITED,
-                types::INVITATION_ACCEPTED,
-                types::INVITATION_DECLINED,
-            ],
-            ConsumerName::Notification => &[types::STAFF_INVITED],
+            ConsumerName::OrgAccess => roster_events!(),
+            ConsumerName::Notification => roster_events!(
+                types::STAFF_REINVITED,
+                types::CERTIFICATION_INVITED,
+                types::CERTIFICATION_RECORDED,
+                types::PASSWORD_RESET_REQUESTED,
+            ),
         }
     }
 
@@ -88,11 +116,7 @@ mod tests {
 
     #[test]
     fn every_event_type_has_a_consumer() {
-        for event_type in [
-            types::STAFF_INVITED,
-            types::INVITATION_ACCEPTED,
-            types::INVITATION_DECLINED,
-        ] {
+        for event_type in types::ALL {
             assert!(
                 ConsumerName::ALL.iter().any(|c| c.receives(event_type)),
                 "{event_type} would be published to no queue"

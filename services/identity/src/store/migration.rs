@@ -31,6 +31,10 @@ impl MigrationTrait for Initial {
                     .col(string_uniq("email"))
                     .col(string("name"))
                     .col(text_null("password_hash"))
+                    .col(integer("failed_sign_ins").default(0))
+                    .col(timestamp_with_time_zone_null("locked_until"))
+                    .col(timestamp_with_time_zone_null("reset_window_started_at"))
+                    .col(integer("resets_in_window").default(0))
                     .col(timestamp_with_time_zone("created_at"))
                     .col(timestamp_with_time_zone("updated_at"))
                     .to_owned(),
@@ -44,8 +48,8 @@ impl MigrationTrait for Initial {
                     .col(blob("token_hash").unique_key())
                     .col(string("purpose"))
                     .col(uuid("user_id"))
-                    .col(uuid("practice_id"))
-                    .col(uuid("staff_id"))
+                    .col(uuid_null("practice_id"))
+                    .col(uuid_null("staff_id"))
                     .col(string("practice_name"))
                     .col(string("inviter_name"))
                     .col(string("invitee_name"))
@@ -70,13 +74,23 @@ impl MigrationTrait for Initial {
             )
             .await?;
         manager
+            .create_index(
+                Index::create()
+                    .name("action_links_by_staff")
+                    .table("action_links")
+                    .col("practice_id")
+                    .col("staff_id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
             .create_table(
                 Table::create()
                     .table("sessions")
                     .col(pk_uuid("id"))
                     .col(uuid("user_id"))
                     .col(uuid("practice_id"))
-                    .col(blob("refresh_hash").unique_key())
+                    .col(blob("refresh_hash"))
                     .col(timestamp_with_time_zone("created_at"))
                     .col(timestamp_with_time_zone("expires_at"))
                     .col(timestamp_with_time_zone_null("refreshed_at"))
@@ -90,6 +104,7 @@ impl MigrationTrait for Initial {
                     .name("sessions_by_user")
                     .table("sessions")
                     .col("user_id")
+                    .col("practice_id")
                     .to_owned(),
             )
             .await?;
@@ -100,6 +115,7 @@ impl MigrationTrait for Initial {
                     .col(uuid("user_id"))
                     .col(uuid("practice_id"))
                     .col(uuid("staff_id"))
+                    .col(string("practice_name"))
                     .col(string("role"))
                     .col(boolean("active"))
                     .col(timestamp_with_time_zone("updated_at"))

@@ -16,6 +16,13 @@ pub mod users {
         pub name: String,
         /// argon2id PHC string; none until the first invitation is accepted.
         pub password_hash: Option<String>,
+        /// Failed sign-ins since the last success or lock.
+        pub failed_sign_ins: i32,
+        /// Sign-in refuses every password until then.
+        pub locked_until: Option<DateTimeUtc>,
+        /// Start of the current password-reset rate-limit window and the requests within it.
+        pub reset_window_started_at: Option<DateTimeUtc>,
+        pub resets_in_window: i32,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }
@@ -39,8 +46,9 @@ pub mod action_links {
         pub token_hash: Vec<u8>,
         pub purpose: String,
         pub user_id: Uuid,
-        pub practice_id: Uuid,
-        pub staff_id: Uuid,
+        /// The practice and member an invitation is for; none for password resets.
+        pub practice_id: Option<Uuid>,
+        pub staff_id: Option<Uuid>,
         /// What the invitee sees before answering, captured when the link was issued.
         pub practice_name: String,
         pub inviter_name: String,
@@ -70,8 +78,7 @@ pub mod sessions {
         pub id: Uuid,
         pub user_id: Uuid,
         pub practice_id: Uuid,
-        /// SHA-256 of the current refresh token; rotated on every refresh.
-        #[sea_orm(unique)]
+        /// SHA-256 of the secret part of the current refresh token; rotated on every refresh.
         pub refresh_hash: Vec<u8>,
         pub created_at: DateTimeUtc,
         pub expires_at: DateTimeUtc,
@@ -98,6 +105,7 @@ pub mod memberships {
         #[sea_orm(primary_key, auto_increment = false)]
         pub practice_id: Uuid,
         pub staff_id: Uuid,
+        pub practice_name: String,
         pub role: String,
         pub active: bool,
         pub updated_at: DateTimeUtc,

@@ -7,6 +7,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(ps_events::migration::EventTables),
+            Box::new(ps_roster::RosterTable),
             Box::new(Initial),
         ]
     }
@@ -28,7 +29,7 @@ impl MigrationTrait for Initial {
                 Table::create()
                     .table("deliveries")
                     .col(pk_uuid("id"))
-                    .col(uuid("practice_id"))
+                    .col(uuid_null("practice_id"))
                     .col(uuid("event_id"))
                     .col(string("template"))
                     .col(string("recipient"))

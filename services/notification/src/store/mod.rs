@@ -13,7 +13,8 @@ pub mod deliveries {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
-        pub practice_id: Uuid,
+        /// None for personal e-mails (password reset), which no practice's log shows.
+        pub practice_id: Option<Uuid>,
         pub event_id: Uuid,
         pub template: String,
         pub recipient: String,

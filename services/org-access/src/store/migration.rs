@@ -7,6 +7,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(ps_events::migration::EventTables),
+            Box::new(ps_roster::RosterTable),
             Box::new(Initial),
         ]
     }
@@ -45,39 +46,12 @@ impl MigrationTrait for Initial {
                     .unique()
                     .to_owned(),
             )
-            .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table("staff_projection")
-                    .col(uuid("practice_id"))
-                    .col(uuid("staff_id"))
-                    .col(uuid_null("user_id"))
-                    .col(string("role"))
-                    .col(string("status"))
-                    .col(timestamp_with_time_zone("updated_at"))
-                    .primary_key(Index::create().col("practice_id").col("staff_id"))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("staff_projection_practice_user")
-                    .table("staff_projection")
-                    .col("practice_id")
-                    .col("user_id")
-                    .to_owned(),
-            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["staff_projection", "organisations"] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
-        }
-        Ok(())
+        manager
+            .drop_table(Table::drop().table("organisations").to_owned())
+            .await
     }
 }

@@ -20,6 +20,15 @@ impl MigrationName for Initial {
     }
 }
 
+fn index(name: &str, table: &'static str, columns: &[&'static str]) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index.name(name).table(table);
+    for column in columns {
+        index.col(*column);
+    }
+    index.to_owned()
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Initial {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -29,8 +38,38 @@ impl MigrationTrait for Initial {
                     .table("practices")
                     .col(pk_uuid("id"))
                     .col(string("name"))
+                    .col(boolean("require_location_for_invites").default(false))
                     .col(timestamp_with_time_zone("created_at"))
                     .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("locations")
+                    .col(pk_uuid("id"))
+                    .col(uuid("practice_id"))
+                    .col(string("name"))
+                    .col(string("name_key"))
+                    .col(timestamp_with_time_zone_null("archived_at"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("locations", "practice_id")
+                            .to("practices", "id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index(
+                    "locations_practice_name",
+                    "locations",
+                    &["practice_id", "name_key"],
+                )
+                .unique()
+                .to_owned(),
             )
             .await?;
         manager
@@ -48,9 +87,23 @@ impl MigrationTrait for Initial {
                     .col(timestamp_with_time_zone("invited_at"))
                     .col(timestamp_with_time_zone("status_changed_at"))
                     .col(timestamp_with_time_zone("created_at"))
+                    .col(integer("invitation_count"))
+                    .col(timestamp_with_time_zone("last_invited_at"))
+                    .col(timestamp_with_time_zone_null("reinvite_window_started_at"))
+                    .col(integer("reinvites_in_window"))
+                    .col(boolean("external_agent"))
+                    .col(uuid_null("primary_location_id"))
+                    .col(string_null("npi"))
+                    .col(string_null("taxonomy_code"))
+                    .col(text_null("bio"))
+                    .col(integer_null("capacity"))
+                    .col(integer_null("scheduling_step_minutes"))
+                    .col(string("certification_status"))
+                    .col(timestamp_with_time_zone_null("certification_invited_at"))
+                    .col(timestamp_with_time_zone_null("certified_at"))
+                    .col(string_null("certificate_number"))
                     .foreign_key(
                         ForeignKey::create()
-                            .name("staff_members_practice")
                             .from("staff_members", "practice_id")
                             .to("practices", "id"),
                     )
@@ -59,29 +112,91 @@ impl MigrationTrait for Initial {
             .await?;
         manager
             .create_index(
-                Index::create()
-                    .name("staff_members_practice_email")
-                    .table("staff_members")
-                    .col("practice_id")
-                    .col("email")
-                    .unique()
+                index(
+                    "staff_members_practice_email",
+                    "staff_members",
+                    &["practice_id", "email"],
+                )
+                .unique()
+                .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(
+                "staff_members_practice_user",
+                "staff_members",
+                &["practice_id", "user_id"],
+            ))
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("staff_locations")
+                    .col(uuid("staff_id"))
+                    .col(uuid("location_id"))
+                    .col(uuid("practice_id"))
+                    .primary_key(Index::create().col("staff_id").col("location_id"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("staff_locations", "staff_id")
+                            .to("staff_members", "id"),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from("staff_locations", "location_id")
+                            .to("locations", "id"),
+                    )
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("staff_members_practice_user")
-                    .table("staff_members")
-                    .col("practice_id")
-                    .col("user_id")
+            .create_index(index(
+                "staff_locations_by_location",
+                "staff_locations",
+                &["practice_id", "location_id"],
+            ))
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("audit_events")
+                    .col(pk_uuid("id"))
+                    .col(uuid("practice_id"))
+                    .col(string("actor_id"))
+                    .col(string("actor_name"))
+                    .col(string("action"))
+                    .col(uuid_null("target_staff_id"))
+                    .col(uuid_null("target_location_id"))
+                    .col(text("before"))
+                    .col(text("after"))
+                    .col(timestamp_with_time_zone("occurred_at"))
                     .to_owned(),
             )
+            .await?;
+        manager
+            .create_index(index(
+                "audit_events_practice",
+                "audit_events",
+                &["practice_id", "id"],
+            ))
+            .await?;
+        manager
+            .create_index(index(
+                "audit_events_practice_staff",
+                "audit_events",
+                &["practice_id", "target_staff_id", "id"],
+            ))
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["staff_members", "practices"] {
+        for table in [
+            "audit_events",
+            "staff_locations",
+            "staff_members",
+            "locations",
+            "practices",
+        ] {
             manager
                 .drop_table(Table::drop().table(table).to_owned())
                 .await?;

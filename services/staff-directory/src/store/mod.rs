@@ -1,4 +1,4 @@
-//! Staff-directory's tables. Every query of staff takes the practice id.
+//! Staff-directory's tables. Every query of practice data takes the practice id.
 
 pub mod migration;
 
@@ -11,6 +11,29 @@ pub mod practices {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
         pub name: String,
+        pub require_location_for_invites: bool,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod locations {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "locations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub practice_id: Uuid,
+        pub name: String,
+        /// Lower-cased name, unique per practice.
+        pub name_key: String,
+        pub archived_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
     }
 
@@ -33,6 +56,7 @@ pub mod staff_members {
         pub practice_id: Uuid,
         pub email: String,
         pub name: String,
+        /// Kept through deactivation, so reactivation restores it.
         pub role: String,
         pub status: String,
         /// Identity's user, known once the invitation is accepted.
@@ -41,6 +65,68 @@ pub mod staff_members {
         pub invited_at: DateTimeUtc,
         pub status_changed_at: DateTimeUtc,
         pub created_at: DateTimeUtc,
+        pub invitation_count: i32,
+        pub last_invited_at: DateTimeUtc,
+        /// Start of the current reinvite rate-limit window and the reinvites within it.
+        pub reinvite_window_started_at: Option<DateTimeUtc>,
+        pub reinvites_in_window: i32,
+        pub external_agent: bool,
+        pub primary_location_id: Option<Uuid>,
+        pub npi: Option<String>,
+        pub taxonomy_code: Option<String>,
+        pub bio: Option<String>,
+        pub capacity: Option<i32>,
+        pub scheduling_step_minutes: Option<i32>,
+        pub certification_status: String,
+        pub certification_invited_at: Option<DateTimeUtc>,
+        pub certified_at: Option<DateTimeUtc>,
+        pub certificate_number: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod staff_locations {
+    use sea_orm::entity::prelude::*;
+
+    /// The locations a member may access.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "staff_locations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub staff_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub location_id: Uuid,
+        pub practice_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod audit_events {
+    use sea_orm::entity::prelude::*;
+
+    /// Who changed what in a practice, with the changed fields before and after (JSON).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub practice_id: Uuid,
+        pub actor_id: String,
+        pub actor_name: String,
+        pub action: String,
+        pub target_staff_id: Option<Uuid>,
+        pub target_location_id: Option<Uuid>,
+        pub before: String,
+        pub after: String,
+        pub occurred_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,208 @@
+//! Signing in and out, refreshing, and moving between practices.
+
+use chrono::{DateTime, Utc};
+use ps_auth::UserCaller;
+use ps_core::{Email, FieldViolation, Invalid, PracticeId, StaffId};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use tracing::{info, warn};
+
+use super::{Identity, span, stored_role};
+use crate::domain::{MyPractice, Password, RefreshToken, SignedIn};
+use crate::error::Error;
+use crate::store::{memberships, sessions, users};
+
+impl Identity {
+    fn locked(user: &users::Model, now: DateTime<Utc>) -> bool {
+        user.locked_until.is_some_and(|until| until > now)
+    }
+
+    /// Counts a failed sign-in and locks the account once the threshold is reached.
+    async fn failed_sign_in(&self, user: &users::Model, now: DateTime<Utc>) -> Result<(), Error> {
+        let threshold = i32::try_from(self.0.settings.lockout_threshold).unwrap_or(i32::MAX);
+        // One statement, so concurrent failures all count.
+        users::Entity::update_many()
+            .col_expr(
+                users::Column::FailedSignIns,
+                Expr::col(users::Column::FailedSignIns).add(1),
+            )
+            .filter(users::Column::Id.eq(user.id))
+            .exec(&self.0.db)
+            .await?;
+        let locked = users::Entity::update_many()
+            .col_expr(
+                users::Column::LockedUntil,
+                Expr::value(now + span(self.0.settings.lockout_duration)),
+            )
+            .col_expr(users::Column::FailedSignIns, Expr::value(0))
+            .filter(users::Column::Id.eq(user.id))
+            .filter(users::Column::FailedSignIns.gte(threshold))
+            .exec(&self.0.db)
+            .await?
+            .rows_affected;
+        if locked == 1 {
+            warn!(user_id = %user.id, "account locked after repeated failed sign-ins");
+        }
+        Ok(())
+    }
+
+    pub async fn sign_in(
+        &self,
+        email: &Email,
+        password: Password,
+        practice: Option<PracticeId>,
+    ) -> Result<SignedIn, Error> {
+        let now = self.now();
+        let user = users::Entity::find()
+            .filter(users::Column::Email.eq(email.as_str()))
+            .one(&self.0.db)
+            .await?;
+        // Unknown, password-less and locked accounts still cost one hash, and all answer alike.
+        let (user, stored) = match user {
+            Some(user) if !Self::locked(&user, now) => match user.password_hash.clone() {
+                Some(hash) => (Some(user), hash),
+                None => (None, self.0.dummy_hash.clone()),
+            },
+            _ => (None, self.0.dummy_hash.clone()),
+        };
+        let matches = self.0.hasher.verify(password.into_inner(), stored).await?;
+        let Some(user) = user else {
+            return Err(Error::BadCredentials);
+        };
+        if !matches {
+            self.failed_sign_in(&user, now).await?;
+            return Err(Error::BadCredentials);
+        }
+        if user.failed_sign_ins != 0 || user.locked_until.is_some() {
+            users::Entity::update_many()
+                .col_expr(users::Column::FailedSignIns, Expr::value(0))
+                .col_expr(
+                    users::Column::LockedUntil,
+                    Expr::value(None::<DateTime<Utc>>),
+                )
+                .filter(users::Column::Id.eq(user.id))
+                .exec(&self.0.db)
+                .await?;
+        }
+        let mut query = memberships::Entity::find()
+            .filter(memberships::Column::UserId.eq(user.id))
+            .filter(memberships::Column::Active.eq(true));
+        if let Some(practice) = practice {
+            query = query.filter(memberships::Column::PracticeId.eq(practice.as_uuid()));
+        }
+        let mut found = query.all(&self.0.db).await?;
+        let membership = match found.len() {
+            0 => return Err(Error::NoActivePractice),
+            1 => found.remove(0),
+            _ => {
+                return Err(Invalid::from(FieldViolation::new(
+                    "practice_id",
+                    "is required: this account is active in several practices",
+                ))
+                .into());
+            }
+        };
+        self.open_session(&membership).await
+    }
+
+    /// Exchanges a refresh token for new tokens; the presented token stops working. A token
+    /// that belongs to a session but is not its current one is a replay of an older token
+    /// (stolen, or raced): the session is revoked.
+    pub async fn refresh(&self, token: &RefreshToken) -> Result<SignedIn, Error> {
+        let now = self.now();
+        let session = sessions::Entity::find_by_id(token.session.as_uuid())
+            .one(&self.0.db)
+            .await?
+            .ok_or(Error::SessionEnded)?;
+        if session.revoked_at.is_some() || session.expires_at <= now {
+            return Err(Error::SessionEnded);
+        }
+        if !token.matches(&session.refresh_hash) {
+            self.end_session(session.id).await?;
+            warn!(session_id = %session.id, user_id = %session.user_id, "an old refresh token was reused; session revoked");
+            return Err(Error::SessionEnded);
+        }
+        let membership = memberships::Entity::find_by_id((session.user_id, session.practice_id))
+            .one(&self.0.db)
+            .await?
+            .filter(|m| m.active)
+            .ok_or(Error::SessionEnded)?;
+        let next = RefreshToken::new(token.session);
+        let rotated = sessions::Entity::update_many()
+            .col_expr(
+                sessions::Column::RefreshHash,
+                Expr::value(next.secret.hash()),
+            )
+            .col_expr(sessions::Column::RefreshedAt, Expr::value(now))
+            .filter(sessions::Column::Id.eq(session.id))
+            .filter(sessions::Column::RefreshHash.eq(token.secret.hash()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&self.0.db)
+            .await?
+            .rows_affected;
+        if rotated != 1 {
+            // A concurrent refresh with the same token won: this one is the replay.
+            self.end_session(session.id).await?;
+            return Err(Error::SessionEnded);
+        }
+        self.signed_in(&membership, next, session.expires_at, now)
+    }
+
+    async fn end_session(&self, id: uuid::Uuid) -> Result<(), Error> {
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(self.now()))
+            .filter(sessions::Column::Id.eq(id))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&self.0.db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn sign_out(&self, caller: &UserCaller) -> Result<(), Error> {
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(self.now()))
+            .filter(sessions::Column::Id.eq(caller.session_id.as_uuid()))
+            .filter(sessions::Column::UserId.eq(caller.user_id.as_uuid()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&self.0.db)
+            .await?;
+        info!(user_id = %caller.user_id, session_id = %caller.session_id, "signed out");
+        Ok(())
+    }
+
+    pub async fn list_my_practices(&self, caller: &UserCaller) -> Result<Vec<MyPractice>, Error> {
+        memberships::Entity::find()
+            .filter(memberships::Column::UserId.eq(caller.user_id.as_uuid()))
+            .filter(memberships::Column::Active.eq(true))
+            .order_by_asc(memberships::Column::PracticeName)
+            .all(&self.0.db)
+            .await?
+            .into_iter()
+            .map(|m| {
+                Ok(MyPractice {
+                    practice_id: PracticeId(m.practice_id),
+                    current: m.practice_id == caller.practice_id.as_uuid(),
+                    practice_name: m.practice_name,
+                    staff_id: StaffId(m.staff_id),
+                    role: stored_role(&m.role)?,
+                })
+            })
+            .collect()
+    }
+
+    /// New tokens for another practice the caller is active in; the role is the one they hold
+    /// there.
+    pub async fn switch_practice(
+        &self,
+        caller: &UserCaller,
+        practice: PracticeId,
+    ) -> Result<SignedIn, Error> {
+        let membership =
+            memberships::Entity::find_by_id((caller.user_id.as_uuid(), practice.as_uuid()))
+                .one(&self.0.db)
+                .await?
+                .filter(|m| m.active)
+                .ok_or(Error::NoActivePractice)?;
+        self.open_session(&membership).await
+    }
+}

@@ -1,0 +1,206 @@
+//! Certifications: invitation, recording, and the certificate itself.
+
+use ps_auth::UserCaller;
+use ps_core::{Email, PersonName, PracticeId, PracticeRole, StaffId};
+use ps_events::event::{CertificationInvited, CertificationRecorded};
+use ps_events::{Actor, Payload};
+use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionTrait};
+
+use super::Directory;
+use crate::certificate;
+use crate::domain::{CertificationRecord, CertificationStatus, StaffMember, StaffStatus};
+use crate::error::Error;
+
+/// Who records a certification.
+pub enum Recorder<'a> {
+    /// A signed-in user (must be the practice's Account Owner).
+    User(&'a UserCaller),
+    /// An internal service, on behalf of the named party, for `practice`.
+    Service {
+        practice: PracticeId,
+        on_behalf_of: String,
+    },
+}
+
+/// A generated certificate.
+pub struct CertificateFile {
+    pub file_name: String,
+    pub content: Vec<u8>,
+}
+
+impl Directory {
+    pub async fn invite_to_certification(
+        &self,
+        caller: &UserCaller,
+        id: StaffId,
+    ) -> Result<StaffMember, Error> {
+        let acting = self.acting(caller).await?;
+        acting.require(&PracticeRole::STAFF_MANAGERS, "inviting to certification")?;
+        let tx = self.0.db.begin().await?;
+        let practice = self.practice_row(&tx, caller.practice_id).await?;
+        let row = self.member_for_update(&tx, caller.practice_id, id).await?;
+        if row.status != StaffStatus::Active.as_str() {
+            return Err(Error::FailedPrecondition(format!(
+                "only Active members can be invited to certification; this member is {}",
+                row.status
+            )));
+        }
+        if row.certification_status == CertificationStatus::Certified.as_str() {
+            return Err(Error::FailedPrecondition(
+                "this member is already certified".into(),
+            ));
+        }
+        let before = serde_json::json!({ "certification_status": row.certification_status });
+        let mut active = row.into_active_model();
+        active.certification_status = Set(CertificationStatus::Invited.as_str().to_owned());
+        active.certification_invited_at = Set(Some(self.now()));
+        let row = active.update(&tx).await?;
+        self.publish(
+            &tx,
+            caller.practice_id,
+            &acting.actor,
+            Payload::CertificationInvited(CertificationInvited {
+                staff_id: id,
+                email: Email::from_trusted(row.email.clone()),
+                name: PersonName::from_trusted(row.name.clone()),
+                practice_name: practice.name,
+                inviter_name: acting.actor.name.clone(),
+            }),
+        )
+        .await?;
+        self.audit(
+            &tx,
+            caller.practice_id,
+            &acting.actor,
+            "certification.invited",
+            Some(id),
+            None,
+            before,
+            serde_json::json!({ "certification_status": CertificationStatus::Invited.as_str() }),
+        )
+        .await?;
+        let member = self.member(&tx, row).await?;
+        tx.commit().await?;
+        self.published();
+        Ok(member)
+    }
+
+    pub async fn record_certification(
+        &self,
+        recorder: Recorder<'_>,
+        id: StaffId,
+        record: CertificationRecord,
+    ) -> Result<StaffMember, Error> {
+        let (practice_id, actor) = match recorder {
+            Recorder::User(caller) => {
+                let acting = self.acting(caller).await?;
+                acting.require(&[PracticeRole::AccountOwner], "recording a certification")?;
+                (caller.practice_id, acting.actor)
+            }
+            Recorder::Service {
+                practice,
+                on_behalf_of,
+            } => (practice, Actor::service(on_behalf_of)),
+        };
+        let now = self.now();
+        let certified_at = record.certified_at.unwrap_or(now);
+        if certified_at > now + chrono::Duration::minutes(5) {
+            return Err(Error::Invalid(
+                ps_core::FieldViolation::new("certified_at", "must not be in the future").into(),
+            ));
+        }
+        let tx = self.0.db.begin().await?;
+        let practice = self.practice_row(&tx, practice_id).await?;
+        let row = self.member_for_update(&tx, practice_id, id).await?;
+        if row.status == StaffStatus::Removed.as_str()
+            || row.status == StaffStatus::Declined.as_str()
+        {
+            return Err(Error::FailedPrecondition(format!(
+                "a certification cannot be recorded for a {} member",
+                row.status
+            )));
+        }
+        let before = serde_json::json!({
+            "certification_status": row.certification_status,
+            "certificate_number": row.certificate_number,
+        });
+        let mut active = row.into_active_model();
+        active.certification_status = Set(CertificationStatus::Certified.as_str().to_owned());
+        active.certified_at = Set(Some(certified_at));
+        active.certificate_number = Set(Some(record.certificate_number.clone()));
+        let row = active.update(&tx).await?;
+        self.publish(
+            &tx,
+            practice_id,
+            &actor,
+            Payload::CertificationRecorded(CertificationRecorded {
+                staff_id: id,
+                email: Email::from_trusted(row.email.clone()),
+                name: PersonName::from_trusted(row.name.clone()),
+                practice_name: practice.name,
+                certified_at,
+                certificate_number: record.certificate_number.clone(),
+            }),
+        )
+        .await?;
+        self.audit(
+            &tx,
+            practice_id,
+            &actor,
+            "certification.recorded",
+            Some(id),
+            None,
+            before,
+            serde_json::json!({
+                "certification_status": CertificationStatus::Certified.as_str(),
+                "certificate_number": record.certificate_number,
+                "certified_at": certified_at,
+            }),
+        )
+        .await?;
+        let member = self.member(&tx, row).await?;
+        tx.commit().await?;
+        self.published();
+        Ok(member)
+    }
+
+    /// The member's certificate as a PDF: theirs to download, or a staff manager's.
+    pub async fn download_certificate(
+        &self,
+        caller: &UserCaller,
+        id: StaffId,
+    ) -> Result<CertificateFile, Error> {
+        let acting = self.acting(caller).await?;
+        if acting.row.id != id.as_uuid() {
+            acting.require(
+                &PracticeRole::STAFF_MANAGERS,
+                "downloading another member's certificate",
+            )?;
+        }
+        let member = self.get_staff(caller, id).await?;
+        let (Some(certified_at), Some(number)) = (
+            member.certification.certified_at,
+            member.certification.certificate_number.as_deref(),
+        ) else {
+            return Err(Error::FailedPrecondition(
+                "this member is not certified".into(),
+            ));
+        };
+        if member.certification.status != CertificationStatus::Certified {
+            return Err(Error::FailedPrecondition(
+                "this member is not certified".into(),
+            ));
+        }
+        let practice = self.practice_row(&self.0.db, caller.practice_id).await?;
+        let content = certificate::render(&certificate::Certificate {
+            member_name: &member.name,
+            practice_name: &practice.name,
+            certified_at,
+            number,
+        });
+        Ok(CertificateFile {
+            file_name: format!("certificate-{number}.pdf"),
+            content,
+        })
+    }
+}

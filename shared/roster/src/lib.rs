@@ -1,0 +1,260 @@
+//! A roster: a service's own copy of who is staff in which practice, with their role, status and
+//! locations, kept from staff-directory's and identity's events. Org-access and notification
+//! authorise from it, so a removed or deactivated member is refused there as soon as the event
+//! arrives, without a call to staff-directory on the request path.
+//!
+//! Events may arrive out of order (retries, replicas). Each row remembers the time of the event
+//! that last changed it, and an older event never overwrites a newer one.
+
+use chrono::{DateTime, Utc};
+use ps_core::{LocationId, PracticeId, PracticeRole, StaffId, UserId};
+use ps_events::{Event, Payload};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+
+pub mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "roster")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub practice_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub staff_id: Uuid,
+        pub user_id: Option<Uuid>,
+        pub role: String,
+        pub status: String,
+        /// JSON array of location ids the member may access.
+        pub location_ids: String,
+        /// When the event that last changed this row occurred.
+        pub changed_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use entity as roster;
+
+/// Roster statuses, as stored (staff-directory's lifecycle as others see it).
+pub mod status {
+    pub const PENDING: &str = "pending";
+    pub const ACTIVE: &str = "active";
+    pub const DECLINED: &str = "declined";
+    pub const REMOVED: &str = "removed";
+    pub const DEACTIVATED: &str = "deactivated";
+}
+
+/// The roster table; add it to a service's migrator.
+pub struct RosterTable;
+
+impl sea_orm_migration::MigrationName for RosterTable {
+    fn name(&self) -> &str {
+        "m20261101_000002_roster"
+    }
+}
+
+#[async_trait::async_trait]
+impl sea_orm_migration::MigrationTrait for RosterTable {
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), DbErr> {
+        use sea_orm_migration::prelude::*;
+        use sea_orm_migration::schema::*;
+        manager
+            .create_table(
+                Table::create()
+                    .table("roster")
+                    .col(uuid("practice_id"))
+                    .col(uuid("staff_id"))
+                    .col(uuid_null("user_id"))
+                    .col(string("role"))
+                    .col(string("status"))
+                    .col(text("location_ids"))
+                    .col(timestamp_with_time_zone("changed_at"))
+                    .primary_key(Index::create().col("practice_id").col("staff_id"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("roster_practice_user")
+                    .table("roster")
+                    .col("practice_id")
+                    .col("user_id")
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), DbErr> {
+        use sea_orm_migration::prelude::*;
+        manager
+            .drop_table(Table::drop().table("roster").to_owned())
+            .await
+    }
+}
+
+fn json(ids: &[LocationId]) -> String {
+    serde_json::to_string(&ids.iter().map(|id| id.to_string()).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into())
+}
+
+/// Inserts or replaces a member's row, unless a newer event already changed it.
+async fn upsert<C: ConnectionTrait>(
+    conn: &C,
+    row: roster::ActiveModel,
+    update: &[roster::Column],
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    roster::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([roster::Column::PracticeId, roster::Column::StaffId])
+                .update_columns(update.iter().copied().chain([roster::Column::ChangedAt]))
+                .action_and_where(Expr::col((roster::Entity, roster::Column::ChangedAt)).lte(at))
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await
+        .map(drop)
+}
+
+/// Changes an existing member's row, unless a newer event already changed it.
+async fn change<C: ConnectionTrait>(
+    conn: &C,
+    practice: PracticeId,
+    staff: StaffId,
+    at: DateTime<Utc>,
+    set: Vec<(roster::Column, Expr)>,
+) -> Result<(), DbErr> {
+    let mut update =
+        roster::Entity::update_many().col_expr(roster::Column::ChangedAt, Expr::value(at));
+    for (column, value) in set {
+        update = update.col_expr(column, value);
+    }
+    update
+        .filter(roster::Column::PracticeId.eq(practice.as_uuid()))
+        .filter(roster::Column::StaffId.eq(staff.as_uuid()))
+        .filter(roster::Column::ChangedAt.lte(at))
+        .exec(conn)
+        .await
+        .map(drop)
+}
+
+fn status_set(status: &'static str) -> (roster::Column, Expr) {
+    (roster::Column::Status, Expr::value(status))
+}
+
+fn role_set(role: PracticeRole) -> (roster::Column, Expr) {
+    (roster::Column::Role, Expr::value(role.as_str()))
+}
+
+fn user_set(user: Option<UserId>) -> Option<(roster::Column, Expr)> {
+    user.map(|u| (roster::Column::UserId, Expr::value(Some(u.as_uuid()))))
+}
+
+/// Applies `event` to the roster in `conn` (the consumer's transaction); other events are
+/// ignored.
+pub async fn apply<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), DbErr> {
+    let Some(practice) = event.practice_id else {
+        return Ok(());
+    };
+    let at = event.occurred_at;
+    let row = |staff: StaffId,
+               user: Option<UserId>,
+               role: PracticeRole,
+               status: &str,
+               locations: String| roster::ActiveModel {
+        practice_id: Set(practice.as_uuid()),
+        staff_id: Set(staff.as_uuid()),
+        user_id: Set(user.map(|u| u.as_uuid())),
+        role: Set(role.as_str().to_owned()),
+        status: Set(status.to_owned()),
+        location_ids: Set(locations),
+        changed_at: Set(at),
+    };
+    use roster::Column as C;
+    match &event.payload {
+        Payload::StaffInvited(p) => {
+            let invited = row(
+                p.staff_id,
+                None,
+                p.role,
+                status::PENDING,
+                json(&p.location_ids),
+            );
+            upsert(conn, invited, &[C::Role, C::Status, C::LocationIds], at).await
+        }
+        Payload::InvitationAccepted(p) => {
+            let accepted = row(
+                p.staff_id,
+                Some(p.user_id),
+                p.role,
+                status::ACTIVE,
+                "[]".into(),
+            );
+            upsert(conn, accepted, &[C::UserId, C::Role, C::Status], at).await
+        }
+        Payload::InvitationDeclined(p) => {
+            let mut set = vec![status_set(status::DECLINED)];
+            set.extend(user_set(Some(p.user_id)));
+            change(conn, practice, p.staff_id, at, set).await
+        }
+        Payload::StaffRoleChanged(p) => {
+            change(conn, practice, p.staff_id, at, vec![role_set(p.to)]).await
+        }
+        Payload::StaffRemoved(p) => {
+            change(
+                conn,
+                practice,
+                p.staff_id,
+                at,
+                vec![status_set(status::REMOVED)],
+            )
+            .await
+        }
+        Payload::StaffDeactivated(p) => {
+            change(
+                conn,
+                practice,
+                p.staff_id,
+                at,
+                vec![status_set(status::DEACTIVATED)],
+            )
+            .await
+        }
+        Payload::StaffReactivated(p) => {
+            let mut set = vec![status_set(status::ACTIVE), role_set(p.role)];
+            set.extend(user_set(p.user_id));
+            change(conn, practice, p.staff_id, at, set).await
+        }
+        Payload::StaffLocationsChanged(p) => {
+            let locations = (
+                roster::Column::LocationIds,
+                Expr::value(json(&p.location_ids)),
+            );
+            change(conn, practice, p.staff_id, at, vec![locations]).await
+        }
+        Payload::StaffReinvited(_)
+        | Payload::CertificationInvited(_)
+        | Payload::CertificationRecorded(_)
+        | Payload::PasswordResetRequested(_) => Ok(()),
+    }
+}
+
+/// The user's role in the practice if they are an active member there.
+pub async fn active_role<C: ConnectionTrait>(
+    conn: &C,
+    practice: PracticeId,
+    user: UserId,
+) -> Result<Option<PracticeRole>, DbErr> {
+    Ok(roster::Entity::find()
+        .filter(roster::Column::PracticeId.eq(practice.as_uuid()))
+        .filter(roster::Column::UserId.eq(user.as_uuid()))
+        .filter(roster::Column::Status.eq(status::ACTIVE))
+        .one(conn)
+        .await?
+        .and_then(|row| PracticeRole::parse(&row.role)))
+}
