@@ -2,7 +2,11 @@
 //! through real gRPC clients. Each scenario runs on the embedded backend and, when configured,
 //! on PostgreSQL + RabbitMQ (see `system_tests::Backend`).
 
+mod account;
+mod certification;
 mod events;
 mod invite;
+mod lifecycle;
+mod profile;
 mod security;
 mod serving;

@@ -32,13 +32,18 @@ use tokio::net::TcpListener;
 
 pub use config::Config;
 
-pub const HEALTH_NAMES: &[&str] = &["staff.v1.StaffDirectoryService"];
+pub const HEALTH_NAMES: &[&str] = &[
+    "staff.v1.StaffDirectoryService",
+    "staff.v1.StaffDirectoryInternalService",
+];
 
 pub fn access_policy() -> AccessPolicy {
-    AccessPolicy::new().method(
-        "staff.v1.StaffDirectoryService/CreatePractice",
-        Access::Operator,
-    )
+    AccessPolicy::new()
+        .method(
+            "staff.v1.StaffDirectoryService/CreatePractice",
+            Access::Operator,
+        )
+        .service("staff.v1.StaffDirectoryInternalService", Access::Internal)
 }
 
 pub async fn start(
