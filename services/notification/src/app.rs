@@ -16,7 +16,7 @@ use ps_proto::identity::v1::identity_internal_service_client::IdentityInternalSe
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use tokio::sync::Notify;
 use tonic::Code;
@@ -118,6 +118,13 @@ impl<'a> Invite<'a> {
     }
 }
 
+/// The expiry identity gave a link.
+fn link_expiry(expires_at: Option<&prost_types::Timestamp>) -> Result<DateTime<Utc>, HandleError> {
+    expires_at
+        .and_then(ps_proto::convert::from_timestamp)
+        .ok_or_else(|| HandleError::Permanent("identity returned a link without expiry".into()))
+}
+
 /// Identity refusing a link request for reasons a retry will not change is permanent.
 fn identity_refusal(event: &Event, status: tonic::Status) -> HandleError {
     match status.code() {
@@ -207,13 +214,7 @@ impl Notifications {
             .await
             .map_err(|status| identity_refusal(event, status))?
             .into_inner();
-        let expires_at = link
-            .expires_at
-            .as_ref()
-            .and_then(ps_proto::convert::from_timestamp)
-            .ok_or_else(|| {
-                HandleError::Permanent("identity returned a link without expiry".into())
-            })?;
+        let expires_at = link_expiry(link.expires_at.as_ref())?;
         Ok((link.url, expires_at))
     }
 
@@ -260,13 +261,7 @@ impl Notifications {
             .await
             .map_err(|status| identity_refusal(event, status))?
             .into_inner();
-        let expires_at = link
-            .expires_at
-            .as_ref()
-            .and_then(ps_proto::convert::from_timestamp)
-            .ok_or_else(|| {
-                HandleError::Permanent("identity returned a link without expiry".into())
-            })?;
+        let expires_at = link_expiry(link.expires_at.as_ref())?;
         Ok(Mail {
             template: templates::PASSWORD_RESET,
             recipient: request.email.to_string(),
@@ -335,43 +330,43 @@ impl Notifications {
             return Ok(());
         }
         let mail = self.mail_for(event).await?;
-        let now = self.0.clock.now();
-        let tx = self.0.db.begin().await.map_err(retryable)?;
-        if !inbox::record_once(&tx, consumer, event.id, event.event_type(), now)
-            .await
-            .map_err(retryable)?
-        {
-            return Ok(());
-        }
-        ps_roster::apply(&tx, event).await.map_err(retryable)?;
-        let Some(mail) = mail else {
-            return tx.commit().await.map_err(retryable);
-        };
+        let template = mail.as_ref().map(|m| m.template);
         let delivery_id = Uuid::now_v7();
-        deliveries::ActiveModel {
-            id: Set(delivery_id),
-            practice_id: Set(event.practice_id.map(|p| p.as_uuid())),
-            event_id: Set(event.id.as_uuid()),
-            template: Set(mail.template.to_owned()),
-            recipient: Set(mail.recipient),
-            recipient_name: Set(mail.recipient_name),
-            subject: Set(mail.rendered.subject),
-            body_text: Set(Some(mail.rendered.text)),
-            body_html: Set(Some(mail.rendered.html)),
-            status: Set(status::QUEUED.to_owned()),
-            attempts: Set(0),
-            last_error: Set(None),
-            next_attempt_at: Set(Utc::now()),
-            claimed_until: Set(None),
-            created_at: Set(now),
-            sent_at: Set(None),
+        let now = self.0.clock.now();
+        let applied = inbox::apply_once(&self.0.db, consumer, event, move |tx, event| {
+            Box::pin(async move {
+                ps_roster::apply(tx, event).await?;
+                let Some(mail) = mail else {
+                    return Ok(());
+                };
+                deliveries::ActiveModel {
+                    id: Set(delivery_id),
+                    practice_id: Set(event.practice_id.map(|p| p.as_uuid())),
+                    event_id: Set(event.id.as_uuid()),
+                    template: Set(mail.template.to_owned()),
+                    recipient: Set(mail.recipient),
+                    recipient_name: Set(mail.recipient_name),
+                    subject: Set(mail.rendered.subject),
+                    body_text: Set(Some(mail.rendered.text)),
+                    body_html: Set(Some(mail.rendered.html)),
+                    status: Set(status::QUEUED.to_owned()),
+                    attempts: Set(0),
+                    last_error: Set(None),
+                    next_attempt_at: Set(Utc::now()),
+                    claimed_until: Set(None),
+                    created_at: Set(now),
+                    sent_at: Set(None),
+                }
+                .insert(tx)
+                .await
+                .map(drop)
+            })
+        })
+        .await?;
+        if let (true, Some(template)) = (applied, template) {
+            self.0.queued.notify_one();
+            info!(%delivery_id, event_id = %event.id, template, "e-mail queued");
         }
-        .insert(&tx)
-        .await
-        .map_err(retryable)?;
-        tx.commit().await.map_err(retryable)?;
-        self.0.queued.notify_one();
-        info!(%delivery_id, event_id = %event.id, template = mail.template, "e-mail queued");
         Ok(())
     }
 

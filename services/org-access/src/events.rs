@@ -3,15 +3,10 @@
 use async_trait::async_trait;
 use ps_events::consumer::{EventHandler, HandleError};
 use ps_events::{ConsumerName, Event, inbox};
-use sea_orm::TransactionTrait;
 
 use crate::app::OrgAccess;
 
 pub struct Handler(pub OrgAccess);
-
-fn retryable(err: impl std::fmt::Display) -> HandleError {
-    HandleError::Retryable(err.to_string())
-}
 
 #[async_trait]
 impl EventHandler for Handler {
@@ -20,15 +15,10 @@ impl EventHandler for Handler {
     }
 
     async fn handle(&self, event: Event) -> Result<(), HandleError> {
-        let tx = self.0.db().begin().await.map_err(retryable)?;
-        let now = self.0.clock().now();
-        if !inbox::record_once(&tx, self.consumer(), event.id, event.event_type(), now)
-            .await
-            .map_err(retryable)?
-        {
-            return Ok(());
-        }
-        ps_roster::apply(&tx, &event).await.map_err(retryable)?;
-        tx.commit().await.map_err(retryable)
+        inbox::apply_once(self.0.db(), self.consumer(), &event, |tx, event| {
+            Box::pin(ps_roster::apply(tx, event))
+        })
+        .await
+        .map(drop)
     }
 }

@@ -3,17 +3,12 @@
 use async_trait::async_trait;
 use ps_events::consumer::{EventHandler, HandleError};
 use ps_events::{ConsumerName, Event, Payload, inbox};
-use sea_orm::TransactionTrait;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::app::Directory;
 use crate::domain::StaffStatus;
 
 pub struct Handler(pub Directory);
-
-fn retryable(err: impl std::fmt::Display) -> HandleError {
-    HandleError::Retryable(err.to_string())
-}
 
 #[async_trait]
 impl EventHandler for Handler {
@@ -33,25 +28,18 @@ impl EventHandler for Handler {
                 "an invitation answer without a practice".into(),
             ));
         };
-        let tx = self.0.db().begin().await.map_err(retryable)?;
-        let now = self.0.clock().now();
-        if !inbox::record_once(&tx, self.consumer(), event.id, event.event_type(), now)
-            .await
-            .map_err(retryable)?
-        {
-            return Ok(());
-        }
-        let changed = self
-            .0
-            .answer_invitation(&tx, practice_id, staff_id, &event.actor, user_id, to)
-            .await
-            .map_err(retryable)?;
-        tx.commit().await.map_err(retryable)?;
-        if changed {
-            info!(%practice_id, %staff_id, status = to.as_str(), "invitation answered");
-        } else {
-            warn!(%practice_id, %staff_id, status = to.as_str(), "invitation answer for a member that is not pending; ignored");
-        }
-        Ok(())
+        let directory = self.0.clone();
+        inbox::apply_once(self.0.db(), self.consumer(), &event, move |tx, event| {
+            Box::pin(async move {
+                let changed = directory
+                    .answer_invitation(tx, practice_id, staff_id, &event.actor, user_id, to)
+                    .await?;
+                // An answer for a member who is not Pending (replayed, or overtaken) changes nothing.
+                info!(%practice_id, %staff_id, status = to.as_str(), changed, "invitation answer applied");
+                Ok::<_, crate::error::Error>(())
+            })
+        })
+        .await
+        .map(drop)
     }
 }

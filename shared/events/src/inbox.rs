@@ -1,11 +1,19 @@
 //! Consumer idempotency: each consumer records the event ids it has applied, in the same
 //! transaction as the effect, so a redelivered event changes nothing.
 
+use std::fmt::Display;
+
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use ps_core::EventId;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Set,
+    TransactionTrait,
+};
 
+use crate::consumer::HandleError;
+use crate::event::Event;
 use crate::topology::ConsumerName;
 
 pub mod entity {
@@ -69,4 +77,34 @@ pub async fn already_processed<C: ConnectionTrait>(
             .await?
             .is_some(),
     )
+}
+
+fn retryable(err: impl Display) -> HandleError {
+    HandleError::Retryable(err.to_string())
+}
+
+/// Applies `event` once: in one transaction, records its id for `consumer` and runs `apply`;
+/// a redelivered event (id already recorded) runs nothing. Every consumer goes through this,
+/// so the effect and the record of it commit together or not at all. Returns whether `apply`
+/// ran. Errors from `apply` are retryable (the transaction rolls back).
+pub async fn apply_once<E, F>(
+    db: &DatabaseConnection,
+    consumer: ConsumerName,
+    event: &Event,
+    apply: F,
+) -> Result<bool, HandleError>
+where
+    E: Display,
+    F: for<'t> FnOnce(&'t DatabaseTransaction, &'t Event) -> BoxFuture<'t, Result<(), E>>,
+{
+    let tx = db.begin().await.map_err(retryable)?;
+    if !record_once(&tx, consumer, event.id, event.event_type(), Utc::now())
+        .await
+        .map_err(retryable)?
+    {
+        return Ok(false);
+    }
+    apply(&tx, event).await.map_err(retryable)?;
+    tx.commit().await.map_err(retryable)?;
+    Ok(true)
 }
