@@ -141,6 +141,12 @@ fn identity_refusal(event: &Event, status: tonic::Status) -> HandleError {
     }
 }
 
+/// Where e-mails without a single-use link point.
+pub struct Links {
+    pub certification: String,
+    pub org_invitations: String,
+}
+
 #[derive(Clone)]
 pub struct Notifications(Arc<Inner>);
 
@@ -153,6 +159,8 @@ struct Inner {
     queued: Notify,
     /// Link in certification invitations.
     certification_url: String,
+    /// Link in organisation invitations.
+    org_invitations_url: String,
 }
 
 fn retryable(err: impl std::fmt::Display) -> HandleError {
@@ -170,7 +178,7 @@ impl Notifications {
         identity_url: &str,
         internal_token: &str,
         mailer: Mailer,
-        certification_url: String,
+        links: Links,
     ) -> Result<Self, String> {
         let channel = tonic::transport::Endpoint::from_shared(identity_url.to_owned())
             .map_err(|e| format!("identity_url: {e}"))?
@@ -184,7 +192,8 @@ impl Notifications {
             identity: IdentityInternalServiceClient::with_interceptor(channel, credential),
             mailer,
             queued: Notify::new(),
-            certification_url,
+            certification_url: links.certification,
+            org_invitations_url: links.org_invitations,
         })))
     }
 
@@ -314,6 +323,17 @@ impl Notifications {
                 }),
             }),
             Payload::PasswordResetRequested(p) => Some(self.password_reset(event, p).await?),
+            Payload::OrgAccessInvited(p) => Some(Mail {
+                template: templates::ORG_INVITATION,
+                recipient: p.email.to_string(),
+                recipient_name: p.name.to_string(),
+                rendered: templates::org_invitation(&templates::OrgInvitationEmail {
+                    member_name: p.name.as_str(),
+                    inviter_name: &p.inviter_name,
+                    organisation_names: &p.organisation_names,
+                    url: &self.0.org_invitations_url,
+                }),
+            }),
             _ => None,
         })
     }

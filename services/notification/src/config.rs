@@ -12,6 +12,8 @@ pub struct Config {
     pub mail: MailSettings,
     /// Link in certification invitations (the course or exam).
     pub certification_url: String,
+    /// Link in organisation invitations (where the member answers them).
+    pub org_invitations_url: String,
 }
 
 impl Default for Config {
@@ -20,6 +22,7 @@ impl Default for Config {
             common: CommonConfig::defaults("notification", DEFAULT_PORT),
             mail: MailSettings::default(),
             certification_url: "http://localhost:8080/certification".into(),
+            org_invitations_url: "http://localhost:8080/organisation-invitations".into(),
         }
     }
 }

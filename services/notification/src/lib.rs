@@ -47,7 +47,10 @@ pub async fn start(
         &config.common.identity_url,
         config.common.internal_token.expose(),
         mailer,
-        config.certification_url.clone(),
+        app::Links {
+            certification: config.certification_url.clone(),
+            org_invitations: config.org_invitations_url.clone(),
+        },
     )
     .map_err(StartError::Config)?;
     let keys = RemoteJwks::new(&config.common.identity_url)

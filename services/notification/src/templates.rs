@@ -17,6 +17,7 @@ pub const REINVITATION: &str = "staff_reinvitation";
 pub const CERTIFICATION_INVITATION: &str = "certification_invitation";
 pub const CERTIFICATE_READY: &str = "certificate_ready";
 pub const PASSWORD_RESET: &str = "password_reset";
+pub const ORG_INVITATION: &str = "organisation_invitation";
 
 fn when(at: DateTime<Utc>) -> String {
     at.format("%-d %B %Y, %H:%M UTC").to_string()
@@ -173,6 +174,35 @@ pub fn password_reset(e: &PasswordResetEmail<'_>) -> Rendered {
     )
 }
 
+pub struct OrgInvitationEmail<'a> {
+    pub member_name: &'a str,
+    pub inviter_name: &'a str,
+    pub organisation_names: &'a [String],
+    pub url: &'a str,
+}
+
+/// One e-mail for one changeset, listing every organisation offered.
+pub fn org_invitation(e: &OrgInvitationEmail<'_>) -> Rendered {
+    let count = e.organisation_names.len();
+    let subject = match e.organisation_names {
+        [only] => format!("{} gave you access to {only}", e.inviter_name),
+        _ => format!(
+            "{} gave you access to {count} organisations",
+            e.inviter_name
+        ),
+    };
+    let mut lines = vec![format!("{} offered you access to:", e.inviter_name)];
+    lines.extend(e.organisation_names.iter().map(|name| format!("• {name}")));
+    lines.push("Accept or decline each organisation on its own.".into());
+    compose(
+        subject,
+        e.member_name,
+        &lines,
+        Some(("Review the invitations", e.url)),
+        &[],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +232,22 @@ mod tests {
         assert!(rendered.html.contains("Grace &amp; Co"));
         assert!(rendered.html.contains("token=abc&amp;x=&quot;y&quot;"));
         assert!(!rendered.html.contains("<script>"));
+    }
+
+    #[test]
+    fn one_org_invitation_lists_every_organisation() {
+        let names = vec!["Alpha & Co".to_owned(), "Beta Clinic".to_owned()];
+        let rendered = org_invitation(&OrgInvitationEmail {
+            member_name: "Ada",
+            inviter_name: "Grace",
+            organisation_names: &names,
+            url: "http://x/org-invitations",
+        });
+        assert_eq!(rendered.subject, "Grace gave you access to 2 organisations");
+        assert!(
+            rendered.text.contains("• Alpha & Co\n") && rendered.text.contains("• Beta Clinic")
+        );
+        assert!(rendered.html.contains("Alpha &amp; Co"));
     }
 
     #[test]

@@ -9,8 +9,14 @@ pub enum Error {
     Invalid(#[from] Invalid),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Something a changeset entry names does not exist in the practice; the message names the
+    /// entry.
+    #[error("{0}")]
+    Missing(String),
     #[error("{0}")]
     PermissionDenied(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error("{0}")]
     AlreadyExists(String),
     #[error("database: {0}")]
@@ -19,12 +25,19 @@ pub enum Error {
     Internal(String),
 }
 
+impl From<ps_core::FieldViolation> for Error {
+    fn from(violation: ps_core::FieldViolation) -> Self {
+        Error::Invalid(violation.into())
+    }
+}
+
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
             Error::Invalid(invalid) => ps_grpc::status::invalid_argument(&invalid),
-            Error::NotFound(_) => Status::not_found(err.to_string()),
+            Error::NotFound(_) | Error::Missing(_) => Status::not_found(err.to_string()),
             Error::PermissionDenied(message) => Status::permission_denied(message),
+            Error::FailedPrecondition(message) => Status::failed_precondition(message),
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::Database(db) => ps_grpc::status::internal("org-access database", &db),
             Error::Internal(reason) => ps_grpc::status::internal("org-access", &reason),

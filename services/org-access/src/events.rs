@@ -1,4 +1,4 @@
-//! Keeps org-access's roster current from staff and identity events.
+//! Staff and identity events: the roster, the locations projection, and revocation on removal.
 
 use async_trait::async_trait;
 use ps_events::consumer::{EventHandler, HandleError};
@@ -15,8 +15,12 @@ impl EventHandler for Handler {
     }
 
     async fn handle(&self, event: Event) -> Result<(), HandleError> {
-        inbox::apply_once(self.0.db(), self.consumer(), &event, |tx, event| {
-            Box::pin(ps_roster::apply(tx, event))
+        let org_access = self.0.clone();
+        inbox::apply_once(self.0.db(), self.consumer(), &event, move |tx, event| {
+            Box::pin(async move {
+                ps_roster::apply(tx, event).await?;
+                org_access.react(tx, event).await
+            })
         })
         .await
         .map(drop)

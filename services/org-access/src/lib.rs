@@ -1,12 +1,14 @@
 //! Org access: the practice's client organisations and who may act in them.
 //!
-//! - [`app`]: organisations ([`app::OrgAccess`]), authorised from the roster.
+//! - [`domain`]: the permission catalogue, built-in roles, memberships, changesets, decisions.
+//! - [`app`]: the use cases ([`app::OrgAccess`]), authorised from the roster.
 //! - [`events`]: keeps the roster ([`ps_roster`]) of staff status, role and locations current
 //!   from events, so authorisation never calls another service.
 //! - [`store`]: tables and migrations; [`grpc`]: the edge; [`error`]: the error mapping.
 
 pub mod app;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
@@ -14,16 +16,27 @@ pub mod store;
 
 use std::sync::Arc;
 
-use ps_auth::{AccessPolicy, RemoteJwks};
+use ps_auth::{Access, AccessPolicy, RemoteJwks};
 use ps_config::Secret;
 use ps_events::OutboxWaker;
+use ps_proto::orgaccess::v1::org_access_authorization_service_server::OrgAccessAuthorizationServiceServer;
 use ps_proto::orgaccess::v1::org_access_service_server::OrgAccessServiceServer;
 use ps_service::{Environment, Launch, Running, StartError};
 use tokio::net::TcpListener;
 
 pub use config::Config;
 
-pub const HEALTH_NAMES: &[&str] = &["orgaccess.v1.OrgAccessService"];
+pub const HEALTH_NAMES: &[&str] = &[
+    "orgaccess.v1.OrgAccessService",
+    "orgaccess.v1.OrgAccessAuthorizationService",
+];
+
+pub fn access_policy() -> AccessPolicy {
+    AccessPolicy::new().service(
+        "orgaccess.v1.OrgAccessAuthorizationService",
+        Access::Internal,
+    )
+}
 
 pub async fn start(
     config: Config,
@@ -32,21 +45,26 @@ pub async fn start(
 ) -> Result<Running, StartError> {
     let db =
         ps_db::connect_and_migrate::<store::migration::Migrator>(&config.common.database).await?;
-    let org_access = app::OrgAccess::new(db.clone(), env.clock.clone());
+    let waker = OutboxWaker::default();
+    let org_access = app::OrgAccess::new(db.clone(), env.clock.clone(), waker.clone());
     let keys = RemoteJwks::new(&config.common.identity_url)
         .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
     let api = ps_grpc::with_message_limits!(OrgAccessServiceServer::new(grpc::Api {
         org_access: org_access.clone(),
     }));
+    let authorization =
+        ps_grpc::with_message_limits!(OrgAccessAuthorizationServiceServer::new(grpc::Api {
+            org_access: org_access.clone(),
+        }));
     ps_service::launch(
         Launch {
             name: "org-access",
             health_names: HEALTH_NAMES,
             db,
-            waker: OutboxWaker::default(),
+            waker,
             handler: Some(Arc::new(events::Handler(org_access))),
-            add_routes: Box::new(move |routes| routes.add_service(api)),
-            policy: AccessPolicy::new(),
+            add_routes: Box::new(move |routes| routes.add_service(api).add_service(authorization)),
+            policy: access_policy(),
             keys: Arc::new(keys),
             operator_token: Secret::default(),
             background: Vec::new(),

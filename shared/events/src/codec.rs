@@ -9,8 +9,9 @@ use uuid::Uuid;
 
 use crate::event::{
     Actor, ActorKind, CertificationInvited, CertificationRecorded, Event, InvitationAccepted,
-    InvitationDeclined, PasswordResetRequested, Payload, StaffInvited, StaffLeft,
-    StaffLocationsChanged, StaffReactivated, StaffReinvited, StaffRoleChanged,
+    InvitationDeclined, LocationChanged, OrgAccessInvited, PasswordResetRequested, Payload,
+    StaffInvited, StaffLeft, StaffLocationsChanged, StaffReactivated, StaffReinvited,
+    StaffRoleChanged,
 };
 
 /// Bytes that are not a valid envelope; retrying will not help.
@@ -116,6 +117,19 @@ fn to_envelope(event: &Event) -> pb::Envelope {
                 name: p.name.to_string(),
             })
         }
+        Payload::LocationChanged(p) => P::LocationChanged(pb::LocationChanged {
+            location_id: p.location_id.to_string(),
+            name: p.name.clone(),
+            archived: p.archived,
+        }),
+        Payload::OrgAccessInvited(p) => P::OrgAccessInvited(pb::OrgAccessInvited {
+            invitation_id: p.invitation_id.to_string(),
+            staff_id: p.staff_id.to_string(),
+            email: p.email.to_string(),
+            name: p.name.to_string(),
+            organisation_names: p.organisation_names.clone(),
+            inviter_name: p.inviter_name.clone(),
+        }),
     };
     pb::Envelope {
         event_id: event.id.to_string(),
@@ -260,6 +274,19 @@ fn from_envelope(envelope: pb::Envelope) -> Result<Event, DecodeError> {
             user_id: id("user_id", &p.user_id)?,
             email: email(&p.email)?,
             name: name(&p.name)?,
+        }),
+        P::LocationChanged(p) => Payload::LocationChanged(LocationChanged {
+            location_id: id("location_id", &p.location_id)?,
+            name: p.name,
+            archived: p.archived,
+        }),
+        P::OrgAccessInvited(p) => Payload::OrgAccessInvited(OrgAccessInvited {
+            invitation_id: id("invitation_id", &p.invitation_id)?,
+            staff_id: id("staff_id", &p.staff_id)?,
+            email: email(&p.email)?,
+            name: name(&p.name)?,
+            organisation_names: p.organisation_names,
+            inviter_name: p.inviter_name,
         }),
     };
     if payload.event_type() != envelope.event_type {

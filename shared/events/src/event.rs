@@ -17,8 +17,10 @@ pub mod types {
     pub const INVITATION_ACCEPTED: &str = "identity.invitation_accepted";
     pub const INVITATION_DECLINED: &str = "identity.invitation_declined";
     pub const PASSWORD_RESET_REQUESTED: &str = "identity.password_reset_requested";
+    pub const LOCATION_CHANGED: &str = "staff.location_changed";
+    pub const ORG_ACCESS_INVITED: &str = "orgaccess.access_invited";
 
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 14] = [
         STAFF_INVITED,
         STAFF_REINVITED,
         STAFF_ROLE_CHANGED,
@@ -31,6 +33,8 @@ pub mod types {
         INVITATION_ACCEPTED,
         INVITATION_DECLINED,
         PASSWORD_RESET_REQUESTED,
+        LOCATION_CHANGED,
+        ORG_ACCESS_INVITED,
     ];
 }
 
@@ -158,6 +162,8 @@ pub enum Payload {
     InvitationAccepted(InvitationAccepted),
     InvitationDeclined(InvitationDeclined),
     PasswordResetRequested(PasswordResetRequested),
+    LocationChanged(LocationChanged),
+    OrgAccessInvited(OrgAccessInvited),
 }
 
 impl Payload {
@@ -175,6 +181,8 @@ impl Payload {
             Payload::InvitationAccepted(_) => types::INVITATION_ACCEPTED,
             Payload::InvitationDeclined(_) => types::INVITATION_DECLINED,
             Payload::PasswordResetRequested(_) => types::PASSWORD_RESET_REQUESTED,
+            Payload::LocationChanged(_) => types::LOCATION_CHANGED,
+            Payload::OrgAccessInvited(_) => types::ORG_ACCESS_INVITED,
         }
     }
 }
@@ -275,4 +283,23 @@ pub struct PasswordResetRequested {
     pub user_id: UserId,
     pub email: Email,
     pub name: PersonName,
+}
+
+/// A location's state after it was created, renamed or archived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocationChanged {
+    pub location_id: LocationId,
+    pub name: String,
+    pub archived: bool,
+}
+
+/// A member was offered organisations whose access needs their acceptance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgAccessInvited {
+    pub invitation_id: uuid::Uuid,
+    pub staff_id: StaffId,
+    pub email: Email,
+    pub name: PersonName,
+    pub organisation_names: Vec<String>,
+    pub inviter_name: String,
 }

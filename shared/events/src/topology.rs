@@ -62,12 +62,13 @@ impl ConsumerName {
             ConsumerName::StaffDirectory => {
                 &[types::INVITATION_ACCEPTED, types::INVITATION_DECLINED]
             }
-            ConsumerName::OrgAccess => roster_events!(),
+            ConsumerName::OrgAccess => roster_events!(types::LOCATION_CHANGED),
             ConsumerName::Notification => roster_events!(
                 types::STAFF_REINVITED,
                 types::CERTIFICATION_INVITED,
                 types::CERTIFICATION_RECORDED,
                 types::PASSWORD_RESET_REQUESTED,
+                types::ORG_ACCESS_INVITED,
             ),
         }
     }

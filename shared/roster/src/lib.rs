@@ -23,6 +23,9 @@ pub mod entity {
         #[sea_orm(primary_key, auto_increment = false)]
         pub staff_id: Uuid,
         pub user_id: Option<Uuid>,
+        /// As invited; for e-mails about the member's access.
+        pub email: String,
+        pub name: String,
         pub role: String,
         pub status: String,
         /// JSON array of location ids the member may access.
@@ -69,6 +72,8 @@ impl sea_orm_migration::MigrationTrait for RosterTable {
                     .col(uuid("practice_id"))
                     .col(uuid("staff_id"))
                     .col(uuid_null("user_id"))
+                    .col(string("email"))
+                    .col(string("name"))
                     .col(string("role"))
                     .col(string("status"))
                     .col(text("location_ids"))
@@ -164,33 +169,44 @@ pub async fn apply<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), Db
     let at = event.occurred_at;
     let row = |staff: StaffId,
                user: Option<UserId>,
+               who: (&str, &str),
                role: PracticeRole,
                status: &str,
-               locations: String| roster::ActiveModel {
-        practice_id: Set(practice.as_uuid()),
-        staff_id: Set(staff.as_uuid()),
-        user_id: Set(user.map(|u| u.as_uuid())),
-        role: Set(role.as_str().to_owned()),
-        status: Set(status.to_owned()),
-        location_ids: Set(locations),
-        changed_at: Set(at),
+               locations: String| {
+        roster::ActiveModel {
+            practice_id: Set(practice.as_uuid()),
+            staff_id: Set(staff.as_uuid()),
+            user_id: Set(user.map(|u| u.as_uuid())),
+            email: Set(who.0.to_owned()),
+            name: Set(who.1.to_owned()),
+            role: Set(role.as_str().to_owned()),
+            status: Set(status.to_owned()),
+            location_ids: Set(locations),
+            changed_at: Set(at),
+        }
     };
     use roster::Column as C;
     match &event.payload {
         Payload::StaffInvited(p) => {
+            let who = (p.email.as_str(), p.name.as_str());
             let invited = row(
                 p.staff_id,
                 None,
+                who,
                 p.role,
                 status::PENDING,
                 json(&p.location_ids),
             );
-            upsert(conn, invited, &[C::Role, C::Status, C::LocationIds], at).await
+            let update = [C::Email, C::Name, C::Role, C::Status, C::LocationIds];
+            upsert(conn, invited, &update, at).await
         }
         Payload::InvitationAccepted(p) => {
+            // Name and locations stay as invited; an acceptance seen first uses the e-mail.
+            let who = (p.email.as_str(), p.email.as_str());
             let accepted = row(
                 p.staff_id,
                 Some(p.user_id),
+                who,
                 p.role,
                 status::ACTIVE,
                 "[]".into(),
@@ -240,7 +256,9 @@ pub async fn apply<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), Db
         Payload::StaffReinvited(_)
         | Payload::CertificationInvited(_)
         | Payload::CertificationRecorded(_)
-        | Payload::PasswordResetRequested(_) => Ok(()),
+        | Payload::PasswordResetRequested(_)
+        | Payload::LocationChanged(_)
+        | Payload::OrgAccessInvited(_) => Ok(()),
     }
 }
 
@@ -257,4 +275,73 @@ pub async fn active_role<C: ConnectionTrait>(
         .one(conn)
         .await?
         .and_then(|row| PracticeRole::parse(&row.role)))
+}
+
+/// A member as the roster knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub staff_id: StaffId,
+    pub user_id: Option<UserId>,
+    pub email: String,
+    pub name: String,
+    pub role: PracticeRole,
+    /// One of [`status`].
+    pub status: String,
+    /// Locations the member may access in the practice; empty when not restricted.
+    pub location_ids: Vec<LocationId>,
+}
+
+impl Member {
+    pub fn is_active(&self) -> bool {
+        self.status == status::ACTIVE
+    }
+}
+
+fn member(row: roster::Model) -> Option<Member> {
+    let location_ids: Vec<String> = serde_json::from_str(&row.location_ids).unwrap_or_default();
+    Some(Member {
+        staff_id: StaffId(row.staff_id),
+        user_id: row.user_id.map(UserId),
+        email: row.email,
+        name: row.name,
+        role: PracticeRole::parse(&row.role)?,
+        status: row.status,
+        location_ids: location_ids
+            .iter()
+            .filter_map(|id| id.parse().ok())
+            .collect(),
+    })
+}
+
+/// The practice's member who is `user`, in whatever status.
+pub async fn member_by_user<C: ConnectionTrait>(
+    conn: &C,
+    practice: PracticeId,
+    user: UserId,
+) -> Result<Option<Member>, DbErr> {
+    Ok(roster::Entity::find()
+        .filter(roster::Column::PracticeId.eq(practice.as_uuid()))
+        .filter(roster::Column::UserId.eq(user.as_uuid()))
+        .one(conn)
+        .await?
+        .and_then(member))
+}
+
+/// The practice's members among `staff` (unknown ids are simply absent).
+pub async fn members<C: ConnectionTrait>(
+    conn: &C,
+    practice: PracticeId,
+    staff: &[StaffId],
+) -> Result<Vec<Member>, DbErr> {
+    if staff.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(roster::Entity::find()
+        .filter(roster::Column::PracticeId.eq(practice.as_uuid()))
+        .filter(roster::Column::StaffId.is_in(staff.iter().map(|s| s.as_uuid())))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter_map(member)
+        .collect())
 }

@@ -1,25 +1,164 @@
 //! Org-access's tables. Every query takes the practice id. Who is staff where lives in the
-//! shared roster table ([`ps_roster`]).
+//! shared roster table ([`ps_roster`]); the practice's locations in [`locations`], kept from
+//! staff-directory's events.
 
 pub mod migration;
 
-pub mod organisations {
-    use sea_orm::entity::prelude::*;
+macro_rules! entity {
+    ($module:ident, $table:literal, $(#[$doc:meta])* { $($body:tt)* }) => {
+        pub mod $module {
+            use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "organisations")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub practice_id: Uuid,
-        pub name: String,
-        /// Lower-cased name; unique per practice so two clients cannot share a name.
-        pub name_key: String,
-        pub created_at: DateTimeUtc,
-    }
+            $(#[$doc])*
+            #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+            #[sea_orm(table_name = $table)]
+            pub struct Model { $($body)* }
 
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+            pub enum Relation {}
 
-    impl ActiveModelBehavior for ActiveModel {}
+            impl ActiveModelBehavior for ActiveModel {}
+        }
+    };
 }
+
+entity!(organisations, "organisations", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub practice_id: Uuid,
+    pub name: String,
+    /// Lower-cased name: unique per practice, and what search matches.
+    pub name_key: String,
+    pub archived_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+});
+
+entity!(workflows, "workflows", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub practice_id: Uuid,
+    pub organisation_id: Uuid,
+    pub name: String,
+    pub created_at: DateTimeUtc,
+});
+
+entity!(workflow_steps, "workflow_steps", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub practice_id: Uuid,
+    pub workflow_id: Uuid,
+    /// 1-based order within the workflow.
+    pub position: i32,
+    pub name: String,
+});
+
+entity!(step_approvers, "step_approvers", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub step_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub staff_id: Uuid,
+    pub practice_id: Uuid,
+});
+
+entity!(roles, "roles",
+    /// Built-in roles have ids derived from the practice and the role's key, so every replica
+    /// creates the same rows.
+{
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub practice_id: Uuid,
+    pub name: String,
+    pub name_key: String,
+    pub built_in: bool,
+    pub created_at: DateTimeUtc,
+});
+
+entity!(role_permissions, "role_permissions", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub role_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub permission: String,
+    pub practice_id: Uuid,
+});
+
+entity!(memberships, "memberships",
+    /// A staff member's access to an organisation. At most one per organisation and member is
+    /// current (invited or active); declined and revoked ones stay as history.
+{
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub practice_id: Uuid,
+    pub organisation_id: Uuid,
+    pub staff_id: Uuid,
+    pub role_id: Uuid,
+    pub status: String,
+    pub invitation_id: Option<Uuid>,
+    pub created_at: DateTimeUtc,
+    pub status_changed_at: DateTimeUtc,
+});
+
+entity!(membership_locations, "membership_locations",
+    /// Locations a membership is limited to; none means no limit.
+{
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub membership_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub location_id: Uuid,
+    pub practice_id: Uuid,
+});
+
+entity!(org_invitations, "org_invitations",
+    /// One offer of organisations to one member, from one changeset.
+{
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub practice_id: Uuid,
+    pub staff_id: Uuid,
+    pub invited_by: String,
+    pub created_at: DateTimeUtc,
+});
+
+entity!(access_changes, "access_changes",
+    /// Applied changesets by request id: a retry returns the stored result.
+{
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub practice_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub request_id: String,
+    /// SHA-256 of the normalised changeset, so a reused id with other content is refused.
+    pub fingerprint: String,
+    pub result: String,
+    pub created_at: DateTimeUtc,
+});
+
+entity!(access_audit, "access_audit", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub practice_id: Uuid,
+    pub actor_id: String,
+    pub actor_name: String,
+    pub action: String,
+    pub organisation_id: Option<Uuid>,
+    pub staff_id: Option<Uuid>,
+    pub request_id: Option<String>,
+    pub before: String,
+    pub after: String,
+    pub occurred_at: DateTimeUtc,
+});
+
+entity!(access_settings, "access_settings", {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub practice_id: Uuid,
+    pub require_acceptance: bool,
+});
+
+entity!(locations, "locations",
+    /// The practice's locations as staff-directory last reported them.
+{
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub practice_id: Uuid,
+    pub name: String,
+    pub archived: bool,
+    pub changed_at: DateTimeUtc,
+});

@@ -7,6 +7,9 @@ use sea_orm::{
     QueryOrder, Set, TransactionTrait,
 };
 
+use ps_events::Payload;
+use ps_events::event::LocationChanged;
+
 use super::Directory;
 use crate::domain::Location;
 use crate::error::Error;
@@ -23,6 +26,15 @@ fn location(row: locations::Model) -> Location {
         archived: row.archived_at.is_some(),
         created_at: row.created_at,
     }
+}
+
+/// The event telling others a location's current state.
+fn changed(row: &locations::Model) -> Payload {
+    Payload::LocationChanged(LocationChanged {
+        location_id: LocationId(row.id),
+        name: row.name.clone(),
+        archived: row.archived_at.is_some(),
+    })
 }
 
 fn name_taken(name: &TitleText) -> impl Fn(sea_orm::DbErr) -> Error + '_ {
@@ -81,7 +93,10 @@ impl Directory {
             serde_json::json!({ "name": row.name }),
         )
         .await?;
+        self.publish(&tx, caller.practice_id, &acting.actor, changed(&row))
+            .await?;
         tx.commit().await?;
+        self.published();
         Ok(location(row))
     }
 
@@ -116,7 +131,10 @@ impl Directory {
             serde_json::json!({ "name": row.name }),
         )
         .await?;
+        self.publish(&tx, caller.practice_id, &acting.actor, changed(&row))
+            .await?;
         tx.commit().await?;
+        self.published();
         Ok(location(row))
     }
 
@@ -149,7 +167,10 @@ impl Directory {
             serde_json::json!({ "archived": true }),
         )
         .await?;
+        self.publish(&tx, caller.practice_id, &acting.actor, changed(&row))
+            .await?;
         tx.commit().await?;
+        self.published();
         Ok(location(row))
     }
 
