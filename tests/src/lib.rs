@@ -295,6 +295,7 @@ pub const INTERNAL_TOKEN: &str = "test-internal-token";
 
 /// The product, started for one test.
 pub struct TestSystem {
+    hashing: ps_identity::passwords::HashingSettings,
     pub clock: Arc<ManualClock>,
     pub addresses: Addresses,
     pub databases: Databases,
@@ -307,6 +308,35 @@ pub struct TestSystem {
 
 impl TestSystem {
     pub async fn start(backend: &Backend) -> Self {
+        Self::start_with(
+            backend,
+            ps_identity::passwords::HashingSettings {
+                max_queued: 256,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// For tests that create hundreds of accounts: argon2id with a small memory cost, since
+    /// hashing is not what they test.
+    pub async fn start_with_cheap_hashing(backend: &Backend) -> Self {
+        Self::start_with(
+            backend,
+            ps_identity::passwords::HashingSettings {
+                memory_kib: 1024,
+                iterations: 1,
+                max_queued: 1024,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    async fn start_with(
+        backend: &Backend,
+        hashing: ps_identity::passwords::HashingSettings,
+    ) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("temporary directory");
         let (external, databases) = match backend {
@@ -327,6 +357,7 @@ impl TestSystem {
         let mail_dir = dir.path().join("mail");
         let clock = Arc::new(ManualClock::starting_now());
         let mut test = Self {
+            hashing,
             clock,
             addresses: placeholder_addresses(),
             databases,
@@ -353,10 +384,7 @@ impl TestSystem {
                 operator_token: Secret::new(OPERATOR_TOKEN),
                 internal_token: Secret::new(INTERNAL_TOKEN),
                 invitation_url: "https://app.example.test/invitation?token={token}".into(),
-                hashing: Some(ps_identity::passwords::HashingSettings {
-                    max_queued: 256,
-                    ..Default::default()
-                }),
+                hashing: Some(self.hashing),
             },
             listeners,
         )
@@ -440,6 +468,54 @@ impl TestSystem {
         )
     }
 
+    pub async fn authorization(
+        &self,
+    ) -> ps_proto::orgaccess::v1::org_access_authorization_service_client::OrgAccessAuthorizationServiceClient<Authed>{
+        ps_proto::orgaccess::v1::org_access_authorization_service_client::OrgAccessAuthorizationServiceClient::with_interceptor(
+            Self::channel(self.addresses.org_access).await,
+            Credential::service(INTERNAL_TOKEN).expect("ascii token"),
+        )
+    }
+
+    /// Creates an organisation, waiting for org-access to know the creator.
+    pub async fn create_org(
+        &self,
+        person: &Person,
+        name: &str,
+    ) -> ps_proto::orgaccess::v1::Organisation {
+        let client = self.org_access_as(person).await;
+        eventually(&format!("organisation {name} to be created"), || {
+            let mut client = client.clone();
+            async move {
+                client
+                    .create_organisation(ps_proto::orgaccess::v1::CreateOrganisationRequest {
+                        name: name.into(),
+                    })
+                    .await
+                    .ok()
+                    .map(tonic::Response::into_inner)
+            }
+        })
+        .await
+    }
+
+    /// The id of the practice's role with `name` (built-in or custom).
+    pub async fn role_id(&self, person: &Person, name: &str) -> String {
+        let roles = self
+            .org_access_as(person)
+            .await
+            .list_roles(ps_proto::orgaccess::v1::ListRolesRequest {})
+            .await
+            .expect("ListRoles")
+            .into_inner()
+            .roles;
+        roles
+            .into_iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("role {name}"))
+            .id
+    }
+
     pub async fn org_access_as(&self, person: &Person) -> OrgAccessServiceClient<Authed> {
         OrgAccessServiceClient::with_interceptor(
             Self::channel(self.addresses.org_access).await,
@@ -457,6 +533,39 @@ impl TestSystem {
     /// Every `.eml` file addressed to `email`.
     pub fn mails_to(&self, email: &str) -> Vec<Mail> {
         mails_in(&self.mail_dir, email)
+    }
+
+    /// The newest invitation token for every recipient in the mail folder, read in one pass
+    /// (for tests that invite hundreds of people).
+    pub fn invitation_tokens(&self) -> std::collections::HashMap<String, String> {
+        let mut tokens = std::collections::HashMap::new();
+        let Ok(entries) = std::fs::read_dir(&self.mail_dir) else {
+            return tokens;
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let Ok(raw) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let content = staffctl::decode_quoted_printable(&raw);
+            let recipient = content
+                .lines()
+                .find_map(|l| l.strip_prefix("To: "))
+                .and_then(|to| to.rsplit_once('<'))
+                .map(|(_, address)| address.trim_end_matches('>').to_owned());
+            if let (Some(recipient), Some(token)) = (
+                recipient,
+                staffctl::token_in(&content).filter(|_| content.contains("token=")),
+            ) {
+                tokens.insert(recipient, token);
+            }
+        }
+        tokens
     }
 
     /// Waits for the `n`-th e-mail to `email` (1-based) and returns it.

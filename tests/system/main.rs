@@ -7,6 +7,8 @@ mod certification;
 mod events;
 mod invite;
 mod lifecycle;
+mod orgaccess;
 mod profile;
+mod scale;
 mod security;
 mod serving;

@@ -4,6 +4,8 @@
 //! (`--session`, default in your config directory); later commands use it and refresh the
 //! access token when it is about to expire.
 
+mod org;
+
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -47,6 +49,13 @@ struct Cli {
         global = true
     )]
     notification_url: String,
+    #[arg(
+        long,
+        env = "STAFFCTL_ORG_ACCESS_URL",
+        default_value = "http://127.0.0.1:50053",
+        global = true
+    )]
+    org_access_url: String,
     /// Where the signed-in session is kept.
     #[arg(long, env = "STAFFCTL_SESSION", global = true)]
     session: Option<PathBuf>,
@@ -141,6 +150,31 @@ enum Command {
     Invitation {
         #[command(subcommand)]
         command: InvitationCommand,
+    },
+    /// Client organisations.
+    Orgs {
+        #[command(subcommand)]
+        command: org::OrgCommand,
+    },
+    /// Organisations' workflows (ordered approval steps).
+    Workflows {
+        #[command(subcommand)]
+        command: org::WorkflowCommand,
+    },
+    /// Roles and the permission catalogue.
+    Roles {
+        #[command(subcommand)]
+        command: org::RoleCommand,
+    },
+    /// Who may act in which organisation.
+    Access {
+        #[command(subcommand)]
+        command: org::AccessCommand,
+    },
+    /// Your invitations to organisations.
+    OrgInvitations {
+        #[command(subcommand)]
+        command: org::OrgInvitationCommand,
     },
     /// E-mails sent for your practice.
     Deliveries {
@@ -530,6 +564,21 @@ fn print_location(l: &staff::Location) {
         l.name,
         if l.archived { "  (archived)" } else { "" }
     );
+}
+
+async fn org_client(
+    cli: &Cli,
+) -> Result<
+    ps_proto::orgaccess::v1::org_access_service_client::OrgAccessServiceClient<
+        InterceptedService<Channel, Credential>,
+    >,
+> {
+    as_user(
+        cli,
+        &cli.org_access_url,
+        ps_proto::orgaccess::v1::org_access_service_client::OrgAccessServiceClient::new,
+    )
+    .await
 }
 
 fn status_error(status: tonic::Status) -> anyhow::Error {
@@ -926,6 +975,13 @@ async fn run(cli: &Cli) -> Result<()> {
                     println!("declined");
                 }
             }
+        }
+        Command::Orgs { command } => org::orgs(org_client(cli).await?, command).await?,
+        Command::Workflows { command } => org::workflows(org_client(cli).await?, command).await?,
+        Command::Roles { command } => org::roles(org_client(cli).await?, command).await?,
+        Command::Access { command } => org::access(org_client(cli).await?, command).await?,
+        Command::OrgInvitations { command } => {
+            org::invitations(org_client(cli).await?, command).await?
         }
         Command::Deliveries { recipient } => {
             let mut client =
