@@ -99,36 +99,20 @@ pub enum AccessCommand {
     /// One member → many organisations: --org ORG[=ROLE][@LOCATION,…] (repeat), --remove ORG.
     Staff {
         staff_id: String,
+        /// ORG[=ROLE][@LOCATION,…]: give or change access (repeat).
         #[arg(long = "org")]
         grants: Vec<String>,
-        #[arg(long = "remove")]
-        removals: Vec<String>,
-        /// Role (name or id) for entries without one.
-        #[arg(long)]
-        default_role: Option<String>,
-        /// Show what would change without changing it.
-        #[arg(long)]
-        preview: bool,
-        /// Reuse to retry safely; a new one is chosen when omitted.
-        #[arg(long)]
-        request_id: Option<String>,
+        #[command(flatten)]
+        options: ChangesetOptions,
     },
     /// Many members → one organisation: --member STAFF[=ROLE][@LOCATION,…] (repeat), --remove STAFF.
     Org {
         organisation_id: String,
+        /// STAFF[=ROLE][@LOCATION,…]: give or change access (repeat).
         #[arg(long = "member")]
         grants: Vec<String>,
-        #[arg(long = "remove")]
-        removals: Vec<String>,
-        /// Role (name or id) for entries without one.
-        #[arg(long)]
-        default_role: Option<String>,
-        /// Show what would change without changing it.
-        #[arg(long)]
-        preview: bool,
-        /// Reuse to retry safely; a new one is chosen when omitted.
-        #[arg(long)]
-        request_id: Option<String>,
+        #[command(flatten)]
+        options: ChangesetOptions,
     },
     /// Who can access an organisation.
     Members {
@@ -161,6 +145,48 @@ pub enum AccessCommand {
         #[arg(long)]
         staff: Option<String>,
     },
+}
+
+/// What both changeset directions share.
+#[derive(clap::Args)]
+pub struct ChangesetOptions {
+    /// Take access away (repeat).
+    #[arg(long = "remove")]
+    removals: Vec<String>,
+    /// Role (name or id) for entries without one.
+    #[arg(long)]
+    default_role: Option<String>,
+    /// Show what would change without changing it.
+    #[arg(long)]
+    preview: bool,
+    /// Reuse to retry safely; a new one is chosen when omitted.
+    #[arg(long)]
+    request_id: Option<String>,
+}
+
+/// A changeset's entries, default role and request id, ready to send.
+struct Prepared {
+    entries: Vec<org::AccessEntry>,
+    default_role_id: String,
+    request_id: String,
+    preview: bool,
+}
+
+impl ChangesetOptions {
+    fn prepare(&self, roles: &Roles, grants: &[String], by_org: bool) -> Result<Prepared> {
+        Ok(Prepared {
+            entries: entries(roles, grants, &self.removals, by_org)?,
+            default_role_id: match &self.default_role {
+                Some(role) => roles.id(role)?,
+                None => String::new(),
+            },
+            request_id: self
+                .request_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+            preview: self.preview,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -568,11 +594,6 @@ pub async fn roles(mut client: Client, command: &RoleCommand) -> Result<()> {
 
 pub async fn access(mut client: Client, command: &AccessCommand) -> Result<()> {
     let e = crate::status_error;
-    let request_id = |given: &Option<String>| {
-        given
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
-    };
     match command {
         AccessCommand::Settings { require_acceptance } => {
             let settings = match require_acceptance {
@@ -601,24 +622,17 @@ pub async fn access(mut client: Client, command: &AccessCommand) -> Result<()> {
         AccessCommand::Staff {
             staff_id,
             grants,
-            removals,
-            default_role,
-            preview,
-            request_id: given,
+            options,
         } => {
             let roles = Roles::fetch(&mut client).await?;
-            let entries = entries(&roles, grants, removals, true)?;
-            let default_role_id = match default_role {
-                Some(role) => roles.id(role)?,
-                None => String::new(),
-            };
+            let p = options.prepare(&roles, grants, true)?;
             let result = client
                 .set_staff_access(org::SetStaffAccessRequest {
-                    request_id: request_id(given),
+                    request_id: p.request_id,
                     staff_id: staff_id.clone(),
-                    default_role_id,
-                    entries,
-                    preview: *preview,
+                    default_role_id: p.default_role_id,
+                    entries: p.entries,
+                    preview: p.preview,
                 })
                 .await
                 .map_err(e)?
@@ -628,24 +642,17 @@ pub async fn access(mut client: Client, command: &AccessCommand) -> Result<()> {
         AccessCommand::Org {
             organisation_id,
             grants,
-            removals,
-            default_role,
-            preview,
-            request_id: given,
+            options,
         } => {
             let roles = Roles::fetch(&mut client).await?;
-            let entries = entries(&roles, grants, removals, false)?;
-            let default_role_id = match default_role {
-                Some(role) => roles.id(role)?,
-                None => String::new(),
-            };
+            let p = options.prepare(&roles, grants, false)?;
             let result = client
                 .set_organisation_access(org::SetOrganisationAccessRequest {
-                    request_id: request_id(given),
+                    request_id: p.request_id,
                     organisation_id: organisation_id.clone(),
-                    default_role_id,
-                    entries,
-                    preview: *preview,
+                    default_role_id: p.default_role_id,
+                    entries: p.entries,
+                    preview: p.preview,
                 })
                 .await
                 .map_err(e)?

@@ -649,26 +649,14 @@ impl OrgAccessService for Api {
         &self,
         request: Request<pb::AnswerOrgInvitationRequest>,
     ) -> Result<Response<pb::Membership>, Status> {
-        let caller = Caller::user_of(&request)?;
-        let membership_id = id("membership_id", &request.get_ref().membership_id)?;
-        Ok(Response::new(membership(
-            self.org_access
-                .answer_org_invitation(&caller, membership_id, true)
-                .await?,
-        )))
+        self.answer_org_invitation(request, true).await
     }
 
     async fn decline_org_invitation(
         &self,
         request: Request<pb::AnswerOrgInvitationRequest>,
     ) -> Result<Response<pb::Membership>, Status> {
-        let caller = Caller::user_of(&request)?;
-        let membership_id = id("membership_id", &request.get_ref().membership_id)?;
-        Ok(Response::new(membership(
-            self.org_access
-                .answer_org_invitation(&caller, membership_id, false)
-                .await?,
-        )))
+        self.answer_org_invitation(request, false).await
     }
 
     async fn list_organisation_members(
@@ -679,13 +667,7 @@ impl OrgAccessService for Api {
         let req = request.into_inner();
         let mut v = Violations::default();
         let organisation_id = v.check(parse_uuid("organisation_id", &req.organisation_id));
-        let page = match page_request("page", req.page.as_ref()) {
-            Ok(page) => Some(page),
-            Err(invalid) => {
-                invalid.violations.into_iter().for_each(|x| v.push(x));
-                None
-            }
-        };
+        let page = v.check_all(page_request("page", req.page.as_ref()));
         v.finish().map_err(Error::from)?;
         let found = self
             .org_access
@@ -755,13 +737,7 @@ impl OrgAccessService for Api {
         } else {
             v.check(StaffId::parse_field("staff_id", &req.staff_id))
         };
-        let page = match page_request("page", req.page.as_ref()) {
-            Ok(page) => Some(page),
-            Err(invalid) => {
-                invalid.violations.into_iter().for_each(|x| v.push(x));
-                None
-            }
-        };
+        let page = v.check_all(page_request("page", req.page.as_ref()));
         v.finish().map_err(Error::from)?;
         let found = self
             .org_access
@@ -771,6 +747,22 @@ impl OrgAccessService for Api {
             events: found.items.into_iter().map(audit_event).collect(),
             next_page_token: found.next_page_token,
         }))
+    }
+}
+
+impl Api {
+    async fn answer_org_invitation(
+        &self,
+        request: Request<pb::AnswerOrgInvitationRequest>,
+        accept: bool,
+    ) -> Result<Response<pb::Membership>, Status> {
+        let caller = Caller::user_of(&request)?;
+        let membership_id = id("membership_id", &request.get_ref().membership_id)?;
+        Ok(Response::new(membership(
+            self.org_access
+                .answer_org_invitation(&caller, membership_id, accept)
+                .await?,
+        )))
     }
 }
 

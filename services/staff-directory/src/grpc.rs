@@ -421,20 +421,14 @@ impl StaffDirectoryService for Api {
     ) -> Result<Response<pb::ListStaffResponse>, Status> {
         let caller = Caller::user_of(&request)?;
         let req = request.into_inner();
-        let page = page_request("page", req.page.as_ref());
-        let filter = staff_filter(&req);
-        let (page, filter) = match (page, filter) {
-            (Ok(page), Ok(filter)) => (page, filter),
-            (page, filter) => {
-                let violations = [page.err(), filter.err()]
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|i| i.violations)
-                    .collect();
-                return Err(Error::Invalid(Invalid { violations }).into());
-            }
-        };
-        let found = self.directory.list_staff(&caller, filter, page).await?;
+        let mut v = Violations::default();
+        let page = v.check_all(page_request("page", req.page.as_ref()));
+        let filter = v.check_all(staff_filter(&req));
+        v.finish().map_err(Error::from)?;
+        let found = self
+            .directory
+            .list_staff(&caller, checked(filter), checked(page))
+            .await?;
         Ok(Response::new(pb::ListStaffResponse {
             staff: found.items.into_iter().map(staff).collect(),
             next_page_token: found.next_page_token,
@@ -660,13 +654,7 @@ impl StaffDirectoryService for Api {
         } else {
             v.check(StaffId::parse_field("staff_id", &req.staff_id))
         };
-        let page = match page_request("page", req.page.as_ref()) {
-            Ok(page) => Some(page),
-            Err(invalid) => {
-                invalid.violations.into_iter().for_each(|x| v.push(x));
-                None
-            }
-        };
+        let page = v.check_all(page_request("page", req.page.as_ref()));
         v.finish().map_err(Error::from)?;
         let found = self
             .directory

@@ -76,6 +76,17 @@ impl Violations {
         }
     }
 
+    /// Like [`Violations::check`] for a check that reports several violations at once.
+    pub fn check_all<T>(&mut self, result: Result<T, Invalid>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(invalid) => {
+                self.violations.extend(invalid.violations);
+                None
+            }
+        }
+    }
+
     pub fn push(&mut self, violation: FieldViolation) {
         self.violations.push(violation);
     }

@@ -111,9 +111,62 @@ pub fn is_postgres(conn: &impl ConnectionTrait) -> bool {
     conn.get_database_backend() == DatabaseBackend::Postgres
 }
 
+/// A LIKE pattern matching values that contain `term`, where `%`, `_` and `\` match
+/// themselves (a search for "50%" finds "50%", not everything starting with "50").
+pub fn like_containing(term: &str) -> sea_orm::sea_query::LikeExpr {
+    let mut escaped = String::with_capacity(term.len() + 2);
+    escaped.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    sea_orm::sea_query::LikeExpr::new(escaped).escape('\\')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn like_patterns_match_wildcards_literally() {
+        use sea_orm::TryGetable;
+        use sea_orm::sea_query::{Expr, ExprTrait, Query};
+        let db = connect(&DbSettings {
+            url: "sqlite::memory:".into(),
+            max_connections: 1,
+        })
+        .await
+        .unwrap();
+        db.execute_unprepared(
+            r"CREATE TABLE t (name TEXT); INSERT INTO t VALUES ('50% off'), ('500 off'), ('a_b'), ('axb'), ('c\d'), ('cd');",
+        )
+        .await
+        .unwrap();
+        let search = |term: &str| {
+            let query = Query::select()
+                .column("name")
+                .from("t")
+                .and_where(Expr::col("name").like(like_containing(term)))
+                .order_by("name", sea_orm::Order::Asc)
+                .to_owned();
+            let db = db.clone();
+            async move {
+                db.query_all(&query)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|row| String::try_get_by(row, "name").unwrap())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(search("0%").await, ["50% off"]);
+        assert_eq!(search("a_").await, ["a_b"]);
+        assert_eq!(search(r"c\").await, [r"c\d"]);
+        assert_eq!(search("off").await, ["50% off", "500 off"]);
+    }
 
     #[test]
     fn passwords_are_redacted() {

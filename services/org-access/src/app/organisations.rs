@@ -2,7 +2,6 @@
 
 use ps_auth::UserCaller;
 use ps_core::{Page, PageRequest, PracticeId, TitleText};
-use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -35,18 +34,6 @@ fn name_taken(name: &TitleText) -> impl Fn(sea_orm::DbErr) -> Error + '_ {
             err.into()
         }
     }
-}
-
-/// `%`, `_` and `\\` in a search term match themselves.
-pub(crate) fn contains(term: &str) -> LikeExpr {
-    let escaped: String = term
-        .chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
-    LikeExpr::new(format!("%{escaped}%")).escape('\\')
 }
 
 impl OrgAccess {
@@ -194,7 +181,8 @@ impl OrgAccess {
         let mut select = organisations::Entity::find()
             .filter(organisations::Column::PracticeId.eq(caller.practice_id.as_uuid()));
         if let Some(query) = query {
-            select = select.filter(organisations::Column::NameKey.like(contains(&query)));
+            select =
+                select.filter(organisations::Column::NameKey.like(ps_db::like_containing(&query)));
         }
         if !include_archived {
             select = select.filter(organisations::Column::ArchivedAt.is_null());

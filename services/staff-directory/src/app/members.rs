@@ -9,7 +9,7 @@ use ps_events::event::{
     StaffInvited, StaffLeft, StaffLocationsChanged, StaffReactivated, StaffReinvited,
     StaffRoleChanged,
 };
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -62,18 +62,6 @@ impl Diff {
 
 fn chrono(d: std::time::Duration) -> Duration {
     Duration::from_std(d).unwrap_or(Duration::MAX)
-}
-
-/// `%`, `_` and `\` in a search term match themselves.
-fn like_pattern(term: &str) -> LikeExpr {
-    let escaped: String = term
-        .chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
-    LikeExpr::new(format!("%{escaped}%")).escape('\\')
 }
 
 impl Directory {
@@ -373,8 +361,8 @@ impl Directory {
             ))));
             condition = condition.add(
                 Condition::any()
-                    .add(name.like(like_pattern(query)))
-                    .add(staff_members::Column::Email.like(like_pattern(query))),
+                    .add(name.like(ps_db::like_containing(query)))
+                    .add(staff_members::Column::Email.like(ps_db::like_containing(query))),
             );
         }
         if let Some(after) = page.after {
