@@ -13,6 +13,7 @@ on_every_backend!(
     changesets_in_both_directions,
     organisation_invitations_are_answered_one_by_one,
     staff_events_and_location_limits_decide_access,
+    concurrent_changesets_leave_one_membership,
 );
 
 fn grant(organisation: &str, role: &str) -> org::AccessEntry {
@@ -1115,4 +1116,105 @@ async fn staff_events_and_location_limits_decide_access(backend: Backend) {
         "{}",
         revoked.request_id
     );
+}
+
+async fn concurrent_changesets_leave_one_membership(backend: Backend) {
+    let system = TestSystem::start(&backend).await;
+    let owner = system.practice_with_owner("Race Practice").await;
+    let racer = system
+        .member(&owner, "racer@race.test", PracticeRole::Member)
+        .await;
+    let racer_id = system.staff_member(&owner, &racer.email).await.id;
+    let organisation = system.create_org(&owner, "Contested").await.id;
+    let viewer = system.role_id(&owner, "Viewer").await;
+    let editor = system.role_id(&owner, "Editor").await;
+    let second = system.create_org(&owner, "Second").await.id;
+    let request = |request_id: String, organisation: &str, role: &str| org::SetStaffAccessRequest {
+        request_id,
+        staff_id: racer_id.clone(),
+        default_role_id: role.to_owned(),
+        entries: vec![grant(organisation, "")],
+        preview: false,
+    };
+
+    // Eight managers' changesets for the same pair at once: each either applies or is told
+    // to retry (ABORTED), and the pair ends with exactly one membership.
+    let attempts = (0..8).map(|i| {
+        let role = if i % 2 == 0 { &viewer } else { &editor };
+        let request = request(format!("race-{i}"), &organisation, role);
+        let system = &system;
+        let owner = &owner;
+        async move {
+            system
+                .org_access_as(owner)
+                .await
+                .set_staff_access(request)
+                .await
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let mut applied = 0;
+    for result in results {
+        match result {
+            Ok(reply) => {
+                assert!(reply.get_ref().applied);
+                applied += 1;
+            }
+            Err(status) => assert_eq!(status.code(), Code::Aborted, "{status:?}"),
+        }
+    }
+    assert!(applied >= 1);
+    let mut client = system.org_access_as(&owner).await;
+    let access = client
+        .list_staff_access(org::ListStaffAccessRequest {
+            staff_id: racer_id.clone(),
+            include_history: true,
+        })
+        .await
+        .expect("ListStaffAccess")
+        .into_inner()
+        .memberships;
+    let contested: Vec<_> = access
+        .iter()
+        .filter(|m| m.organisation_id == organisation)
+        .collect();
+    assert_eq!(contested.len(), 1, "{access:?}");
+    assert_eq!(contested[0].status, org::MembershipStatus::Active as i32);
+
+    // The same request id sent four times at once is applied once: every answer is the
+    // first one's, and the audit log holds one change for it.
+    let same = (0..4).map(|_| {
+        let request = request("same-request".into(), &second, &viewer);
+        let system = &system;
+        let owner = &owner;
+        async move {
+            system
+                .org_access_as(owner)
+                .await
+                .set_staff_access(request)
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    });
+    let replies: Vec<org::AccessChangeResult> = futures::future::join_all(same)
+        .await
+        .into_iter()
+        .map(|r| r.expect("a retry by request id is answered, not refused"))
+        .collect();
+    assert_eq!(replies[0].added.len(), 1);
+    assert!(replies.iter().all(|r| *r == replies[0]), "{replies:?}");
+    let audit = client
+        .list_access_audit_events(org::ListAccessAuditEventsRequest {
+            staff_id: racer_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("audit")
+        .into_inner()
+        .events;
+    let for_same = audit
+        .iter()
+        .filter(|e| e.request_id == "same-request")
+        .count();
+    assert_eq!(for_same, 1, "{audit:?}");
 }

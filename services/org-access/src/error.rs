@@ -19,6 +19,9 @@ pub enum Error {
     FailedPrecondition(String),
     #[error("{0}")]
     AlreadyExists(String),
+    /// Lost a race with a concurrent change; retrying the same request is safe.
+    #[error("{0}")]
+    Aborted(String),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
     #[error("{0}")]
@@ -39,6 +42,7 @@ impl From<Error> for Status {
             Error::PermissionDenied(message) => Status::permission_denied(message),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
             Error::AlreadyExists(message) => Status::already_exists(message),
+            Error::Aborted(message) => Status::aborted(message),
             Error::Database(db) => ps_grpc::status::internal("org-access database", &db),
             Error::Internal(reason) => ps_grpc::status::internal("org-access", &reason),
         }

@@ -630,9 +630,7 @@ impl OrgAccess {
                 .await
                 .map_err(|err| {
                     if ps_db::is_unique_violation(&err) {
-                        Error::FailedPrecondition(
-                            "access was changed at the same time; retry".into(),
-                        )
+                        Error::Aborted("access was changed at the same time; retry".into())
                     } else {
                         err.into()
                     }
