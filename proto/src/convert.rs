@@ -2,7 +2,7 @@
 //! service's gRPC edge and by the event codec.
 
 use chrono::{DateTime, Utc};
-use ps_core::{FieldViolation, PracticeRole};
+use ps_core::{ExistingAccess, FieldViolation, OffboardingCounts, PracticeRole};
 
 use crate::common::v1 as common;
 
@@ -58,5 +58,54 @@ pub fn page_request(
     match page {
         Some(page) => ps_core::PageRequest::parse(field, page.page_size, &page.page_token),
         None => ps_core::PageRequest::parse(field, 0, ""),
+    }
+}
+
+/// The option's wire number.
+pub fn existing_access_to_wire(option: ExistingAccess) -> i32 {
+    match option {
+        ExistingAccess::KeepReplacementRole => common::ExistingAccess::KeepReplacementRole as i32,
+        ExistingAccess::UseLeaverRole => common::ExistingAccess::UseLeaverRole as i32,
+    }
+}
+
+/// The option from its wire number; unspecified (0) is the documented default, unknown numbers
+/// are refused.
+pub fn existing_access_from_wire(
+    field: &str,
+    value: i32,
+) -> Result<ExistingAccess, FieldViolation> {
+    match common::ExistingAccess::try_from(value) {
+        Ok(common::ExistingAccess::Unspecified | common::ExistingAccess::KeepReplacementRole) => {
+            Ok(ExistingAccess::KeepReplacementRole)
+        }
+        Ok(common::ExistingAccess::UseLeaverRole) => Ok(ExistingAccess::UseLeaverRole),
+        Err(_) => Err(FieldViolation::new(field, "is not a known option")),
+    }
+}
+
+impl From<OffboardingCounts> for common::OffboardingCounts {
+    fn from(c: OffboardingCounts) -> Self {
+        Self {
+            organisations: c.organisations,
+            memberships_revoked: c.memberships_revoked,
+            memberships_granted: c.memberships_granted,
+            memberships_changed: c.memberships_changed,
+            invitations_withdrawn: c.invitations_withdrawn,
+            steps_reassigned: c.steps_reassigned,
+        }
+    }
+}
+
+impl From<common::OffboardingCounts> for OffboardingCounts {
+    fn from(c: common::OffboardingCounts) -> Self {
+        Self {
+            organisations: c.organisations,
+            memberships_revoked: c.memberships_revoked,
+            memberships_granted: c.memberships_granted,
+            memberships_changed: c.memberships_changed,
+            invitations_withdrawn: c.invitations_withdrawn,
+            steps_reassigned: c.steps_reassigned,
+        }
     }
 }

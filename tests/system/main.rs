@@ -7,6 +7,7 @@ mod certification;
 mod events;
 mod invite;
 mod lifecycle;
+mod offboarding;
 mod orgaccess;
 mod profile;
 mod scale;

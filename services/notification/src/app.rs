@@ -283,8 +283,52 @@ impl Notifications {
         })
     }
 
-    /// The e-mail an event causes, if any. Links come from identity here, before the
-    /// transaction; a redelivery that gets this far issues a newer link, voiding the unsent one.
+    /// The e-mails an event causes. Links come from identity here, before the transaction; a
+    /// redelivery that gets this far issues a newer link, voiding the unsent one.
+    async fn mails_for(&self, event: &Event) -> Result<Vec<Mail>, HandleError> {
+        let manager = event.actor.name.as_str();
+        Ok(match &event.payload {
+            Payload::OffboardingCompleted(p) => vec![
+                Mail {
+                    template: templates::OFFBOARDING_HANDOVER,
+                    recipient: p.replacement.email.to_string(),
+                    recipient_name: p.replacement.name.to_string(),
+                    rendered: templates::offboarding_handover(&templates::HandoverEmail {
+                        replacement_name: p.replacement.name.as_str(),
+                        leaver_name: p.leaver.name.as_str(),
+                        manager_name: manager,
+                        holdings: &p.holdings,
+                        steps: p.counts.steps_reassigned,
+                    }),
+                },
+                Mail {
+                    template: templates::OFFBOARDING_SUMMARY,
+                    recipient: p.requested_by_email.to_string(),
+                    recipient_name: manager.to_owned(),
+                    rendered: templates::offboarding_summary(&templates::SummaryEmail {
+                        manager_name: manager,
+                        leaver_name: p.leaver.name.as_str(),
+                        replacement_name: p.replacement.name.as_str(),
+                        counts: &p.counts,
+                    }),
+                },
+            ],
+            Payload::OffboardingFailed(p) => vec![Mail {
+                template: templates::OFFBOARDING_FAILED,
+                recipient: p.requested_by_email.to_string(),
+                recipient_name: manager.to_owned(),
+                rendered: templates::offboarding_failed(&templates::OffboardingFailedEmail {
+                    manager_name: manager,
+                    leaver_name: p.leaver.name.as_str(),
+                    replacement_name: p.replacement.name.as_str(),
+                    reason: &p.reason,
+                }),
+            }],
+            _ => self.mail_for(event).await?.into_iter().collect(),
+        })
+    }
+
+    /// The one e-mail an event causes, if any.
     async fn mail_for(&self, event: &Event) -> Result<Option<Mail>, HandleError> {
         let practice = || {
             event.practice_id.ok_or_else(|| {
@@ -349,43 +393,45 @@ impl Notifications {
         {
             return Ok(());
         }
-        let mail = self.mail_for(event).await?;
-        let template = mail.as_ref().map(|m| m.template);
-        let delivery_id = Uuid::now_v7();
+        let mails = self.mails_for(event).await?;
+        let queued: Vec<(Uuid, &'static str)> =
+            mails.iter().map(|m| (Uuid::now_v7(), m.template)).collect();
+        let ids: Vec<Uuid> = queued.iter().map(|(id, _)| *id).collect();
         let now = self.0.clock.now();
         let applied = inbox::apply_once(&self.0.db, consumer, event, move |tx, event| {
             Box::pin(async move {
                 ps_roster::apply(tx, event).await?;
-                let Some(mail) = mail else {
-                    return Ok(());
-                };
-                deliveries::ActiveModel {
-                    id: Set(delivery_id),
-                    practice_id: Set(event.practice_id.map(|p| p.as_uuid())),
-                    event_id: Set(event.id.as_uuid()),
-                    template: Set(mail.template.to_owned()),
-                    recipient: Set(mail.recipient),
-                    recipient_name: Set(mail.recipient_name),
-                    subject: Set(mail.rendered.subject),
-                    body_text: Set(Some(mail.rendered.text)),
-                    body_html: Set(Some(mail.rendered.html)),
-                    status: Set(status::QUEUED.to_owned()),
-                    attempts: Set(0),
-                    last_error: Set(None),
-                    next_attempt_at: Set(Utc::now()),
-                    claimed_until: Set(None),
-                    created_at: Set(now),
-                    sent_at: Set(None),
+                for (mail, id) in mails.into_iter().zip(ids) {
+                    deliveries::ActiveModel {
+                        id: Set(id),
+                        practice_id: Set(event.practice_id.map(|p| p.as_uuid())),
+                        event_id: Set(event.id.as_uuid()),
+                        template: Set(mail.template.to_owned()),
+                        recipient: Set(mail.recipient),
+                        recipient_name: Set(mail.recipient_name),
+                        subject: Set(mail.rendered.subject),
+                        body_text: Set(Some(mail.rendered.text)),
+                        body_html: Set(Some(mail.rendered.html)),
+                        status: Set(status::QUEUED.to_owned()),
+                        attempts: Set(0),
+                        last_error: Set(None),
+                        next_attempt_at: Set(Utc::now()),
+                        claimed_until: Set(None),
+                        created_at: Set(now),
+                        sent_at: Set(None),
+                    }
+                    .insert(tx)
+                    .await?;
                 }
-                .insert(tx)
-                .await
-                .map(drop)
+                Ok::<_, sea_orm::DbErr>(())
             })
         })
         .await?;
-        if let (true, Some(template)) = (applied, template) {
+        if applied && !queued.is_empty() {
             self.0.queued.notify_one();
-            info!(%delivery_id, event_id = %event.id, template, "e-mail queued");
+            for (delivery_id, template) in queued {
+                info!(%delivery_id, event_id = %event.id, template, "e-mail queued");
+            }
         }
         Ok(())
     }

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use html_escape::encode_text as esc;
-use ps_core::PracticeRole;
+use ps_core::{OffboardingCounts, PracticeRole};
+use ps_events::event::Holding;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -18,6 +19,12 @@ pub const CERTIFICATION_INVITATION: &str = "certification_invitation";
 pub const CERTIFICATE_READY: &str = "certificate_ready";
 pub const PASSWORD_RESET: &str = "password_reset";
 pub const ORG_INVITATION: &str = "organisation_invitation";
+pub const OFFBOARDING_HANDOVER: &str = "offboarding_handover";
+pub const OFFBOARDING_SUMMARY: &str = "offboarding_summary";
+pub const OFFBOARDING_FAILED: &str = "offboarding_failed";
+
+/// Organisations listed one per line in an e-mail; beyond this, a count of the rest.
+const LISTED: usize = 50;
 
 fn when(at: DateTime<Utc>) -> String {
     at.format("%-d %B %Y, %H:%M UTC").to_string()
@@ -203,6 +210,134 @@ pub fn org_invitation(e: &OrgInvitationEmail<'_>) -> Rendered {
     )
 }
 
+fn plural(n: u32, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+pub struct HandoverEmail<'a> {
+    pub replacement_name: &'a str,
+    pub leaver_name: &'a str,
+    pub manager_name: &'a str,
+    pub holdings: &'a [Holding],
+    pub steps: u32,
+}
+
+/// To the replacement: what they now hold.
+pub fn offboarding_handover(e: &HandoverEmail<'_>) -> Rendered {
+    let mut lines = vec![format!(
+        "{} handed {}'s work to you.",
+        e.manager_name, e.leaver_name
+    )];
+    if e.holdings.is_empty() {
+        lines.push(format!(
+            "{} had no organisation access to hand over.",
+            e.leaver_name
+        ));
+    } else {
+        lines.push(format!(
+            "You now have access to {}:",
+            plural(
+                u32::try_from(e.holdings.len()).unwrap_or(u32::MAX),
+                "organisation",
+                "organisations"
+            )
+        ));
+        lines.extend(
+            e.holdings
+                .iter()
+                .take(LISTED)
+                .map(|h| format!("• {} — {}", h.organisation_name, h.role_name)),
+        );
+        if e.holdings.len() > LISTED {
+            lines.push(format!("… and {} more.", e.holdings.len() - LISTED));
+        }
+    }
+    if e.steps > 0 {
+        lines.push(format!(
+            "You are now the approver in {} {} approved in.",
+            plural(e.steps, "workflow step", "workflow steps"),
+            e.leaver_name
+        ));
+    }
+    compose(
+        format!("You are taking over {}'s work", e.leaver_name),
+        e.replacement_name,
+        &lines,
+        None,
+        &[],
+    )
+}
+
+pub struct SummaryEmail<'a> {
+    pub manager_name: &'a str,
+    pub leaver_name: &'a str,
+    pub replacement_name: &'a str,
+    pub counts: &'a OffboardingCounts,
+}
+
+/// To the manager who asked: what the offboarding did.
+pub fn offboarding_summary(e: &SummaryEmail<'_>) -> Rendered {
+    let c = e.counts;
+    compose(
+        format!("{} was offboarded", e.leaver_name),
+        e.manager_name,
+        &[
+            format!(
+                "{}'s work went to {}: {} handed over, {} approved in.",
+                e.leaver_name,
+                e.replacement_name,
+                plural(c.organisations, "organisation", "organisations"),
+                plural(c.steps_reassigned, "workflow step", "workflow steps"),
+            ),
+            format!(
+                "Memberships revoked: {}. New memberships for {}: {}. Existing memberships changed: {}. Invitations withdrawn: {}.",
+                c.memberships_revoked,
+                e.replacement_name,
+                c.memberships_granted,
+                c.memberships_changed,
+                c.invitations_withdrawn
+            ),
+            format!(
+                "{} can no longer act in the practice; the access audit log lists every change.",
+                e.leaver_name
+            ),
+        ],
+        None,
+        &[],
+    )
+}
+
+pub struct OffboardingFailedEmail<'a> {
+    pub manager_name: &'a str,
+    pub leaver_name: &'a str,
+    pub replacement_name: &'a str,
+    pub reason: &'a str,
+}
+
+/// To the manager who asked: it did not happen, and why.
+pub fn offboarding_failed(e: &OffboardingFailedEmail<'_>) -> Rendered {
+    compose(
+        format!("Offboarding {} did not happen", e.leaver_name),
+        e.manager_name,
+        &[
+            format!(
+                "Handing {}'s work to {} failed: {}.",
+                e.leaver_name, e.replacement_name, e.reason
+            ),
+            format!(
+                "Nothing was changed: {} keeps their access and workflow steps. You can offboard them again.",
+                e.leaver_name
+            ),
+        ],
+        None,
+        &[],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +383,39 @@ mod tests {
             rendered.text.contains("• Alpha & Co\n") && rendered.text.contains("• Beta Clinic")
         );
         assert!(rendered.html.contains("Alpha &amp; Co"));
+    }
+
+    #[test]
+    fn handover_lists_holdings_and_cuts_long_lists() {
+        let holdings: Vec<Holding> = (0..52)
+            .map(|i| Holding {
+                organisation_name: format!("Org <{i}>"),
+                role_name: "Approver".into(),
+            })
+            .collect();
+        let rendered = offboarding_handover(&HandoverEmail {
+            replacement_name: "Rae",
+            leaver_name: "Lee",
+            manager_name: "Mo",
+            holdings: &holdings,
+            steps: 1,
+        });
+        assert_eq!(rendered.subject, "You are taking over Lee's work");
+        assert!(
+            rendered
+                .text
+                .contains("You now have access to 52 organisations:")
+        );
+        assert!(rendered.text.contains("• Org <0> — Approver"));
+        assert!(rendered.text.contains("• Org <49> — Approver"));
+        assert!(!rendered.text.contains("Org <50>"));
+        assert!(rendered.text.contains("… and 2 more."));
+        assert!(
+            rendered
+                .text
+                .contains("approver in 1 workflow step Lee approved in")
+        );
+        assert!(rendered.html.contains("Org &lt;0&gt;"));
     }
 
     #[test]

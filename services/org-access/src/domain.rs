@@ -321,6 +321,89 @@ pub struct AccessChangeResult {
     pub invitation_ids: Vec<Uuid>,
 }
 
+/// A role as a plan names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRef {
+    pub id: Uuid,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoverAction {
+    /// A new membership for the replacement, with the leaver's role and location limits.
+    Grant,
+    /// The replacement keeps the access they have.
+    Keep,
+    /// The replacement takes the leaver's role.
+    ChangeRole,
+    /// The replacement's unanswered invitation becomes active access.
+    Activate,
+}
+
+/// One organisation where the leaver has access, and what the replacement will hold there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganisationHandover {
+    pub organisation_id: Uuid,
+    pub organisation_name: String,
+    pub leaver_role: RoleRef,
+    /// The replacement's current membership there: id, role, status.
+    pub replacement_before: Option<(Uuid, RoleRef, MembershipStatus)>,
+    pub replacement_role_after: RoleRef,
+    pub action: HandoverAction,
+    /// For a grant: the leaver's location limits.
+    pub location_ids: Vec<LocationId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepAction {
+    Replace,
+    /// The replacement already approves there; the leaver is dropped.
+    DropLeaver,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepHandover {
+    pub workflow_id: Uuid,
+    pub workflow_name: String,
+    pub organisation_id: Uuid,
+    pub step_id: Uuid,
+    pub position: u32,
+    pub step_name: String,
+    pub action: StepAction,
+    pub approvers_after: Vec<StaffId>,
+}
+
+/// An unanswered organisation invitation of the leaver, withdrawn by the offboarding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithdrawnInvitation {
+    pub membership_id: Uuid,
+    pub organisation_id: Uuid,
+    pub organisation_name: String,
+    pub role_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffboardingWarning {
+    pub code: &'static str,
+    pub message: String,
+    pub organisation_id: Option<Uuid>,
+    pub step_id: Option<Uuid>,
+}
+
+/// What offboarding a member to a replacement does; the preview shows it, the handover
+/// applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffboardingPlan {
+    pub leaver: StaffId,
+    pub replacement: StaffId,
+    pub existing_access: ps_core::ExistingAccess,
+    pub organisations: Vec<OrganisationHandover>,
+    pub steps: Vec<StepHandover>,
+    pub withdrawn: Vec<WithdrawnInvitation>,
+    pub warnings: Vec<OffboardingWarning>,
+    pub counts: ps_core::OffboardingCounts,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecisionReason {
     Allowed,
@@ -330,6 +413,7 @@ pub enum DecisionReason {
     StaffNotActive,
     StaffDeactivated,
     StaffRemoved,
+    StaffOffboarded,
     NoMembership,
     InvitationNotAccepted,
     PermissionNotInRole,

@@ -7,7 +7,9 @@ use ps_core::{
     FieldViolation, Invalid, LocationId, StaffId, TitleText, UserId, Violations, ids::parse_uuid,
     validation::checked,
 };
-use ps_proto::convert::{page_request, timestamp};
+use ps_proto::convert::{
+    existing_access_from_wire, existing_access_to_wire, page_request, timestamp,
+};
 use ps_proto::orgaccess::v1 as pb;
 use ps_proto::orgaccess::v1::org_access_authorization_service_server::OrgAccessAuthorizationService;
 use ps_proto::orgaccess::v1::org_access_service_server::OrgAccessService;
@@ -17,8 +19,8 @@ use uuid::Uuid;
 use crate::app::{OrgAccess, entry};
 use crate::domain::{
     AccessAuditEvent, AccessChange, AccessChangeResult, AccessQuery, CATALOGUE, Changeset,
-    Decision, DecisionReason, Membership, MembershipStatus, Organisation, Role, StepInput,
-    Workflow, parse_permission, parse_request_id,
+    Decision, DecisionReason, HandoverAction, Membership, MembershipStatus, OffboardingPlan,
+    Organisation, Role, StepAction, StepInput, Workflow, parse_permission, parse_request_id,
 };
 use crate::error::Error;
 
@@ -94,6 +96,86 @@ fn optional_status(s: Option<MembershipStatus>) -> i32 {
     s.map_or(pb::MembershipStatus::Unspecified, status) as i32
 }
 
+fn offboarding_plan(plan: OffboardingPlan) -> pb::OffboardingPlan {
+    pb::OffboardingPlan {
+        staff_id: plan.leaver.to_string(),
+        replacement_id: plan.replacement.to_string(),
+        existing_access: existing_access_to_wire(plan.existing_access),
+        organisations: plan
+            .organisations
+            .into_iter()
+            .map(|o| {
+                let (role_before, status_before) = match o.replacement_before {
+                    Some((_, role, s)) => (Some(role), Some(s)),
+                    None => (None, None),
+                };
+                pb::OrganisationHandover {
+                    organisation_id: o.organisation_id.to_string(),
+                    organisation_name: o.organisation_name,
+                    leaver_role_id: o.leaver_role.id.to_string(),
+                    leaver_role_name: o.leaver_role.name,
+                    replacement_role_id_before: role_before
+                        .as_ref()
+                        .map(|r| r.id.to_string())
+                        .unwrap_or_default(),
+                    replacement_role_name_before: role_before.map(|r| r.name).unwrap_or_default(),
+                    replacement_status_before: optional_status(status_before),
+                    replacement_role_id_after: o.replacement_role_after.id.to_string(),
+                    replacement_role_name_after: o.replacement_role_after.name,
+                    action: match o.action {
+                        HandoverAction::Grant => pb::HandoverAction::Grant,
+                        HandoverAction::Keep => pb::HandoverAction::Keep,
+                        HandoverAction::ChangeRole => pb::HandoverAction::ChangeRole,
+                        HandoverAction::Activate => pb::HandoverAction::Activate,
+                    } as i32,
+                    location_ids: strings(&o.location_ids),
+                }
+            })
+            .collect(),
+        steps: plan
+            .steps
+            .into_iter()
+            .map(|s| pb::StepHandover {
+                workflow_id: s.workflow_id.to_string(),
+                workflow_name: s.workflow_name,
+                organisation_id: s.organisation_id.to_string(),
+                step_id: s.step_id.to_string(),
+                position: s.position,
+                step_name: s.step_name,
+                action: match s.action {
+                    StepAction::Replace => pb::StepAction::Replace,
+                    StepAction::DropLeaver => pb::StepAction::DropLeaver,
+                } as i32,
+                approver_staff_ids_after: strings(&s.approvers_after),
+            })
+            .collect(),
+        withdrawn_invitations: plan
+            .withdrawn
+            .into_iter()
+            .map(|w| pb::WithdrawnInvitation {
+                membership_id: w.membership_id.to_string(),
+                organisation_id: w.organisation_id.to_string(),
+                organisation_name: w.organisation_name,
+                role_name: w.role_name,
+            })
+            .collect(),
+        warnings: plan
+            .warnings
+            .into_iter()
+            .map(|w| pb::OffboardingWarning {
+                code: w.code.to_owned(),
+                message: w.message,
+                organisation_id: w
+                    .organisation_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+                step_id: w.step_id.map(|id| id.to_string()).unwrap_or_default(),
+            })
+            .collect(),
+        counts: Some(plan.counts.into()),
+    }
+}
+
 fn membership(m: Membership) -> pb::Membership {
     pb::Membership {
         id: m.id.to_string(),
@@ -146,6 +228,7 @@ fn decision(d: Decision) -> pb::AccessDecision {
         StaffNotActive => pb::DecisionReason::StaffNotActive,
         StaffDeactivated => pb::DecisionReason::StaffDeactivated,
         StaffRemoved => pb::DecisionReason::StaffRemoved,
+        StaffOffboarded => pb::DecisionReason::StaffOffboarded,
         NoMembership => pb::DecisionReason::NoMembership,
         InvitationNotAccepted => pb::DecisionReason::InvitationNotAccepted,
         PermissionNotInRole => pb::DecisionReason::PermissionNotInRole,
@@ -747,6 +830,32 @@ impl OrgAccessService for Api {
             events: found.items.into_iter().map(audit_event).collect(),
             next_page_token: found.next_page_token,
         }))
+    }
+
+    async fn preview_offboarding(
+        &self,
+        request: Request<pb::PreviewOffboardingRequest>,
+    ) -> Result<Response<pb::OffboardingPlan>, Status> {
+        let caller = Caller::user_of(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        let leaver = v.check(StaffId::parse_field("staff_id", &req.staff_id));
+        let replacement = v.check(StaffId::parse_field("replacement_id", &req.replacement_id));
+        let existing = v.check(existing_access_from_wire(
+            "existing_access",
+            req.existing_access,
+        ));
+        v.finish().map_err(Error::from)?;
+        let plan = self
+            .org_access
+            .preview_offboarding(
+                &caller,
+                checked(leaver),
+                checked(replacement),
+                checked(existing),
+            )
+            .await?;
+        Ok(Response::new(offboarding_plan(plan)))
     }
 }
 

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use ps_core::{
-    Email, FieldViolation, LocationId, PersonName, PracticeId, PracticeRole, StaffId, TitleText,
-    UserId,
+    Email, ExistingAccess, FieldViolation, LocationId, OffboardingCounts, PersonName, PracticeId,
+    PracticeRole, StaffId, TitleText, UserId,
 };
 
 macro_rules! stored_enum {
@@ -35,6 +35,19 @@ stored_enum!(
         Declined => "declined",
         Deactivated => "deactivated",
         Removed => "removed",
+        // Offboarding: their work is being handed to a replacement. Offboarded: it went to
+        // the replacement; they no longer act in the practice.
+        Offboarding => "offboarding",
+        Offboarded => "offboarded",
+    }
+);
+
+stored_enum!(
+    /// Where an offboarding stands.
+    OffboardingStatus {
+        Requested => "requested",
+        Completed => "completed",
+        Failed => "failed",
     }
 );
 
@@ -241,6 +254,23 @@ pub struct StaffMember {
     pub location_ids: Vec<LocationId>,
     pub provider: ProviderProfile,
     pub certification: Certification,
+}
+
+/// One handover of a leaver's work to a replacement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offboarding {
+    pub id: uuid::Uuid,
+    pub leaver_id: StaffId,
+    pub leaver_name: String,
+    pub replacement_id: StaffId,
+    pub replacement_name: String,
+    pub existing_access: ExistingAccess,
+    pub status: OffboardingStatus,
+    pub requested_by_name: String,
+    pub requested_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub failure_reason: Option<String>,
+    pub counts: OffboardingCounts,
 }
 
 /// CreatePractice: the practice and the person who will own it.

@@ -1,4 +1,5 @@
-//! What staff-directory does when other services' events arrive.
+//! What staff-directory does when other services' events arrive: invitation answers move
+//! Pending members on, offboarding outcomes finish offboardings.
 
 use async_trait::async_trait;
 use ps_events::consumer::{EventHandler, HandleError};
@@ -17,6 +18,22 @@ impl EventHandler for Handler {
     }
 
     async fn handle(&self, event: Event) -> Result<(), HandleError> {
+        if matches!(
+            event.payload,
+            Payload::OffboardingCompleted(_) | Payload::OffboardingFailed(_)
+        ) {
+            let Some(practice_id) = event.practice_id else {
+                return Err(HandleError::Permanent(
+                    "an offboarding outcome without a practice".into(),
+                ));
+            };
+            let directory = self.0.clone();
+            return inbox::apply_once(self.0.db(), self.consumer(), &event, move |tx, event| {
+                Box::pin(async move { directory.finish_offboarding(tx, practice_id, event).await })
+            })
+            .await
+            .map(drop);
+        }
         let (staff_id, user_id, to) = match &event.payload {
             Payload::InvitationAccepted(p) => (p.staff_id, p.user_id, StaffStatus::Active),
             Payload::InvitationDeclined(p) => (p.staff_id, p.user_id, StaffStatus::Declined),

@@ -3,10 +3,11 @@
 use ps_auth::Caller;
 use ps_core::{
     Email, FieldViolation, Invalid, LocationId, PersonName, PracticeId, StaffId, TitleText,
-    Violations, validation::checked,
+    Violations, ids::parse_uuid, validation::checked,
 };
 use ps_proto::convert::{
-    from_timestamp, optional_timestamp, page_request, role_from_wire, role_to_wire, timestamp,
+    existing_access_from_wire, existing_access_to_wire, from_timestamp, optional_timestamp,
+    page_request, role_from_wire, role_to_wire, timestamp,
 };
 use ps_proto::staff::v1 as pb;
 use ps_proto::staff::v1::staff_directory_internal_service_server::StaffDirectoryInternalService;
@@ -16,8 +17,9 @@ use tonic::{Request, Response, Status};
 use crate::app::{Directory, Recorder};
 use crate::domain::{
     AuditEvent, CertificationRecord, CertificationStatus, Invitation, Location, NewPractice, Npi,
-    Practice, PracticeSettings, StaffChanges, StaffFilter, StaffMember, StaffStatus, TaxonomyCode,
-    parse_bio, parse_capacity, parse_certificate_number, parse_scheduling_step,
+    Offboarding, OffboardingStatus, Practice, PracticeSettings, StaffChanges, StaffFilter,
+    StaffMember, StaffStatus, TaxonomyCode, parse_bio, parse_capacity, parse_certificate_number,
+    parse_scheduling_step,
 };
 use crate::error::Error;
 
@@ -55,6 +57,29 @@ fn status_to_wire(s: StaffStatus) -> pb::StaffStatus {
         StaffStatus::Declined => pb::StaffStatus::Declined,
         StaffStatus::Deactivated => pb::StaffStatus::Deactivated,
         StaffStatus::Removed => pb::StaffStatus::Removed,
+        StaffStatus::Offboarding => pb::StaffStatus::Offboarding,
+        StaffStatus::Offboarded => pb::StaffStatus::Offboarded,
+    }
+}
+
+fn offboarding(o: Offboarding) -> pb::Offboarding {
+    pb::Offboarding {
+        id: o.id.to_string(),
+        staff_id: o.leaver_id.to_string(),
+        staff_name: o.leaver_name,
+        replacement_id: o.replacement_id.to_string(),
+        replacement_name: o.replacement_name,
+        existing_access: existing_access_to_wire(o.existing_access),
+        status: match o.status {
+            OffboardingStatus::Requested => pb::OffboardingStatus::Requested,
+            OffboardingStatus::Completed => pb::OffboardingStatus::Completed,
+            OffboardingStatus::Failed => pb::OffboardingStatus::Failed,
+        } as i32,
+        requested_by_name: o.requested_by_name,
+        requested_at: Some(timestamp(o.requested_at)),
+        finished_at: optional_timestamp(o.finished_at),
+        failure_reason: o.failure_reason.unwrap_or_default(),
+        counts: (o.status == OffboardingStatus::Completed).then(|| o.counts.into()),
     }
 }
 
@@ -168,6 +193,8 @@ fn staff_filter(req: &pb::ListStaffRequest) -> Result<StaffFilter, Invalid> {
             pb::StaffStatus::Declined => Some(StaffStatus::Declined),
             pb::StaffStatus::Deactivated => Some(StaffStatus::Deactivated),
             pb::StaffStatus::Removed => Some(StaffStatus::Removed),
+            pb::StaffStatus::Offboarding => Some(StaffStatus::Offboarding),
+            pb::StaffStatus::Offboarded => Some(StaffStatus::Offboarded),
         },
     );
     let roles = each(&mut v, "practice_roles", &req.practice_roles, |value| {
@@ -665,6 +692,68 @@ impl StaffDirectoryService for Api {
             next_page_token: found.next_page_token,
         }))
     }
+
+    async fn offboard_staff(
+        &self,
+        request: Request<pb::OffboardStaffRequest>,
+    ) -> Result<Response<pb::Offboarding>, Status> {
+        let caller = Caller::user_of(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        let leaver = v.check(StaffId::parse_field("staff_id", &req.staff_id));
+        let replacement = v.check(StaffId::parse_field("replacement_id", &req.replacement_id));
+        let existing = v.check(existing_access_from_wire(
+            "existing_access",
+            req.existing_access,
+        ));
+        v.finish().map_err(Error::from)?;
+        let requested = self
+            .directory
+            .offboard_staff(
+                &caller,
+                checked(leaver),
+                checked(replacement),
+                checked(existing),
+            )
+            .await?;
+        Ok(Response::new(offboarding(requested)))
+    }
+
+    async fn get_offboarding(
+        &self,
+        request: Request<pb::GetOffboardingRequest>,
+    ) -> Result<Response<pb::Offboarding>, Status> {
+        let caller = Caller::user_of(&request)?;
+        let id =
+            parse_uuid("offboarding_id", &request.get_ref().offboarding_id).map_err(invalid)?;
+        Ok(Response::new(offboarding(
+            self.directory.get_offboarding(&caller, id).await?,
+        )))
+    }
+
+    async fn list_offboardings(
+        &self,
+        request: Request<pb::ListOffboardingsRequest>,
+    ) -> Result<Response<pb::ListOffboardingsResponse>, Status> {
+        let caller = Caller::user_of(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        let leaver = if req.staff_id.is_empty() {
+            None
+        } else {
+            v.check(StaffId::parse_field("staff_id", &req.staff_id))
+        };
+        let page = v.check_all(page_request("page", req.page.as_ref()));
+        v.finish().map_err(Error::from)?;
+        let found = self
+            .directory
+            .list_offboardings(&caller, leaver, checked(page))
+            .await?;
+        Ok(Response::new(pb::ListOffboardingsResponse {
+            offboardings: found.items.into_iter().map(offboarding).collect(),
+            next_page_token: found.next_page_token,
+        }))
+    }
 }
 
 #[tonic::async_trait]
@@ -678,14 +767,10 @@ impl StaffDirectoryInternalService for Api {
         let practice = v.check(PracticeId::parse_field("practice_id", &req.practice_id));
         let id = v.check(StaffId::parse_field("staff_id", &req.staff_id));
         let recorded_by = v.check(PersonName::parse("recorded_by", &req.recorded_by));
-        let record = match certification_record(req.certified_at.as_ref(), &req.certificate_number)
-        {
-            Ok(record) => Some(record),
-            Err(invalid) => {
-                invalid.violations.into_iter().for_each(|x| v.push(x));
-                None
-            }
-        };
+        let record = v.check_all(certification_record(
+            req.certified_at.as_ref(),
+            &req.certificate_number,
+        ));
         v.finish().map_err(Error::from)?;
         let recorded = self
             .directory

@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod ids;
+pub mod offboarding;
 pub mod role;
 pub mod shutdown;
 pub mod validation;
@@ -16,6 +17,7 @@ pub mod values;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use ids::{EventId, LocationId, PracticeId, SessionId, StaffId, UserId};
+pub use offboarding::{ExistingAccess, OffboardingCounts};
 pub use role::PracticeRole;
 pub use shutdown::{Shutdown, ShutdownTrigger};
 pub use validation::{FieldViolation, Invalid, Violations};

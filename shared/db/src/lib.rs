@@ -111,6 +111,31 @@ pub fn is_postgres(conn: &impl ConnectionTrait) -> bool {
     conn.get_database_backend() == DatabaseBackend::Postgres
 }
 
+/// Bind parameters one statement may carry: PostgreSQL allows 65,535 and SQLite 32,766.
+const MAX_PARAMETERS: usize = 30_000;
+
+/// Inserts `rows` with as few multi-row INSERTs as the databases' parameter limits allow (one
+/// statement per few thousand rows, never one per row).
+pub async fn insert_all<A, C>(conn: &C, rows: Vec<A>) -> Result<(), DbErr>
+where
+    A: sea_orm::ActiveModelTrait + Send,
+    C: ConnectionTrait,
+{
+    use sea_orm::{EntityTrait, Iterable};
+    let columns = <<A::Entity as EntityTrait>::Column as Iterable>::iter()
+        .count()
+        .max(1);
+    let per_statement = (MAX_PARAMETERS / columns).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(per_statement).collect();
+        A::Entity::insert_many(chunk)
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// A LIKE pattern matching values that contain `term`, where `%`, `_` and `\` match
 /// themselves (a search for "50%" finds "50%", not everything starting with "50").
 pub fn like_containing(term: &str) -> sea_orm::sea_query::LikeExpr {
@@ -129,6 +154,53 @@ pub fn like_containing(term: &str) -> sea_orm::sea_query::LikeExpr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod numbers {
+        use sea_orm::entity::prelude::*;
+
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = "numbers")]
+        pub struct Model {
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub id: i64,
+            pub square: i64,
+            pub label: String,
+        }
+
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        impl ActiveModelBehavior for ActiveModel {}
+    }
+
+    #[tokio::test]
+    async fn insert_all_stays_under_the_parameter_limit() {
+        use sea_orm::{EntityTrait, PaginatorTrait, Set};
+        let db = connect(&DbSettings {
+            url: "sqlite::memory:".into(),
+            max_connections: 1,
+        })
+        .await
+        .unwrap();
+        db.execute_unprepared(
+            "CREATE TABLE numbers (id INTEGER PRIMARY KEY, square INTEGER NOT NULL, label TEXT NOT NULL)",
+        )
+        .await
+        .unwrap();
+        // 25,000 rows of 3 columns: 75,000 parameters, more than one statement may carry.
+        let rows: Vec<numbers::ActiveModel> = (0..25_000_i64)
+            .map(|i| numbers::ActiveModel {
+                id: Set(i),
+                square: Set(i * i),
+                label: Set(format!("n{i}")),
+            })
+            .collect();
+        insert_all(&db, rows).await.unwrap();
+        assert_eq!(numbers::Entity::find().count(&db).await.unwrap(), 25_000);
+        insert_all(&db, Vec::<numbers::ActiveModel>::new())
+            .await
+            .unwrap();
+    }
 
     #[tokio::test]
     async fn like_patterns_match_wildcards_literally() {

@@ -3,15 +3,19 @@
 
 use prost::Message;
 use ps_core::{Email, PersonName, PracticeRole};
-use ps_proto::convert::{from_timestamp, role_from_wire, role_to_wire, timestamp};
+use ps_proto::convert::{
+    existing_access_from_wire, existing_access_to_wire, from_timestamp, role_from_wire,
+    role_to_wire, timestamp,
+};
 use ps_proto::events::v1 as pb;
 use uuid::Uuid;
 
 use crate::event::{
-    Actor, ActorKind, CertificationInvited, CertificationRecorded, Event, InvitationAccepted,
-    InvitationDeclined, LocationChanged, OrgAccessInvited, PasswordResetRequested, Payload,
-    StaffInvited, StaffLeft, StaffLocationsChanged, StaffReactivated, StaffReinvited,
-    StaffRoleChanged,
+    Actor, ActorKind, CertificationInvited, CertificationRecorded, Event, Holding,
+    InvitationAccepted, InvitationDeclined, LocationChanged, OffboardingCompleted,
+    OffboardingFailed, OffboardingParty, OrgAccessInvited, PasswordResetRequested, Payload,
+    StaffInvited, StaffLeft, StaffLocationsChanged, StaffOffboardingRequested, StaffReactivated,
+    StaffReinvited, StaffRoleChanged, StatusBefore,
 };
 
 /// Bytes that are not a valid envelope; retrying will not help.
@@ -38,6 +42,23 @@ fn opt(id: Option<impl ToString>) -> String {
 
 fn strings<T: ToString>(ids: &[T]) -> Vec<String> {
     ids.iter().map(ToString::to_string).collect()
+}
+
+fn party_to_wire(p: &OffboardingParty) -> pb::OffboardingParty {
+    pb::OffboardingParty {
+        staff_id: p.staff_id.to_string(),
+        user_id: opt(p.user_id),
+        name: p.name.to_string(),
+        email: p.email.to_string(),
+    }
+}
+
+fn status_before_to_wire(status: StatusBefore) -> i32 {
+    match status {
+        StatusBefore::Pending => pb::StatusBefore::Pending as i32,
+        StatusBefore::Active => pb::StatusBefore::Active as i32,
+        StatusBefore::Deactivated => pb::StatusBefore::Deactivated as i32,
+    }
 }
 
 fn to_envelope(event: &Event) -> pb::Envelope {
@@ -130,6 +151,39 @@ fn to_envelope(event: &Event) -> pb::Envelope {
             organisation_names: p.organisation_names.clone(),
             inviter_name: p.inviter_name.clone(),
         }),
+        Payload::StaffOffboardingRequested(p) => {
+            P::StaffOffboardingRequested(pb::StaffOffboardingRequested {
+                offboarding_id: p.offboarding_id.to_string(),
+                leaver: Some(party_to_wire(&p.leaver)),
+                leaver_status_before: status_before_to_wire(p.leaver_status_before),
+                replacement: Some(party_to_wire(&p.replacement)),
+                existing_access: existing_access_to_wire(p.existing_access),
+                requested_by_email: p.requested_by_email.to_string(),
+            })
+        }
+        Payload::OffboardingCompleted(p) => P::OffboardingCompleted(pb::OffboardingCompleted {
+            offboarding_id: p.offboarding_id.to_string(),
+            leaver: Some(party_to_wire(&p.leaver)),
+            replacement: Some(party_to_wire(&p.replacement)),
+            requested_by_email: p.requested_by_email.to_string(),
+            counts: Some(p.counts.into()),
+            holdings: p
+                .holdings
+                .iter()
+                .map(|h| pb::Holding {
+                    organisation_name: h.organisation_name.clone(),
+                    role_name: h.role_name.clone(),
+                })
+                .collect(),
+        }),
+        Payload::OffboardingFailed(p) => P::OffboardingFailed(pb::OffboardingFailed {
+            offboarding_id: p.offboarding_id.to_string(),
+            leaver: Some(party_to_wire(&p.leaver)),
+            leaver_status_before: status_before_to_wire(p.leaver_status_before),
+            replacement: Some(party_to_wire(&p.replacement)),
+            requested_by_email: p.requested_by_email.to_string(),
+            reason: p.reason.clone(),
+        }),
     };
     pb::Envelope {
         event_id: event.id.to_string(),
@@ -181,6 +235,25 @@ fn name(value: &str) -> Result<PersonName, DecodeError> {
 
 fn role(field: &str, value: i32) -> Result<PracticeRole, DecodeError> {
     role_from_wire(field, value).map_err(|_| bad(format!("{field} is unknown")))
+}
+
+fn party(field: &str, p: Option<pb::OffboardingParty>) -> Result<OffboardingParty, DecodeError> {
+    let p = p.ok_or_else(|| bad(format!("{field} is missing")))?;
+    Ok(OffboardingParty {
+        staff_id: id(&format!("{field}.staff_id"), &p.staff_id)?,
+        user_id: optional_id(&format!("{field}.user_id"), &p.user_id)?,
+        name: name(&p.name)?,
+        email: email(&p.email)?,
+    })
+}
+
+fn status_before(value: i32) -> Result<StatusBefore, DecodeError> {
+    match pb::StatusBefore::try_from(value) {
+        Ok(pb::StatusBefore::Pending) => Ok(StatusBefore::Pending),
+        Ok(pb::StatusBefore::Active) => Ok(StatusBefore::Active),
+        Ok(pb::StatusBefore::Deactivated) => Ok(StatusBefore::Deactivated),
+        _ => Err(bad("leaver_status_before is unknown")),
+    }
 }
 
 fn from_envelope(envelope: pb::Envelope) -> Result<Event, DecodeError> {
@@ -288,6 +361,40 @@ fn from_envelope(envelope: pb::Envelope) -> Result<Event, DecodeError> {
             organisation_names: p.organisation_names,
             inviter_name: p.inviter_name,
         }),
+        P::StaffOffboardingRequested(p) => {
+            Payload::StaffOffboardingRequested(StaffOffboardingRequested {
+                offboarding_id: id("offboarding_id", &p.offboarding_id)?,
+                leaver: party("leaver", p.leaver)?,
+                leaver_status_before: status_before(p.leaver_status_before)?,
+                replacement: party("replacement", p.replacement)?,
+                existing_access: existing_access_from_wire("existing_access", p.existing_access)
+                    .map_err(|v| bad(format!("{} {}", v.field, v.description)))?,
+                requested_by_email: email(&p.requested_by_email)?,
+            })
+        }
+        P::OffboardingCompleted(p) => Payload::OffboardingCompleted(OffboardingCompleted {
+            offboarding_id: id("offboarding_id", &p.offboarding_id)?,
+            leaver: party("leaver", p.leaver)?,
+            replacement: party("replacement", p.replacement)?,
+            requested_by_email: email(&p.requested_by_email)?,
+            counts: p.counts.ok_or_else(|| bad("counts is missing"))?.into(),
+            holdings: p
+                .holdings
+                .into_iter()
+                .map(|h| Holding {
+                    organisation_name: h.organisation_name,
+                    role_name: h.role_name,
+                })
+                .collect(),
+        }),
+        P::OffboardingFailed(p) => Payload::OffboardingFailed(OffboardingFailed {
+            offboarding_id: id("offboarding_id", &p.offboarding_id)?,
+            leaver: party("leaver", p.leaver)?,
+            leaver_status_before: status_before(p.leaver_status_before)?,
+            replacement: party("replacement", p.replacement)?,
+            requested_by_email: email(&p.requested_by_email)?,
+            reason: p.reason,
+        }),
     };
     if payload.event_type() != envelope.event_type {
         return Err(bad(format!(
@@ -357,6 +464,64 @@ mod tests {
             }),
         );
         assert_eq!(decode(&encode(&left)).unwrap(), left);
+    }
+
+    fn party(name: &str) -> OffboardingParty {
+        OffboardingParty {
+            staff_id: StaffId::generate(),
+            user_id: Some(UserId::generate()),
+            name: PersonName::parse("name", name).unwrap(),
+            email: Email::parse("email", &format!("{name}@example.com")).unwrap(),
+        }
+    }
+
+    #[test]
+    fn offboarding_events_round_trip() {
+        let practice = PracticeId::generate();
+        let actor = Actor::user(UserId::generate(), "Manager");
+        let offboarding_id = Uuid::now_v7();
+        let mut leaver = party("leaver");
+        leaver.user_id = None;
+        let payloads = [
+            Payload::StaffOffboardingRequested(StaffOffboardingRequested {
+                offboarding_id,
+                leaver: leaver.clone(),
+                leaver_status_before: StatusBefore::Deactivated,
+                replacement: party("replacement"),
+                existing_access: ps_core::ExistingAccess::UseLeaverRole,
+                requested_by_email: Email::parse("email", "m@example.com").unwrap(),
+            }),
+            Payload::OffboardingCompleted(OffboardingCompleted {
+                offboarding_id,
+                leaver: leaver.clone(),
+                replacement: party("replacement"),
+                requested_by_email: Email::parse("email", "m@example.com").unwrap(),
+                counts: ps_core::OffboardingCounts {
+                    organisations: 3,
+                    memberships_revoked: 3,
+                    memberships_granted: 2,
+                    memberships_changed: 1,
+                    invitations_withdrawn: 4,
+                    steps_reassigned: 5,
+                },
+                holdings: vec![Holding {
+                    organisation_name: "Alpha".into(),
+                    role_name: "Viewer".into(),
+                }],
+            }),
+            Payload::OffboardingFailed(OffboardingFailed {
+                offboarding_id,
+                leaver,
+                leaver_status_before: StatusBefore::Pending,
+                replacement: party("replacement"),
+                requested_by_email: Email::parse("email", "m@example.com").unwrap(),
+                reason: "the replacement was deactivated".into(),
+            }),
+        ];
+        for payload in payloads {
+            let event = Event::new(practice, actor.clone(), chrono::Utc::now(), payload);
+            assert_eq!(decode(&encode(&event)).unwrap(), event);
+        }
     }
 
     #[test]

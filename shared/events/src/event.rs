@@ -1,7 +1,10 @@
 //! Domain events: the facts one service tells the others, free of protobuf types.
 
 use chrono::{DateTime, Utc};
-use ps_core::{Email, EventId, LocationId, PersonName, PracticeId, PracticeRole, StaffId, UserId};
+use ps_core::{
+    Email, EventId, ExistingAccess, LocationId, OffboardingCounts, PersonName, PracticeId,
+    PracticeRole, StaffId, UserId,
+};
 
 /// Routing keys (the AMQP routing key and the envelope's `event_type`).
 pub mod types {
@@ -19,8 +22,11 @@ pub mod types {
     pub const PASSWORD_RESET_REQUESTED: &str = "identity.password_reset_requested";
     pub const LOCATION_CHANGED: &str = "staff.location_changed";
     pub const ORG_ACCESS_INVITED: &str = "orgaccess.access_invited";
+    pub const STAFF_OFFBOARDING_REQUESTED: &str = "staff.offboarding_requested";
+    pub const OFFBOARDING_COMPLETED: &str = "orgaccess.offboarding_completed";
+    pub const OFFBOARDING_FAILED: &str = "orgaccess.offboarding_failed";
 
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 17] = [
         STAFF_INVITED,
         STAFF_REINVITED,
         STAFF_ROLE_CHANGED,
@@ -35,6 +41,9 @@ pub mod types {
         PASSWORD_RESET_REQUESTED,
         LOCATION_CHANGED,
         ORG_ACCESS_INVITED,
+        STAFF_OFFBOARDING_REQUESTED,
+        OFFBOARDING_COMPLETED,
+        OFFBOARDING_FAILED,
     ];
 }
 
@@ -164,6 +173,9 @@ pub enum Payload {
     PasswordResetRequested(PasswordResetRequested),
     LocationChanged(LocationChanged),
     OrgAccessInvited(OrgAccessInvited),
+    StaffOffboardingRequested(StaffOffboardingRequested),
+    OffboardingCompleted(OffboardingCompleted),
+    OffboardingFailed(OffboardingFailed),
 }
 
 impl Payload {
@@ -183,6 +195,9 @@ impl Payload {
             Payload::PasswordResetRequested(_) => types::PASSWORD_RESET_REQUESTED,
             Payload::LocationChanged(_) => types::LOCATION_CHANGED,
             Payload::OrgAccessInvited(_) => types::ORG_ACCESS_INVITED,
+            Payload::StaffOffboardingRequested(_) => types::STAFF_OFFBOARDING_REQUESTED,
+            Payload::OffboardingCompleted(_) => types::OFFBOARDING_COMPLETED,
+            Payload::OffboardingFailed(_) => types::OFFBOARDING_FAILED,
         }
     }
 }
@@ -302,4 +317,75 @@ pub struct OrgAccessInvited {
     pub name: PersonName,
     pub organisation_names: Vec<String>,
     pub inviter_name: String,
+}
+
+/// A person taking part in an offboarding, with what the e-mails about it need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OffboardingParty {
+    pub staff_id: StaffId,
+    /// `None` for a member who never accepted their invitation.
+    pub user_id: Option<UserId>,
+    pub name: PersonName,
+    pub email: Email,
+}
+
+/// A leaver's status before their offboarding began; restored if it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusBefore {
+    Pending,
+    Active,
+    Deactivated,
+}
+
+impl StatusBefore {
+    /// The stored status words every service uses for members.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusBefore::Pending => "pending",
+            StatusBefore::Active => "active",
+            StatusBefore::Deactivated => "deactivated",
+        }
+    }
+}
+
+/// A manager asked to hand a leaver's work to a replacement; the leaver is Offboarding until
+/// org-access reports the outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaffOffboardingRequested {
+    pub offboarding_id: uuid::Uuid,
+    pub leaver: OffboardingParty,
+    pub leaver_status_before: StatusBefore,
+    pub replacement: OffboardingParty,
+    pub existing_access: ExistingAccess,
+    /// The manager who asked, for the summary e-mail.
+    pub requested_by_email: Email,
+}
+
+/// One organisation the replacement holds after a handover, with their role there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    pub organisation_name: String,
+    pub role_name: String,
+}
+
+/// The handover is done, in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OffboardingCompleted {
+    pub offboarding_id: uuid::Uuid,
+    pub leaver: OffboardingParty,
+    pub replacement: OffboardingParty,
+    pub requested_by_email: Email,
+    pub counts: OffboardingCounts,
+    pub holdings: Vec<Holding>,
+}
+
+/// The handover could not be done; nothing was changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OffboardingFailed {
+    pub offboarding_id: uuid::Uuid,
+    pub leaver: OffboardingParty,
+    pub leaver_status_before: StatusBefore,
+    pub replacement: OffboardingParty,
+    pub requested_by_email: Email,
+    pub reason: String,
 }

@@ -28,6 +28,7 @@ macro_rules! roster_events {
             types::STAFF_DEACTIVATED,
             types::STAFF_REACTIVATED,
             types::STAFF_LOCATIONS_CHANGED,
+            types::STAFF_OFFBOARDING_REQUESTED,
             $($more),*
         ]
     };
@@ -58,10 +59,14 @@ impl ConsumerName {
                 types::STAFF_REMOVED,
                 types::STAFF_DEACTIVATED,
                 types::STAFF_REACTIVATED,
+                types::OFFBOARDING_COMPLETED,
             ],
-            ConsumerName::StaffDirectory => {
-                &[types::INVITATION_ACCEPTED, types::INVITATION_DECLINED]
-            }
+            ConsumerName::StaffDirectory => &[
+                types::INVITATION_ACCEPTED,
+                types::INVITATION_DECLINED,
+                types::OFFBOARDING_COMPLETED,
+                types::OFFBOARDING_FAILED,
+            ],
             ConsumerName::OrgAccess => roster_events!(types::LOCATION_CHANGED),
             ConsumerName::Notification => roster_events!(
                 types::STAFF_REINVITED,
@@ -69,6 +74,8 @@ impl ConsumerName {
                 types::CERTIFICATION_RECORDED,
                 types::PASSWORD_RESET_REQUESTED,
                 types::ORG_ACCESS_INVITED,
+                types::OFFBOARDING_COMPLETED,
+                types::OFFBOARDING_FAILED,
             ),
         }
     }

@@ -49,6 +49,12 @@ pub mod status {
     pub const DECLINED: &str = "declined";
     pub const REMOVED: &str = "removed";
     pub const DEACTIVATED: &str = "deactivated";
+    /// Their work is being handed to a replacement.
+    pub const OFFBOARDING: &str = "offboarding";
+    pub const OFFBOARDED: &str = "offboarded";
+
+    /// Statuses in which a member may not be given access or work.
+    pub const GONE: [&str; 4] = [REMOVED, DECLINED, OFFBOARDING, OFFBOARDED];
 }
 
 /// The roster table; add it to a service's migrator.
@@ -146,6 +152,17 @@ async fn change<C: ConnectionTrait>(
         .exec(conn)
         .await
         .map(drop)
+}
+
+/// Sets a member's status, unless a newer event already changed their row.
+pub async fn set_status<C: ConnectionTrait>(
+    conn: &C,
+    practice: PracticeId,
+    staff: StaffId,
+    status: &'static str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    change(conn, practice, staff, at, vec![status_set(status)]).await
 }
 
 fn status_set(status: &'static str) -> (roster::Column, Expr) {
@@ -253,6 +270,17 @@ pub async fn apply<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), Db
             );
             change(conn, practice, p.staff_id, at, vec![locations]).await
         }
+        Payload::StaffOffboardingRequested(p) => {
+            set_status(conn, practice, p.leaver.staff_id, status::OFFBOARDING, at).await
+        }
+        Payload::OffboardingCompleted(p) => {
+            set_status(conn, practice, p.leaver.staff_id, status::OFFBOARDED, at).await
+        }
+        Payload::OffboardingFailed(p) => {
+            // StatusBefore speaks the same words as the roster (pending, active, deactivated).
+            let restored = p.leaver_status_before.as_str();
+            set_status(conn, practice, p.leaver.staff_id, restored, at).await
+        }
         Payload::StaffReinvited(_)
         | Payload::CertificationInvited(_)
         | Payload::CertificationRecorded(_)
@@ -289,6 +317,8 @@ pub struct Member {
     pub status: String,
     /// Locations the member may access in the practice; empty when not restricted.
     pub location_ids: Vec<LocationId>,
+    /// When the event that last changed this row occurred.
+    pub changed_at: DateTime<Utc>,
 }
 
 impl Member {
@@ -310,6 +340,7 @@ fn member(row: roster::Model) -> Option<Member> {
             .iter()
             .filter_map(|id| id.parse().ok())
             .collect(),
+        changed_at: row.changed_at,
     })
 }
 

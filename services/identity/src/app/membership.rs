@@ -1,7 +1,7 @@
 //! Keeping memberships, sessions and pending links in step with staff-directory's lifecycle
 //! events.
 
-use ps_core::{PracticeId, StaffId};
+use ps_core::{PracticeId, StaffId, UserId};
 use ps_events::{Event, Payload};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
@@ -15,7 +15,7 @@ use crate::store::{action_links, memberships};
 impl Identity {
     /// Applies a staff lifecycle event in `tx` (the consumer's transaction).
     ///
-    /// Sessions are per practice: a member removed or deactivated in a practice loses every
+    /// Sessions are per practice: a member removed, deactivated or offboarded in a practice loses every
     /// session in it at once (their access tokens are refused by the services' own checks),
     /// while sessions in other practices they are active in go on.
     pub async fn apply_staff_event<C: ConnectionTrait>(
@@ -26,7 +26,6 @@ impl Identity {
         let Some(practice) = event.practice_id else {
             return Ok(());
         };
-        let now = self.now();
         match &event.payload {
             Payload::StaffRoleChanged(p) => {
                 self.set_membership(
@@ -47,30 +46,12 @@ impl Identity {
                     .await?;
             }
             Payload::StaffRemoved(p) | Payload::StaffDeactivated(p) => {
-                self.set_membership(
-                    tx,
-                    practice,
-                    p.staff_id,
-                    &[(memberships::Column::Active, Expr::value(false))],
-                )
-                .await?;
-                let voided = self
-                    .void_links(
-                        tx,
-                        purpose::INVITATION,
-                        None,
-                        Some((practice, p.staff_id)),
-                        now,
-                    )
+                self.end_membership(tx, practice, p.staff_id, p.user_id)
                     .await?;
-                let ended = match p.user_id {
-                    Some(user) => {
-                        self.end_sessions(tx, user.as_uuid(), Some(practice.as_uuid()))
-                            .await?
-                    }
-                    None => 0,
-                };
-                info!(%practice, staff_id = %p.staff_id, voided, sessions_ended = ended, "membership ended");
+            }
+            Payload::OffboardingCompleted(p) => {
+                self.end_membership(tx, practice, p.leaver.staff_id, p.leaver.user_id)
+                    .await?;
             }
             Payload::StaffReactivated(p) => {
                 self.set_membership(
@@ -86,6 +67,42 @@ impl Identity {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// The member can no longer act in the practice: membership off, unused invitation links
+    /// void, their sessions in the practice ended.
+    async fn end_membership<C: ConnectionTrait>(
+        &self,
+        tx: &C,
+        practice: PracticeId,
+        staff: StaffId,
+        user: Option<UserId>,
+    ) -> Result<(), Error> {
+        self.set_membership(
+            tx,
+            practice,
+            staff,
+            &[(memberships::Column::Active, Expr::value(false))],
+        )
+        .await?;
+        let voided = self
+            .void_links(
+                tx,
+                purpose::INVITATION,
+                None,
+                Some((practice, staff)),
+                self.now(),
+            )
+            .await?;
+        let ended = match user {
+            Some(user) => {
+                self.end_sessions(tx, user.as_uuid(), Some(practice.as_uuid()))
+                    .await?
+            }
+            None => 0,
+        };
+        info!(%practice, staff_id = %staff, voided, sessions_ended = ended, "membership ended");
         Ok(())
     }
 

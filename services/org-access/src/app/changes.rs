@@ -324,9 +324,7 @@ impl OrgAccess {
                     organisation.name
                 )));
             }
-            if member.status == ps_roster::status::REMOVED
-                || member.status == ps_roster::status::DECLINED
-            {
+            if ps_roster::status::GONE.contains(&member.status.as_str()) {
                 return Err(Error::FailedPrecondition(format!(
                     "{field}: staff member {} is {} and cannot be given access",
                     entry.staff_id, member.status

@@ -66,6 +66,12 @@ impl OrgAccess {
                     "the staff member was removed from the practice",
                 )));
             }
+            ps_roster::status::OFFBOARDING | ps_roster::status::OFFBOARDED => {
+                return Ok(with_staff(Decision::denied(
+                    StaffOffboarded,
+                    "the staff member was offboarded; their work went to a replacement",
+                )));
+            }
             other => {
                 return Ok(with_staff(Decision::denied(
                     StaffNotActive,

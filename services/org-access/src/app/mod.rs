@@ -7,9 +7,11 @@
 //! - [`decide`]: CheckAccess and ExplainAccess.
 //! - [`views`]: who can access what, and the access audit log.
 //! - [`reactions`]: what staff events do to memberships.
+//! - [`offboarding`]: the preview and the handover of a leaver's work.
 
 mod changes;
 mod decide;
+mod offboarding;
 mod organisations;
 mod reactions;
 mod roles;
@@ -24,7 +26,7 @@ use chrono::{DateTime, Utc};
 use ps_auth::UserCaller;
 use ps_core::{PracticeId, PracticeRole, SharedClock, StaffId};
 use ps_events::{Actor, Event, OutboxWaker, Payload, outbox};
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Set};
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -125,8 +127,9 @@ impl OrgAccess {
             return Ok(());
         }
         let now = self.now();
-        access_audit::Entity::insert_many(entries.into_iter().map(|entry| {
-            access_audit::ActiveModel {
+        let rows = entries
+            .into_iter()
+            .map(|entry| access_audit::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 practice_id: Set(practice.as_uuid()),
                 actor_id: Set(actor.id.clone()),
@@ -138,10 +141,9 @@ impl OrgAccess {
                 before: Set(entry.before.to_string()),
                 after: Set(entry.after.to_string()),
                 occurred_at: Set(now),
-            }
-        }))
-        .exec_without_returning(tx)
-        .await?;
+            })
+            .collect();
+        ps_db::insert_all(tx, rows).await?;
         Ok(())
     }
 

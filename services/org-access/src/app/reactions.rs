@@ -2,6 +2,7 @@
 //! member's memberships (kept as history, audited in the name of the person who removed them);
 //! deactivation changes nothing here, since the roster alone denies access, so reactivation
 //! restores exactly the memberships there were. Location events keep the locations projection.
+//! An offboarding request hands the leaver's work over ([`super::offboarding`]).
 
 use ps_core::PracticeId;
 use ps_events::{Event, Payload};
@@ -21,6 +22,7 @@ impl OrgAccess {
         };
         match &event.payload {
             Payload::StaffRemoved(p) => self.revoke_all(tx, practice, event, p.staff_id).await,
+            Payload::StaffOffboardingRequested(p) => self.hand_over(tx, practice, event, p).await,
             Payload::LocationChanged(p) => {
                 locations::Entity::insert(locations::ActiveModel {
                     id: Set(p.location_id.as_uuid()),

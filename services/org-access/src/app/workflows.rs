@@ -61,10 +61,7 @@ impl OrgAccess {
                             "steps[{i}].approver_staff_ids[{j}]: staff member {approver} not found"
                         )));
                     }
-                    Some(m)
-                        if m.status == ps_roster::status::REMOVED
-                            || m.status == ps_roster::status::DECLINED =>
-                    {
+                    Some(m) if ps_roster::status::GONE.contains(&m.status.as_str()) => {
                         return Err(Error::FailedPrecondition(format!(
                             "steps[{i}].approver_staff_ids[{j}]: staff member {approver} is {}",
                             m.status

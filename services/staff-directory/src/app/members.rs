@@ -117,8 +117,13 @@ impl Directory {
             .await?;
         let row = match existing {
             Some(existing)
-                if existing.status != StaffStatus::Declined.as_str()
-                    && existing.status != StaffStatus::Removed.as_str() =>
+                if ![
+                    StaffStatus::Declined,
+                    StaffStatus::Removed,
+                    StaffStatus::Offboarded,
+                ]
+                .iter()
+                .any(|s| existing.status == s.as_str()) =>
             {
                 return Err(Error::AlreadyMember {
                     email: existing.email,
@@ -491,7 +496,13 @@ impl Directory {
         self.lock_practice(&tx, caller.practice_id).await?;
         let row = self.member_for_update(&tx, caller.practice_id, id).await?;
         let status = stored_status(&row.status)?;
-        if matches!(status, StaffStatus::Declined | StaffStatus::Removed) {
+        if matches!(
+            status,
+            StaffStatus::Declined
+                | StaffStatus::Removed
+                | StaffStatus::Offboarding
+                | StaffStatus::Offboarded
+        ) {
             return Err(Error::FailedPrecondition(format!(
                 "the role of a {} member cannot change",
                 row.status
@@ -599,14 +610,17 @@ impl Directory {
         let transition = Transition {
             to: StaffStatus::Removed,
             action: "staff.removed",
-            check: |_: &Acting, _: &staff_members::Model, from: StaffStatus| {
-                if from == StaffStatus::Removed {
-                    Err(Error::FailedPrecondition(
-                        "this member was already removed".into(),
-                    ))
-                } else {
-                    Ok(())
+            check: |_: &Acting, _: &staff_members::Model, from: StaffStatus| match from {
+                StaffStatus::Removed => Err(Error::FailedPrecondition(
+                    "this member was already removed".into(),
+                )),
+                StaffStatus::Offboarding | StaffStatus::Offboarded => {
+                    Err(Error::FailedPrecondition(format!(
+                        "this member is {}: their work was handed to a replacement",
+                        from.as_str()
+                    )))
                 }
+                _ => Ok(()),
             },
             event: |staff_id, user_id, _| Payload::StaffRemoved(StaffLeft { staff_id, user_id }),
         };

@@ -10,6 +10,7 @@ mod audit;
 mod certification;
 mod locations;
 mod members;
+mod offboarding;
 mod practice;
 
 use std::collections::HashMap;

@@ -8,6 +8,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(ps_events::migration::EventTables),
             Box::new(Initial),
+            Box::new(Offboardings),
         ]
     }
 }
@@ -202,5 +203,72 @@ impl MigrationTrait for Initial {
                 .await?;
         }
         Ok(())
+    }
+}
+
+struct Offboardings;
+
+impl MigrationName for Offboardings {
+    fn name(&self) -> &str {
+        "m20261123_000001_offboardings"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Offboardings {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("offboardings")
+                    .col(pk_uuid("id"))
+                    .col(uuid("practice_id"))
+                    .col(uuid("leaver_id"))
+                    .col(string("leaver_name"))
+                    .col(string("leaver_status_before"))
+                    .col(uuid("replacement_id"))
+                    .col(string("replacement_name"))
+                    .col(string("existing_access"))
+                    .col(string("status"))
+                    .col(string("requested_by_id"))
+                    .col(string("requested_by_name"))
+                    .col(timestamp_with_time_zone("requested_at"))
+                    .col(timestamp_with_time_zone_null("finished_at"))
+                    .col(text_null("failure_reason"))
+                    .col(integer("organisations").default(0))
+                    .col(integer("memberships_revoked").default(0))
+                    .col(integer("memberships_granted").default(0))
+                    .col(integer("memberships_changed").default(0))
+                    .col(integer("invitations_withdrawn").default(0))
+                    .col(integer("steps_reassigned").default(0))
+                    .to_owned(),
+            )
+            .await?;
+        for index in [
+            index(
+                "offboardings_practice",
+                "offboardings",
+                &["practice_id", "id"],
+            ),
+            index(
+                "offboardings_leaver",
+                "offboardings",
+                &["practice_id", "leaver_id"],
+            ),
+            index(
+                "offboardings_replacement",
+                "offboardings",
+                &["practice_id", "replacement_id", "status"],
+            ),
+        ] {
+            manager.create_index(index).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table("offboardings").to_owned())
+            .await
     }
 }

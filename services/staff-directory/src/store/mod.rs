@@ -134,3 +134,42 @@ pub mod audit_events {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod offboardings {
+    use sea_orm::entity::prelude::*;
+
+    /// One handover of a leaver's work to a replacement, from request to outcome.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "offboardings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub practice_id: Uuid,
+        pub leaver_id: Uuid,
+        /// Names as they were when the offboarding was asked for.
+        pub leaver_name: String,
+        /// Restored if the offboarding fails.
+        pub leaver_status_before: String,
+        pub replacement_id: Uuid,
+        pub replacement_name: String,
+        pub existing_access: String,
+        /// requested | completed | failed
+        pub status: String,
+        pub requested_by_id: String,
+        pub requested_by_name: String,
+        pub requested_at: DateTimeUtc,
+        pub finished_at: Option<DateTimeUtc>,
+        pub failure_reason: Option<String>,
+        pub organisations: i32,
+        pub memberships_revoked: i32,
+        pub memberships_granted: i32,
+        pub memberships_changed: i32,
+        pub invitations_withdrawn: i32,
+        pub steps_reassigned: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
