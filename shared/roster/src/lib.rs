@@ -113,18 +113,24 @@ fn json(ids: &[LocationId]) -> String {
         .unwrap_or_else(|_| "[]".into())
 }
 
-/// Inserts or replaces a member's row, unless a newer event already changed it.
+/// Inserts or replaces a member's row, unless a newer event already changed it (or, with
+/// `only_from`, the row is in another status).
 async fn upsert<C: ConnectionTrait>(
     conn: &C,
     row: roster::ActiveModel,
     update: &[roster::Column],
     at: DateTime<Utc>,
+    only_from: Option<&str>,
 ) -> Result<(), DbErr> {
+    let mut condition = Expr::col((roster::Entity, roster::Column::ChangedAt)).lte(at);
+    if let Some(status) = only_from {
+        condition = condition.and(Expr::col((roster::Entity, roster::Column::Status)).eq(status));
+    }
     roster::Entity::insert(row)
         .on_conflict(
             OnConflict::columns([roster::Column::PracticeId, roster::Column::StaffId])
                 .update_columns(update.iter().copied().chain([roster::Column::ChangedAt]))
-                .action_and_where(Expr::col((roster::Entity, roster::Column::ChangedAt)).lte(at))
+                .action_and_where(condition)
                 .to_owned(),
         )
         .exec_without_returning(conn)
@@ -215,7 +221,7 @@ pub async fn apply<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), Db
                 json(&p.location_ids),
             );
             let update = [C::Email, C::Name, C::Role, C::Status, C::LocationIds];
-            upsert(conn, invited, &update, at).await
+            upsert(conn, invited, &update, at, None).await
         }
         Payload::InvitationAccepted(p) => {
             // Name and locations stay as invited; an acceptance seen first uses the e-mail.
@@ -228,7 +234,10 @@ pub async fn apply<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), Db
                 status::ACTIVE,
                 "[]".into(),
             );
-            upsert(conn, accepted, &[C::UserId, C::Role, C::Status], at).await
+            // Only a Pending member accepts (as in staff-directory): a late acceptance does not
+            // bring back someone removed or offboarded meanwhile.
+            let update = [C::UserId, C::Role, C::Status];
+            upsert(conn, accepted, &update, at, Some(status::PENDING)).await
         }
         Payload::InvitationDeclined(p) => {
             let mut set = vec![status_set(status::DECLINED)];
@@ -375,4 +384,179 @@ pub async fn members<C: ConnectionTrait>(
         .into_iter()
         .filter_map(member)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use ps_core::{Email, ExistingAccess, PersonName};
+    use ps_events::Actor;
+    use ps_events::event::{
+        InvitationAccepted, OffboardingCompleted, OffboardingFailed, OffboardingParty,
+        StaffInvited, StaffOffboardingRequested, StatusBefore,
+    };
+    use sea_orm::DatabaseConnection;
+    use sea_orm_migration::{MigrationTrait, SchemaManager};
+
+    use super::*;
+
+    async fn roster() -> DatabaseConnection {
+        let db = ps_db::connect(&ps_db::DbSettings {
+            url: "sqlite::memory:".into(),
+            max_connections: 1,
+        })
+        .await
+        .unwrap();
+        RosterTable.up(&SchemaManager::new(&db)).await.unwrap();
+        db
+    }
+
+    struct Story {
+        practice: PracticeId,
+        staff: StaffId,
+        user: UserId,
+        start: DateTime<Utc>,
+    }
+
+    impl Story {
+        fn at(&self, minutes: i64, payload: Payload) -> Event {
+            Event::new(
+                self.practice,
+                Actor::operator("test"),
+                self.start + Duration::minutes(minutes),
+                payload,
+            )
+        }
+
+        fn party(&self) -> OffboardingParty {
+            OffboardingParty {
+                staff_id: self.staff,
+                user_id: Some(self.user),
+                name: PersonName::from_trusted("Lee".into()),
+                email: Email::from_trusted("lee@example.test".into()),
+            }
+        }
+
+        fn invited(&self, minutes: i64) -> Event {
+            self.at(
+                minutes,
+                Payload::StaffInvited(StaffInvited {
+                    staff_id: self.staff,
+                    email: Email::from_trusted("lee@example.test".into()),
+                    name: PersonName::from_trusted("Lee".into()),
+                    role: PracticeRole::Member,
+                    practice_name: "P".into(),
+                    inviter_name: "O".into(),
+                    location_ids: Vec::new(),
+                }),
+            )
+        }
+
+        fn accepted(&self, minutes: i64) -> Event {
+            self.at(
+                minutes,
+                Payload::InvitationAccepted(InvitationAccepted {
+                    staff_id: self.staff,
+                    user_id: self.user,
+                    email: Email::from_trusted("lee@example.test".into()),
+                    role: PracticeRole::Member,
+                }),
+            )
+        }
+
+        fn offboarding(&self, minutes: i64) -> Event {
+            self.at(
+                minutes,
+                Payload::StaffOffboardingRequested(StaffOffboardingRequested {
+                    offboarding_id: uuid::Uuid::now_v7(),
+                    leaver: self.party(),
+                    leaver_status_before: StatusBefore::Active,
+                    replacement: self.party(),
+                    existing_access: ExistingAccess::KeepReplacementRole,
+                    requested_by_email: Email::from_trusted("o@example.test".into()),
+                }),
+            )
+        }
+
+        async fn status(&self, db: &DatabaseConnection) -> String {
+            members(db, self.practice, &[self.staff])
+                .await
+                .unwrap()
+                .pop()
+                .unwrap()
+                .status
+        }
+    }
+
+    fn story() -> Story {
+        Story {
+            practice: PracticeId::generate(),
+            staff: StaffId::generate(),
+            user: UserId::generate(),
+            start: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn older_events_never_overwrite_newer_ones() {
+        let db = roster().await;
+        let s = story();
+        apply(&db, &s.accepted(2)).await.unwrap();
+        apply(&db, &s.invited(1)).await.unwrap();
+        assert_eq!(s.status(&db).await, status::ACTIVE);
+    }
+
+    #[tokio::test]
+    async fn offboarding_ends_in_offboarded_and_a_late_acceptance_does_not_undo_it() {
+        let db = roster().await;
+        let s = story();
+        apply(&db, &s.invited(1)).await.unwrap();
+        apply(&db, &s.offboarding(2)).await.unwrap();
+        assert_eq!(s.status(&db).await, status::OFFBOARDING);
+        apply(
+            &db,
+            &s.at(
+                3,
+                Payload::OffboardingCompleted(OffboardingCompleted {
+                    offboarding_id: uuid::Uuid::now_v7(),
+                    leaver: s.party(),
+                    replacement: s.party(),
+                    requested_by_email: Email::from_trusted("o@example.test".into()),
+                    counts: ps_core::OffboardingCounts::default(),
+                    holdings: Vec::new(),
+                }),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.status(&db).await, status::OFFBOARDED);
+        // The invitation link was answered after the member left: it changes nothing here.
+        apply(&db, &s.accepted(4)).await.unwrap();
+        assert_eq!(s.status(&db).await, status::OFFBOARDED);
+    }
+
+    #[tokio::test]
+    async fn a_failed_offboarding_restores_the_status_before() {
+        let db = roster().await;
+        let s = story();
+        apply(&db, &s.invited(1)).await.unwrap();
+        apply(&db, &s.offboarding(2)).await.unwrap();
+        apply(
+            &db,
+            &s.at(
+                3,
+                Payload::OffboardingFailed(OffboardingFailed {
+                    offboarding_id: uuid::Uuid::now_v7(),
+                    leaver: s.party(),
+                    leaver_status_before: StatusBefore::Pending,
+                    replacement: s.party(),
+                    requested_by_email: Email::from_trusted("o@example.test".into()),
+                    reason: "no".into(),
+                }),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.status(&db).await, status::PENDING);
+    }
 }
