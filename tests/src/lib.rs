@@ -50,6 +50,14 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// For reports: "SQLite + in-process events" or "PostgreSQL + RabbitMQ".
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Embedded => "SQLite + in-process events",
+            Backend::External { .. } => "PostgreSQL + RabbitMQ",
+        }
+    }
+
     /// PostgreSQL + RabbitMQ from the environment, or `None` when not configured. With
     /// `PS_TEST_REQUIRE_EXTERNAL=1` a missing configuration fails the test instead.
     pub fn external() -> Option<Backend> {

@@ -470,8 +470,8 @@ async fn offboarding_hands_everything_to_the_replacement(backend: Backend) {
     let audit = audit_for(&system, owner, &c.leaver_id).await;
     let by_cause: Vec<&org::AccessAuditEvent> =
         audit.iter().filter(|e| e.request_id == cause).collect();
-    // 3 memberships revoked, 1 invitation withdrawn, 3 steps.
-    assert_eq!(by_cause.len(), 7, "{audit:?}");
+    // 3 memberships revoked, 1 invitation withdrawn, 1 workflow (3 steps).
+    assert_eq!(by_cause.len(), 5, "{audit:?}");
     assert!(
         by_cause
             .iter()

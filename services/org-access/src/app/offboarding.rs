@@ -15,7 +15,7 @@ use ps_events::event::{
     Holding, OffboardingCompleted, OffboardingFailed, StaffOffboardingRequested,
 };
 use ps_events::{Event, Payload};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use tracing::info;
 use uuid::Uuid;
@@ -608,10 +608,26 @@ impl OrgAccess {
 
         // 4. Workflow steps: where the replacement already approves, the leaver goes; elsewhere
         //    the replacement takes the leaver's place.
+        //    EXISTS probes the primary key row by row; an IN (subquery) here can be planned as
+        //    a quadratic nested loop on PostgreSQL before the table has statistics.
+        let theirs = Alias::new("theirs");
         step_approvers::Entity::delete_many()
             .filter(step_approvers::Column::PracticeId.eq(practice.as_uuid()))
             .filter(step_approvers::Column::StaffId.eq(leaver_id.as_uuid()))
-            .filter(step_approvers::Column::StepId.in_subquery(steps_of(practice, replacement_id)))
+            .filter(Expr::exists(
+                Query::select()
+                    .expr(Expr::val(1))
+                    .from_as(step_approvers::Entity, theirs.clone())
+                    .and_where(
+                        Expr::col((theirs.clone(), step_approvers::Column::StepId))
+                            .equals((step_approvers::Entity, step_approvers::Column::StepId)),
+                    )
+                    .and_where(
+                        Expr::col((theirs, step_approvers::Column::StaffId))
+                            .eq(replacement_id.as_uuid()),
+                    )
+                    .to_owned(),
+            ))
             .exec(tx)
             .await?;
         step_approvers::Entity::update_many()
@@ -702,7 +718,8 @@ impl OrgAccess {
     }
 }
 
-/// One entry per membership revoked, granted or changed, per invitation withdrawn and per step.
+/// One entry per membership revoked, granted or changed, per invitation withdrawn and per
+/// workflow whose steps changed.
 fn audit_entries(plan: &OffboardingPlan, cause: &str) -> Vec<AuditEntry> {
     let entry = |action, organisation, staff, before, after| AuditEntry {
         action,
@@ -754,13 +771,22 @@ fn audit_entries(plan: &OffboardingPlan, cause: &str) -> Vec<AuditEntry> {
             serde_json::json!({ "status": "revoked", "cause": "offboarding" }),
         ));
     }
+    // One entry per workflow, naming each of its steps that changed.
+    let mut by_workflow: BTreeMap<Uuid, Vec<&StepHandover>> = BTreeMap::new();
     for s in &plan.steps {
+        by_workflow.entry(s.workflow_id).or_default().push(s);
+    }
+    for (workflow, steps) in by_workflow {
+        let changed: Vec<serde_json::Value> = steps
+            .iter()
+            .map(|s| serde_json::json!({ "step_id": s.step_id, "position": s.position, "approvers": s.approvers_after }))
+            .collect();
         entries.push(entry(
             "workflow.approver_replaced",
-            s.organisation_id,
+            steps[0].organisation_id,
             plan.leaver,
-            serde_json::json!({ "workflow_id": s.workflow_id, "step_id": s.step_id, "approver": plan.leaver }),
-            serde_json::json!({ "workflow_id": s.workflow_id, "step_id": s.step_id, "approvers": s.approvers_after, "cause": "offboarding" }),
+            serde_json::json!({ "workflow_id": workflow, "approver": plan.leaver }),
+            serde_json::json!({ "workflow_id": workflow, "approver": plan.replacement, "steps": changed, "cause": "offboarding" }),
         ));
     }
     entries
