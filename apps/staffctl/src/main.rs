@@ -4,6 +4,7 @@
 //! (`--session`, default in your config directory); later commands use it and refresh the
 //! access token when it is about to expire.
 
+mod offboard;
 mod org;
 
 use std::io::BufRead;
@@ -175,6 +176,14 @@ enum Command {
     OrgInvitations {
         #[command(subcommand)]
         command: org::OrgInvitationCommand,
+    },
+    /// Hand a leaving member's organisations and workflow steps to a replacement: shows the
+    /// plan, asks, then waits for the result.
+    Offboard(offboard::OffboardArgs),
+    /// Offboardings and their results.
+    Offboardings {
+        #[command(subcommand)]
+        command: offboard::OffboardingCommand,
     },
     /// E-mails sent for your practice.
     Deliveries {
@@ -358,6 +367,8 @@ enum Status {
     Declined,
     Deactivated,
     Removed,
+    Offboarding,
+    Offboarded,
 }
 
 impl From<Status> for staff::StaffStatus {
@@ -368,6 +379,8 @@ impl From<Status> for staff::StaffStatus {
             Status::Declined => staff::StaffStatus::Declined,
             Status::Deactivated => staff::StaffStatus::Deactivated,
             Status::Removed => staff::StaffStatus::Removed,
+            Status::Offboarding => staff::StaffStatus::Offboarding,
+            Status::Offboarded => staff::StaffStatus::Offboarded,
         }
     }
 }
@@ -504,6 +517,8 @@ fn status_title(value: i32) -> &'static str {
         Ok(staff::StaffStatus::Declined) => "Declined",
         Ok(staff::StaffStatus::Deactivated) => "Deactivated",
         Ok(staff::StaffStatus::Removed) => "Removed",
+        Ok(staff::StaffStatus::Offboarding) => "Offboarding",
+        Ok(staff::StaffStatus::Offboarded) => "Offboarded",
         _ => "?",
     }
 }
@@ -982,6 +997,14 @@ async fn run(cli: &Cli) -> Result<()> {
         Command::Access { command } => org::access(org_client(cli).await?, command).await?,
         Command::OrgInvitations { command } => {
             org::invitations(org_client(cli).await?, command).await?
+        }
+        Command::Offboard(args) => {
+            let directory = as_user(cli, &cli.staff_url, StaffDirectoryServiceClient::new).await?;
+            offboard::offboard(directory, org_client(cli).await?, args).await?
+        }
+        Command::Offboardings { command } => {
+            let directory = as_user(cli, &cli.staff_url, StaffDirectoryServiceClient::new).await?;
+            offboard::offboardings(directory, command).await?
         }
         Command::Deliveries { recipient } => {
             let mut client =

@@ -287,7 +287,7 @@ pub fn offboarding_summary(e: &SummaryEmail<'_>) -> Rendered {
         e.manager_name,
         &[
             format!(
-                "{}'s work went to {}: {} handed over, {} approved in.",
+                "{}'s work went to {}: {} and {} handed over.",
                 e.leaver_name,
                 e.replacement_name,
                 plural(c.organisations, "organisation", "organisations"),
