@@ -485,6 +485,43 @@ impl TestSystem {
         )
     }
 
+    /// CheckAccess for `user`, as another service asks it.
+    pub async fn allowed(&self, user: &Person, organisation: &str, permission: &str) -> bool {
+        self.authorization()
+            .await
+            .check_access(ps_proto::orgaccess::v1::CheckAccessRequest {
+                user_id: user.user_id.clone(),
+                organisation_id: organisation.into(),
+                permission: permission.into(),
+                location_id: String::new(),
+            })
+            .await
+            .expect("CheckAccess")
+            .into_inner()
+            .allowed
+    }
+
+    /// ExplainAccess for `user`, as another service asks it; `location` may be empty.
+    pub async fn explain_access(
+        &self,
+        user: &Person,
+        organisation: &str,
+        permission: &str,
+        location: &str,
+    ) -> ps_proto::orgaccess::v1::AccessDecision {
+        self.authorization()
+            .await
+            .explain_access(ps_proto::orgaccess::v1::ExplainAccessRequest {
+                user_id: user.user_id.clone(),
+                organisation_id: organisation.into(),
+                permission: permission.into(),
+                location_id: location.into(),
+            })
+            .await
+            .expect("ExplainAccess")
+            .into_inner()
+    }
+
     /// Creates an organisation, waiting for org-access to know the creator.
     pub async fn create_org(
         &self,

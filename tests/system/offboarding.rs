@@ -280,7 +280,7 @@ async fn offboarding_hands_everything_to_the_replacement(backend: Backend) {
     )
     .await;
     let untouched = workflow(&system, owner, &beta, "Intake", &[&[&c.colleague_id]]).await;
-    assert!(allowed(&system, &c.leaver, &alpha, "workflow.approve").await);
+    assert!(system.allowed(&c.leaver, &alpha, "workflow.approve").await);
 
     // The preview: every organisation, step and invitation, and the warnings.
     let plan = preview(
@@ -373,7 +373,7 @@ async fn offboarding_hands_everything_to_the_replacement(backend: Backend) {
         ("Editor", org::HandoverAction::ChangeRole as i32)
     );
     // A preview changes nothing.
-    assert!(allowed(&system, &c.leaver, &alpha, "workflow.approve").await);
+    assert!(system.allowed(&c.leaver, &alpha, "workflow.approve").await);
 
     // Offboard: Offboarding at once, then Completed with the previewed counts.
     let requested = system
@@ -409,7 +409,9 @@ async fn offboarding_hands_everything_to_the_replacement(backend: Backend) {
             .iter()
             .all(|m| m.status == org::MembershipStatus::Revoked as i32)
     );
-    let decision = check(&system, &c.leaver, &alpha).await;
+    let decision = system
+        .explain_access(&c.leaver, &alpha, "workflow.approve", "")
+        .await;
     assert_eq!(decision.reason, org::DecisionReason::StaffOffboarded as i32);
 
     // The replacement holds what the preview said, and every step.
@@ -430,7 +432,11 @@ async fn offboarding_hands_everything_to_the_replacement(backend: Backend) {
         ]
     );
     assert_eq!(holds.steps.len(), 3);
-    assert!(allowed(&system, &c.replacement, &alpha, "workflow.approve").await);
+    assert!(
+        system
+            .allowed(&c.replacement, &alpha, "workflow.approve")
+            .await
+    );
     let after = system
         .org_access_as(owner)
         .await
@@ -541,37 +547,6 @@ async fn offboarding_hands_everything_to_the_replacement(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
-}
-
-async fn check(system: &TestSystem, user: &Person, organisation: &str) -> org::AccessDecision {
-    system
-        .authorization()
-        .await
-        .explain_access(org::ExplainAccessRequest {
-            user_id: user.user_id.clone(),
-            organisation_id: organisation.into(),
-            permission: "workflow.approve".into(),
-            location_id: String::new(),
-        })
-        .await
-        .expect("ExplainAccess")
-        .into_inner()
-}
-
-async fn allowed(system: &TestSystem, user: &Person, organisation: &str, permission: &str) -> bool {
-    system
-        .authorization()
-        .await
-        .check_access(org::CheckAccessRequest {
-            user_id: user.user_id.clone(),
-            organisation_id: organisation.into(),
-            permission: permission.into(),
-            location_id: String::new(),
-        })
-        .await
-        .expect("CheckAccess")
-        .into_inner()
-        .allowed
 }
 
 async fn refused_offboardings_publish_nothing(backend: Backend) {
@@ -725,7 +700,7 @@ async fn refused_offboardings_publish_nothing(backend: Backend) {
     system
         .wait_for_status(owner, &c.leaver.email, staff::StaffStatus::Active)
         .await;
-    assert!(allowed(&system, &c.leaver, &alpha, "workflow.approve").await);
+    assert!(system.allowed(&c.leaver, &alpha, "workflow.approve").await);
 
     // An offboarded member cannot be offboarded again, nor be a replacement.
     directory
@@ -934,7 +909,7 @@ async fn a_failed_handover_changes_nothing(backend: Backend) {
             .iter()
             .all(|e| e.request_id != cause)
     );
-    assert!(allowed(&system, &c.leaver, &alpha, "workflow.approve").await);
+    assert!(system.allowed(&c.leaver, &alpha, "workflow.approve").await);
     system
         .staff_as(&c.leaver)
         .await

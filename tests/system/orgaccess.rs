@@ -4,9 +4,7 @@
 use ps_proto::common::v1::PracticeRole;
 use ps_proto::orgaccess::v1 as org;
 use ps_proto::staff::v1 as staff;
-use system_tests::{
-    Backend, Code, Person, TestSystem, eventually, on_every_backend, violated_fields,
-};
+use system_tests::{Backend, Code, TestSystem, eventually, on_every_backend, violated_fields};
 
 on_every_backend!(
     organisations_workflows_and_roles,
@@ -30,43 +28,6 @@ fn member_entry(staff_id: &str, role: &str) -> org::AccessEntry {
         role_id: role.into(),
         ..Default::default()
     }
-}
-
-async fn check(
-    system: &TestSystem,
-    user: &Person,
-    organisation: &str,
-    permission: &str,
-    location: &str,
-) -> org::AccessDecision {
-    system
-        .authorization()
-        .await
-        .explain_access(org::ExplainAccessRequest {
-            user_id: user.user_id.clone(),
-            organisation_id: organisation.into(),
-            permission: permission.into(),
-            location_id: location.into(),
-        })
-        .await
-        .expect("ExplainAccess")
-        .into_inner()
-}
-
-async fn allowed(system: &TestSystem, user: &Person, organisation: &str, permission: &str) -> bool {
-    system
-        .authorization()
-        .await
-        .check_access(org::CheckAccessRequest {
-            user_id: user.user_id.clone(),
-            organisation_id: organisation.into(),
-            permission: permission.into(),
-            location_id: String::new(),
-        })
-        .await
-        .expect("CheckAccess")
-        .into_inner()
-        .allowed
 }
 
 fn step(name: &str, approvers: &[&str]) -> org::StepInput {
@@ -462,7 +423,7 @@ async fn changesets_in_both_directions(backend: Backend) {
         .into_inner();
     assert!(!preview.applied);
     assert!(
-        allowed(&system, &one, &b, "workflow.edit").await,
+        system.allowed(&one, &b, "workflow.edit").await,
         "a preview writes nothing"
     );
     let applied = client
@@ -685,13 +646,10 @@ async fn changesets_in_both_directions(backend: Backend) {
     ];
     expected.sort();
     assert_eq!(roles, expected);
-    assert!(allowed(&system, &one, &a, "workflow.approve").await);
-    assert!(
-        !allowed(&system, &one, &b, "workflow.view").await,
-        "revoked"
-    );
-    assert!(allowed(&system, &three, &a, "billing.refund").await);
-    assert!(!allowed(&system, &two, &a, "billing.refund").await);
+    assert!(system.allowed(&one, &a, "workflow.approve").await);
+    assert!(!system.allowed(&one, &b, "workflow.view").await, "revoked");
+    assert!(system.allowed(&three, &a, "billing.refund").await);
+    assert!(!system.allowed(&two, &a, "billing.refund").await);
     let batch = system
         .authorization()
         .await
@@ -720,9 +678,9 @@ async fn changesets_in_both_directions(backend: Backend) {
         .into_inner()
         .allowed;
     assert_eq!(batch, [true, false, true]);
-    let why = check(&system, &one, &b, "workflow.view", "").await;
+    let why = system.explain_access(&one, &b, "workflow.view", "").await;
     assert_eq!(why.reason, org::DecisionReason::NoMembership as i32);
-    let why = check(&system, &two, &a, "billing.refund", "").await;
+    let why = system.explain_access(&two, &a, "billing.refund", "").await;
     assert_eq!(why.reason, org::DecisionReason::PermissionNotInRole as i32);
     assert_eq!(why.role_name, "Viewer");
     let unknown_permission = system
@@ -757,7 +715,7 @@ async fn changesets_in_both_directions(backend: Backend) {
         })
         .await
         .expect("grant the custom role");
-    assert!(!allowed(&system, &two, &c, "calendar.create").await);
+    assert!(!system.allowed(&two, &c, "calendar.create").await);
     client
         .update_role(org::UpdateRoleRequest {
             role_id: custom.id.clone(),
@@ -767,7 +725,7 @@ async fn changesets_in_both_directions(backend: Backend) {
         })
         .await
         .expect("UpdateRole");
-    assert!(allowed(&system, &two, &c, "calendar.create").await);
+    assert!(system.allowed(&two, &c, "calendar.create").await);
 }
 
 async fn organisation_invitations_are_answered_one_by_one(backend: Backend) {
@@ -841,7 +799,8 @@ async fn organisation_invitations_are_answered_one_by_one(backend: Backend) {
         assert!(mail.content.contains(name), "{name} in the e-mail");
     }
     assert_eq!(
-        check(&system, &guest, &orgs[0], "organisation.view", "")
+        system
+            .explain_access(&guest, &orgs[0], "organisation.view", "")
             .await
             .reason,
         org::DecisionReason::InvitationNotAccepted as i32
@@ -892,15 +851,17 @@ async fn organisation_invitations_are_answered_one_by_one(backend: Backend) {
         .unwrap_err();
     assert_eq!(not_theirs.code(), Code::NotFound);
 
-    assert!(allowed(&system, &guest, &orgs[0], "organisation.view").await);
+    assert!(system.allowed(&guest, &orgs[0], "organisation.view").await);
     assert_eq!(
-        check(&system, &guest, &orgs[1], "organisation.view", "")
+        system
+            .explain_access(&guest, &orgs[1], "organisation.view", "")
             .await
             .reason,
         org::DecisionReason::NoMembership as i32
     );
     assert_eq!(
-        check(&system, &guest, &orgs[2], "organisation.view", "")
+        system
+            .explain_access(&guest, &orgs[2], "organisation.view", "")
             .await
             .reason,
         org::DecisionReason::InvitationNotAccepted as i32
@@ -994,19 +955,21 @@ async fn staff_events_and_location_limits_decide_access(backend: Backend) {
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
     assert_eq!(
-        check(&system, &nurse, &clinic, "calendar.create", &north)
+        system
+            .explain_access(&nurse, &clinic, "calendar.create", &north)
             .await
             .reason,
         org::DecisionReason::Allowed as i32
     );
     assert_eq!(
-        check(&system, &nurse, &clinic, "calendar.create", &south)
+        system
+            .explain_access(&nurse, &clinic, "calendar.create", &south)
             .await
             .reason,
         org::DecisionReason::LocationNotAllowed as i32
     );
     assert!(
-        allowed(&system, &nurse, &clinic, "calendar.create").await,
+        system.allowed(&nurse, &clinic, "calendar.create").await,
         "organisation-wide actions are not limited"
     );
 
@@ -1019,7 +982,8 @@ async fn staff_events_and_location_limits_decide_access(backend: Backend) {
         .await
         .expect("porter works at South");
     eventually("org-access to limit the porter to South", || async {
-        (check(&system, &porter, &clinic, "calendar.view", &north)
+        (system
+            .explain_access(&porter, &clinic, "calendar.view", &north)
             .await
             .reason
             == org::DecisionReason::LocationNotAllowed as i32)
@@ -1027,7 +991,8 @@ async fn staff_events_and_location_limits_decide_access(backend: Backend) {
     })
     .await;
     assert!(
-        check(&system, &porter, &clinic, "calendar.view", &south)
+        system
+            .explain_access(&porter, &clinic, "calendar.view", &south)
             .await
             .allowed
     );
@@ -1040,7 +1005,8 @@ async fn staff_events_and_location_limits_decide_access(backend: Backend) {
         .await
         .expect("deactivate");
     eventually("the deactivated nurse to be denied", || async {
-        (check(&system, &nurse, &clinic, "calendar.view", "")
+        (system
+            .explain_access(&nurse, &clinic, "calendar.view", "")
             .await
             .reason
             == org::DecisionReason::StaffDeactivated as i32)
@@ -1054,7 +1020,8 @@ async fn staff_events_and_location_limits_decide_access(backend: Backend) {
         .await
         .expect("reactivate");
     eventually("the reactivated nurse to be allowed again", || async {
-        check(&system, &nurse, &clinic, "calendar.create", &north)
+        system
+            .explain_access(&nurse, &clinic, "calendar.create", &north)
             .await
             .allowed
             .then_some(())
@@ -1069,7 +1036,8 @@ async fn staff_events_and_location_limits_decide_access(backend: Backend) {
         .await
         .expect("remove");
     eventually("the removed member to be denied", || async {
-        (check(&system, &leaver, &clinic, "calendar.view", "")
+        (system
+            .explain_access(&leaver, &clinic, "calendar.view", "")
             .await
             .reason
             == org::DecisionReason::StaffRemoved as i32)
