@@ -112,14 +112,76 @@ macro_rules! on_every_backend {
     };
 }
 
-/// Logs for a failing test: set `TEST_LOG=debug` (or any filter).
+/// The process's subscriber, installed by the first test that starts a system: logs for a
+/// failing test (set `TEST_LOG=debug`, or any filter), and OpenTelemetry spans kept in memory
+/// for traces a test started with [`traced_root`]. Only the product's own spans (RPC, event,
+/// e-mail) reach the span layer, and every trace but a test's own is not sampled, so the
+/// rest of the suite pays next to nothing for it.
 fn init_logs() {
-    if let Ok(filter) = std::env::var("TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let (provider, _) = SPANS.get_or_init(|| {
+        let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+                opentelemetry_sdk::trace::Sampler::AlwaysOff,
+            )))
+            .with_simple_exporter(exporter.clone())
+            .build();
+        (provider, exporter)
+    });
+    let logs = std::env::var("TEST_LOG").ok().map(|filter| {
+        tracing_subscriber::fmt::layer()
             .with_test_writer()
-            .try_init();
+            .with_filter(tracing_subscriber::EnvFilter::new(filter))
+    });
+    let product_spans = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.is_span()
+            && matches!(
+                meta.name(),
+                "test" | "rpc" | "event.publish" | "event.handle" | "mail.send"
+            )
+    });
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(ps_telemetry::trace::layer_for(provider).with_filter(product_spans))
+        .try_init();
+}
+
+static SPANS: std::sync::OnceLock<(
+    opentelemetry_sdk::trace::SdkTracerProvider,
+    opentelemetry_sdk::trace::InMemorySpanExporter,
+)> = std::sync::OnceLock::new();
+
+/// A span that starts a sampled trace of its own: run a test's calls inside it
+/// (`.instrument(span.clone())`) and read what every service did with [`spans_of`].
+pub fn traced_root(name: &'static str) -> (tracing::Span, String) {
+    use rand::Rng;
+    init_logs();
+    let mut rng = rand::thread_rng();
+    let trace_id = format!("{:032x}", rng.r#gen::<u128>() | 1);
+    let span = tracing::info_span!("test", otel.name = name);
+    ps_telemetry::TraceContext {
+        traceparent: format!("00-{trace_id}-{:016x}-01", rng.r#gen::<u64>() | 1),
+        tracestate: String::new(),
     }
+    .adopt(&span);
+    (span, trace_id)
+}
+
+/// The finished spans of trace `trace_id` (32 hex digits), from every service in the process.
+pub fn spans_of(trace_id: &str) -> Vec<opentelemetry_sdk::trace::SpanData> {
+    let Some((provider, exporter)) = SPANS.get() else {
+        return Vec::new();
+    };
+    let _ = provider.force_flush();
+    exporter
+        .get_finished_spans()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|span| span.span_context.trace_id().to_string() == trace_id)
+        .collect()
 }
 
 /// Polls `probe` until it returns `Some`, for at most 20 seconds.

@@ -10,6 +10,8 @@ mod lifecycle;
 mod offboarding;
 mod orgaccess;
 mod profile;
+mod replicas;
 mod scale;
 mod security;
 mod serving;
+mod telemetry;

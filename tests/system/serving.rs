@@ -175,6 +175,7 @@ async fn a_panicking_handler_answers_internal_and_the_server_survives() {
         PanickingHealth,
     ));
     let server = tokio::spawn(ps_grpc::serve(
+        "test",
         listener,
         routes,
         auth,

@@ -113,7 +113,7 @@ impl System {
             database: database.clone(),
             internal_token: internal_token.clone(),
             identity_url: format!("http://{}", addresses.identity),
-            ..CommonConfig::defaults(name, 0)
+            ..CommonConfig::defaults(name, 0, 0)
         };
 
         let mut identity_config = ps_identity::Config {

@@ -27,6 +27,9 @@ struct Args {
     org_access_port: u16,
     #[arg(long, env = "PS_NOTIFICATION_PORT", default_value_t = 50054)]
     notification_port: u16,
+    /// Prometheus metrics of all four services (labelled by service) at /metrics.
+    #[arg(long, env = "PS_ADMIN_PORT", default_value_t = 9464)]
+    admin_port: u16,
     /// Link template in invitation e-mails; `{token}` is replaced.
     #[arg(
         long,
@@ -55,7 +58,8 @@ fn operator_token(path: &std::path::Path) -> anyhow::Result<Secret> {
 async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let args = Args::parse();
-    ps_config::init_tracing(ps_config::LogFormat::Text);
+    let telemetry = ps_telemetry::init("practice-staff", ps_config::LogFormat::Text)
+        .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let mail_folder = args.data_dir.join("mail");
@@ -69,6 +73,15 @@ async fn main() -> anyhow::Result<()> {
     let listeners = Listeners::bind(&args.bind, ports)
         .await
         .with_context(|| format!("binding {} on ports {ports:?}", args.bind))?;
+    let admin_listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.admin_port))
+        .await
+        .with_context(|| format!("binding {} on admin port {}", args.bind, args.admin_port))?;
+    let admin_addr = admin_listener.local_addr()?;
+    let (admin_stop, admin_stopping) = ps_core::Shutdown::new();
+    let admin = tokio::spawn(ps_telemetry::serve_admin(
+        admin_listener,
+        admin_stopping.wait(),
+    ));
     let system = System::start(
         SystemConfig {
             databases: Databases::sqlite(&args.data_dir),
@@ -87,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
     let a = system.addresses;
     println!(
         "\nPractice Staff is running: all services SERVING after {} ms (embedded: SQLite + in-process events)\n\
-         \n  identity          {}\n  staff-directory   {}\n  org-access        {}\n  notification      {}\n\
+         \n  identity          {}\n  staff-directory   {}\n  org-access        {}\n  notification      {}\n  metrics           http://{}/metrics\n\
          \n  data directory    {}\n  e-mails           {}\n  operator token    {}\n\
          \nNext: staffctl bootstrap --practice \"My Practice\" --owner-email you@example.com --owner-name \"Your Name\"\n\
          Stop with Ctrl-C.\n",
@@ -96,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
         a.staff_directory,
         a.org_access,
         a.notification,
+        admin_addr,
         args.data_dir.display(),
         mail_folder.display(),
         operator_token_file.display(),
@@ -104,8 +118,12 @@ async fn main() -> anyhow::Result<()> {
     ps_grpc::signals::install(trigger);
     signalled.wait().await;
     system.shutdown();
-    tokio::time::timeout(Duration::from_secs(30), system.stopped())
+    let stopped = tokio::time::timeout(Duration::from_secs(30), system.stopped())
         .await
         .context("services did not stop within 30 s")?
-        .map_err(anyhow::Error::msg)
+        .map_err(anyhow::Error::msg);
+    admin_stop.trigger();
+    let _ = admin.await;
+    telemetry.shutdown();
+    stopped
 }

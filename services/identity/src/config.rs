@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::passwords::HashingSettings;
 
 pub const DEFAULT_PORT: u16 = 50051;
+/// Where Prometheus scrapes `/metrics` (each service its own default, so all four fit on one host).
+pub const DEFAULT_ADMIN_PORT: u16 = 9464;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -44,7 +46,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            common: CommonConfig::defaults("identity", DEFAULT_PORT),
+            common: CommonConfig::defaults("identity", DEFAULT_PORT, DEFAULT_ADMIN_PORT),
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),

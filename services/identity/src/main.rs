@@ -2,6 +2,11 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ps_service::main("Practice Staff identity service", ps_identity::start).await?;
+    ps_service::main(
+        "identity",
+        "Practice Staff identity service",
+        ps_identity::start,
+    )
+    .await?;
     Ok(())
 }

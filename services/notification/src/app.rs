@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -398,6 +398,8 @@ impl Notifications {
             mails.iter().map(|m| (Uuid::now_v7(), m.template)).collect();
         let ids: Vec<Uuid> = queued.iter().map(|(id, _)| *id).collect();
         let now = self.0.clock.now();
+        let trace = ps_telemetry::TraceContext::current();
+        let traceparent = (!trace.is_empty()).then_some(trace.traceparent);
         let applied = inbox::apply_once(&self.0.db, consumer, event, move |tx, event| {
             Box::pin(async move {
                 ps_roster::apply(tx, event).await?;
@@ -419,6 +421,7 @@ impl Notifications {
                         claimed_until: Set(None),
                         created_at: Set(now),
                         sent_at: Set(None),
+                        traceparent: Set(traceparent.clone()),
                     }
                     .insert(tx)
                     .await?;
@@ -495,6 +498,22 @@ impl Notifications {
     }
 
     async fn send_one(&self, row: deliveries::Model) -> Result<(), sea_orm::DbErr> {
+        let span = tracing::info_span!(
+            "mail.send",
+            otel.kind = "client",
+            ps.service = "notification",
+            delivery.id = %row.id,
+            mail.template = %row.template,
+        );
+        ps_telemetry::TraceContext {
+            traceparent: row.traceparent.clone().unwrap_or_default(),
+            tracestate: String::new(),
+        }
+        .adopt(&span);
+        self.send_traced(row).instrument(span).await
+    }
+
+    async fn send_traced(&self, row: deliveries::Model) -> Result<(), sea_orm::DbErr> {
         let sent = self
             .0
             .mailer
@@ -527,6 +546,10 @@ impl Notifications {
                     .col_expr(deliveries::Column::BodyHtml, Expr::value(None::<String>))
                     .exec(&self.0.db)
                     .await?;
+                ps_telemetry::metrics()
+                    .emails
+                    .with_label_values(&["sent"])
+                    .inc();
                 info!(delivery_id = %row.id, template = %row.template, "e-mail sent");
             }
             Err(err) => {
@@ -534,6 +557,10 @@ impl Notifications {
                 let backoff =
                     Duration::from_secs(2u64.saturating_pow(attempts.clamp(0, 12) as u32))
                         .min(Duration::from_secs(600));
+                ps_telemetry::metrics()
+                    .emails
+                    .with_label_values(&[if gave_up { "failed" } else { "retried" }])
+                    .inc();
                 warn!(delivery_id = %row.id, attempts, gave_up, error = %err, "e-mail not sent");
                 update
                     .col_expr(

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use crate::mail::MailSettings;
 
 pub const DEFAULT_PORT: u16 = 50054;
+/// Where Prometheus scrapes `/metrics` (each service its own default, so all four fit on one host).
+pub const DEFAULT_ADMIN_PORT: u16 = 9467;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -19,7 +21,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            common: CommonConfig::defaults("notification", DEFAULT_PORT),
+            common: CommonConfig::defaults("notification", DEFAULT_PORT, DEFAULT_ADMIN_PORT),
             mail: MailSettings::default(),
             certification_url: "http://localhost:8080/certification".into(),
             org_invitations_url: "http://localhost:8080/organisation-invitations".into(),

@@ -3,6 +3,7 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     ps_service::main(
+        "notification",
         "Practice Staff notification service",
         ps_notification::start,
     )

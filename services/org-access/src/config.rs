@@ -2,6 +2,8 @@ use ps_service::CommonConfig;
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_PORT: u16 = 50053;
+/// Where Prometheus scrapes `/metrics` (each service its own default, so all four fit on one host).
+pub const DEFAULT_ADMIN_PORT: u16 = 9466;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -12,7 +14,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            common: CommonConfig::defaults("org-access", DEFAULT_PORT),
+            common: CommonConfig::defaults("org-access", DEFAULT_PORT, DEFAULT_ADMIN_PORT),
         }
     }
 }

@@ -2,6 +2,11 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ps_service::main("Practice Staff org-access service", ps_org_access::start).await?;
+    ps_service::main(
+        "org-access",
+        "Practice Staff org-access service",
+        ps_org_access::start,
+    )
+    .await?;
     Ok(())
 }

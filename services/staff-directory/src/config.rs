@@ -5,6 +5,8 @@ use ps_service::CommonConfig;
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_PORT: u16 = 50052;
+/// Where Prometheus scrapes `/metrics` (each service its own default, so all four fit on one host).
+pub const DEFAULT_ADMIN_PORT: u16 = 9465;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -23,7 +25,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            common: CommonConfig::defaults("staff-directory", DEFAULT_PORT),
+            common: CommonConfig::defaults("staff-directory", DEFAULT_PORT, DEFAULT_ADMIN_PORT),
             operator_token: Secret::default(),
             operator_name: "Practice Staff support".into(),
             reinvite_limit: 3,

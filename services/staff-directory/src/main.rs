@@ -3,6 +3,7 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     ps_service::main(
+        "staff-directory",
         "Practice Staff staff-directory service",
         ps_staff_directory::start,
     )

@@ -48,10 +48,22 @@ impl Credential {
 }
 
 impl Interceptor for Credential {
+    /// Attaches the credential, and the caller's W3C trace context so the callee's span joins
+    /// the caller's trace.
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert(self.header, self.value.clone());
+        let metadata = request.metadata_mut();
+        metadata.insert(self.header, self.value.clone());
+        let trace = ps_telemetry::TraceContext::current();
+        for (name, value) in [
+            ("traceparent", trace.traceparent),
+            ("tracestate", trace.tracestate),
+        ] {
+            if !value.is_empty()
+                && let Ok(value) = value.parse()
+            {
+                metadata.insert(name, value);
+            }
+        }
         Ok(request)
     }
 }

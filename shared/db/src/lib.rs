@@ -48,19 +48,7 @@ impl DbSettings {
     }
 }
 
-/// Replaces the password of a `scheme://user:password@host` URL with `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((credentials, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    match credentials.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
+pub use ps_config::redact_url;
 
 /// Opens the pool with the settings each backend needs.
 pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr> {
@@ -85,18 +73,75 @@ pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr>
                     .create_if_missing(true)
             });
     } else {
-        options.max_connections(settings.max_connections.max(1));
+        // Two at least: start-up holds one for the migration lock while migrating on another.
+        options.max_connections(settings.max_connections.max(2));
     }
     Database::connect(options).await
 }
 
 /// Connects and brings the schema up to date.
+///
+/// On PostgreSQL several replicas may start at once: the migrations run under a session
+/// advisory lock (advisory locks are per database, so the key only has to be fixed), held on a
+/// connection of its own. The first replica migrates; the others wait, then find nothing to do.
+/// A replica that dies while migrating drops its connection and with it the lock.
 pub async fn connect_and_migrate<M: MigratorTrait>(
     settings: &DbSettings,
 ) -> Result<DatabaseConnection, DbErr> {
     let db = connect(settings).await?;
-    M::up(&db, None).await?;
+    if is_postgres(&db) {
+        use sea_orm::sqlx::Executor;
+        let pool = db.get_postgres_connection_pool();
+        let mut guard = pool
+            .acquire()
+            .await
+            .map_err(|e| DbErr::Migration(format!("a connection for the migration lock: {e}")))?;
+        let lock = |sql: &'static str| sea_orm::sqlx::query(sql).bind(MIGRATION_LOCK_KEY);
+        guard
+            .execute(lock("SELECT pg_advisory_lock($1)"))
+            .await
+            .map_err(|e| DbErr::Migration(format!("taking the migration lock: {e}")))?;
+        let migrated = M::up(&db, None).await;
+        guard
+            .execute(lock("SELECT pg_advisory_unlock($1)"))
+            .await
+            .map_err(|e| DbErr::Migration(format!("releasing the migration lock: {e}")))?;
+        migrated?;
+    } else {
+        M::up(&db, None).await?;
+    }
     Ok(db)
+}
+
+/// The advisory lock key the migrations run under ("psmigrat" in ASCII).
+pub const MIGRATION_LOCK_KEY: i64 = 0x7073_6d69_6772_6174;
+
+/// Connections of a pool: open, idle among them, and the most it may open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// The pool's current state, for metrics.
+pub fn pool_state(db: &DatabaseConnection) -> PoolState {
+    fn of<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> PoolState {
+        PoolState {
+            size: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        }
+    }
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => of(db.get_postgres_connection_pool()),
+        DatabaseBackend::Sqlite => of(db.get_sqlite_connection_pool()),
+        _ => PoolState {
+            size: 0,
+            idle: 0,
+            max: 0,
+        },
+    }
 }
 
 /// Whether the error is a unique-constraint violation (a duplicate insert).

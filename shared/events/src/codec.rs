@@ -31,6 +31,16 @@ pub fn encode(event: &Event) -> Vec<u8> {
     to_envelope(event).encode_to_vec()
 }
 
+/// The trace context an encoded envelope carries (empty when it carries none or is not one).
+pub fn trace_of(bytes: &[u8]) -> ps_telemetry::TraceContext {
+    pb::Envelope::decode(bytes)
+        .map(|envelope| ps_telemetry::TraceContext {
+            traceparent: envelope.traceparent,
+            tracestate: envelope.tracestate,
+        })
+        .unwrap_or_default()
+}
+
 pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     let envelope = pb::Envelope::decode(bytes).map_err(|e| bad(e.to_string()))?;
     from_envelope(envelope)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ps_core::Shutdown;
-use tracing::{debug, warn};
+use tracing::{Instrument, debug, warn};
 
 use crate::codec;
 use crate::event::Event;
@@ -76,15 +76,58 @@ impl ConsumerRunner {
         self.handler.consumer()
     }
 
-    pub async fn deliver(&self, bytes: &[u8], shutdown: &Shutdown) -> Outcome {
+    /// Hands one delivery to the handler, in a consumer span that continues `trace` (the
+    /// transport's headers) or else the trace the envelope carries.
+    pub async fn deliver(
+        &self,
+        bytes: &[u8],
+        trace: &ps_telemetry::TraceContext,
+        shutdown: &Shutdown,
+    ) -> Outcome {
         let consumer = self.consumer().as_str();
         let event = match codec::decode(bytes) {
             Ok(event) => event,
             Err(err) => {
                 warn!(consumer, error = %err, "dead-lettering undecodable event");
+                self.count("undecodable", "dead_lettered");
                 return Outcome::DeadLettered(err.to_string());
             }
         };
+        let span = tracing::info_span!(
+            "event.handle",
+            otel.name = %format!("handle {}", event.event_type()),
+            otel.kind = "consumer",
+            ps.service = consumer,
+            event.id = %event.id,
+            event.r#type = event.event_type(),
+        );
+        if trace.is_empty() {
+            ps_telemetry::TraceContext {
+                traceparent: event.traceparent.clone(),
+                tracestate: event.tracestate.clone(),
+            }
+            .adopt(&span);
+        } else {
+            trace.adopt(&span);
+        }
+        let outcome = self.attempt(&event, shutdown).instrument(span).await;
+        match &outcome {
+            Outcome::Handled => self.count(event.event_type(), "handled"),
+            Outcome::DeadLettered(_) => self.count(event.event_type(), "dead_lettered"),
+            Outcome::Interrupted => {}
+        }
+        outcome
+    }
+
+    fn count(&self, event_type: &str, outcome: &str) {
+        ps_telemetry::metrics()
+            .events_consumed
+            .with_label_values(&[self.consumer().as_str(), event_type, outcome])
+            .inc();
+    }
+
+    async fn attempt(&self, event: &Event, shutdown: &Shutdown) -> Outcome {
+        let consumer = self.consumer().as_str();
         let mut delay = self.retry.first_delay;
         for attempt in 1..=self.retry.attempts {
             match self.handler.handle(event.clone()).await {
@@ -103,6 +146,7 @@ impl ConsumerRunner {
                     ));
                 }
                 Err(HandleError::Retryable(reason)) => {
+                    self.count(event.event_type(), "retried");
                     warn!(consumer, event_id = %event.id, event_type = event.event_type(), attempt, %reason, "event failed; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}

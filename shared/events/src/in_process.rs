@@ -79,7 +79,11 @@ impl InProcessBus {
         event: &OutgoingEvent,
         shutdown: &Shutdown,
     ) -> Result<(), PublishError> {
-        match subscriber.runner.deliver(&event.payload, shutdown).await {
+        match subscriber
+            .runner
+            .deliver(&event.payload, &event.trace, shutdown)
+            .await
+        {
             Outcome::Handled => Ok(()),
             Outcome::Interrupted => Err(PublishError::Interrupted),
             Outcome::DeadLettered(reason) => {

@@ -38,8 +38,21 @@ pub mod entity {
 }
 
 /// Writes `event` into the outbox on `conn`, which should be the transaction that makes the
-/// change the event describes.
+/// change the event describes. An event without a trace context gets the current span's, so
+/// its consumers continue the trace of the request (or event) that caused it.
 pub async fn enqueue<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), DbErr> {
+    let traced;
+    let event = if event.traceparent.is_empty() {
+        let trace = ps_telemetry::TraceContext::current();
+        traced = Event {
+            traceparent: trace.traceparent,
+            tracestate: trace.tracestate,
+            ..event.clone()
+        };
+        &traced
+    } else {
+        event
+    };
     let created_at: DateTime<Utc> = event.occurred_at;
     entity::ActiveModel {
         id: Set(event.id.as_uuid()),

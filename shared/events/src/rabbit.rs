@@ -246,7 +246,17 @@ impl RabbitPublisher {
     }
 
     fn properties(event: &OutgoingEvent) -> BasicProperties {
+        let mut headers = FieldTable::default();
+        for (name, value) in [
+            ("traceparent", &event.trace.traceparent),
+            ("tracestate", &event.trace.tracestate),
+        ] {
+            if !value.is_empty() {
+                headers.insert(name.into(), AMQPValue::LongString(value.as_str().into()));
+            }
+        }
         BasicProperties::default()
+            .with_headers(headers)
             .with_delivery_mode(2)
             .with_message_id(event.id.to_string().into())
             .with_type(event.event_type.as_str().into())
@@ -454,7 +464,8 @@ impl RabbitConsumer {
                 },
                 _ = shutdown.clone().wait() => return Ok(()),
             };
-            let acked = match self.runner.deliver(&delivery.data, shutdown).await {
+            let trace = trace_headers(&delivery.properties);
+            let acked = match self.runner.deliver(&delivery.data, &trace, shutdown).await {
                 Outcome::Handled => delivery.acker.ack(BasicAckOptions::default()).await,
                 Outcome::DeadLettered(_) => {
                     delivery
@@ -480,5 +491,25 @@ impl RabbitConsumer {
                 Err(err) => return Err(err.into()),
             }
         }
+    }
+}
+
+/// The W3C trace context in a delivery's AMQP headers (empty when absent).
+fn trace_headers(properties: &BasicProperties) -> ps_telemetry::TraceContext {
+    let header = |name: &str| {
+        properties
+            .headers()
+            .as_ref()
+            .and_then(|headers| headers.inner().get(name))
+            .and_then(|value| match value {
+                AMQPValue::LongString(s) => Some(s.to_string()),
+                AMQPValue::ShortString(s) => Some(s.to_string()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    ps_telemetry::TraceContext {
+        traceparent: header("traceparent"),
+        tracestate: header("tracestate"),
     }
 }

@@ -27,6 +27,8 @@ pub struct OutgoingEvent {
     pub id: uuid::Uuid,
     pub event_type: String,
     pub payload: Vec<u8>,
+    /// The trace context of the relay's publish span, for transport headers.
+    pub trace: ps_telemetry::TraceContext,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -108,7 +110,42 @@ impl Relay {
                 }
                 continue;
             }
+            // One producer span per event, a child of the request that wrote it; consumers
+            // continue from it (AMQP headers, or the in-process bus).
+            let spans: Vec<tracing::Span> = batch
+                .iter()
+                .map(|event| {
+                    let span = tracing::info_span!(
+                        "event.publish",
+                        otel.name = %format!("publish {}", event.event_type),
+                        otel.kind = "producer",
+                        ps.service = self.service,
+                        event.id = %event.id,
+                        event.r#type = %event.event_type,
+                    );
+                    crate::codec::trace_of(&event.payload).adopt(&span);
+                    span
+                })
+                .collect();
+            let batch: Vec<OutgoingEvent> = batch
+                .into_iter()
+                .zip(&spans)
+                .map(|(event, span)| OutgoingEvent {
+                    trace: ps_telemetry::TraceContext::of(span),
+                    ..event
+                })
+                .collect();
             let results = self.publisher.publish(&batch, &shutdown).await;
+            drop(spans);
+            let published = ps_telemetry::metrics().events_published.clone();
+            for result in &results {
+                let outcome = match result {
+                    Ok(()) => "published",
+                    Err(PublishError::Interrupted) => continue,
+                    Err(_) => "failed",
+                };
+                published.with_label_values(&[self.service, outcome]).inc();
+            }
             if let Err(err) = self.settle(&batch, &results).await {
                 // The claims expire and the rows go out again; consumers are idempotent.
                 warn!(service = self.service, error = %err, "recording publish results failed");
@@ -145,8 +182,37 @@ impl Relay {
                 id: row.id,
                 event_type: row.event_type,
                 payload: row.payload,
+                trace: ps_telemetry::TraceContext::default(),
             })
             .collect())
+    }
+
+    /// Updates the outbox backlog gauges (count, age of the oldest row) for this service.
+    pub(crate) async fn observe_backlog(
+        service: &'static str,
+        db: &DatabaseConnection,
+    ) -> Result<(), DbErr> {
+        use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
+        let unpublished = || outbox::Entity::find().filter(outbox::Column::PublishedAt.is_null());
+        let backlog = unpublished().count(db).await?;
+        let oldest = unpublished()
+            .order_by_asc(outbox::Column::Id)
+            .limit(1)
+            .one(db)
+            .await?;
+        let metrics = ps_telemetry::metrics();
+        metrics
+            .outbox_backlog
+            .with_label_values(&[service])
+            .set(i64::try_from(backlog).unwrap_or(i64::MAX));
+        let age = oldest.map_or(0.0, |row| {
+            Ord::max((Utc::now() - row.created_at).num_milliseconds(), 0) as f64 / 1000.0
+        });
+        metrics
+            .outbox_oldest_seconds
+            .with_label_values(&[service])
+            .set(age);
+        Ok(())
     }
 
     async fn settle(

@@ -63,6 +63,7 @@ impl EventsRuntime {
                 Arc::new(publisher)
             }
         };
+        tasks.push(tokio::spawn(observe(service, db.clone(), shutdown.clone())));
         let relay = Relay {
             service,
             db,
@@ -83,6 +84,33 @@ impl EventsRuntime {
     pub async fn join(self) {
         for task in self.tasks {
             let _ = task.await;
+        }
+    }
+}
+
+/// How often the backlog and pool gauges are refreshed.
+const OBSERVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps the service's outbox backlog and database pool gauges current until shutdown.
+async fn observe(service: &'static str, db: DatabaseConnection, shutdown: Shutdown) {
+    loop {
+        if let Err(err) = Relay::observe_backlog(service, &db).await {
+            tracing::debug!(service, error = %err, "reading the outbox backlog failed");
+        }
+        let pool = ps_db::pool_state(&db);
+        let gauges = &ps_telemetry::metrics().db_pool;
+        gauges
+            .with_label_values(&[service, "in_use"])
+            .set(i64::from(pool.size.saturating_sub(pool.idle)));
+        gauges
+            .with_label_values(&[service, "idle"])
+            .set(i64::from(pool.idle));
+        gauges
+            .with_label_values(&[service, "max"])
+            .set(i64::from(pool.max));
+        tokio::select! {
+            _ = tokio::time::sleep(OBSERVE_EVERY) => {}
+            _ = shutdown.clone().wait() => return,
         }
     }
 }

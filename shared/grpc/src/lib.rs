@@ -1,7 +1,7 @@
 //! How every Practice Staff service serves gRPC.
 //!
 //! - [`server`]: one function that serves a service's routes behind the same stack of layers
-//!   (grpc-web, panic catching, decode-error mapping, authentication), with health and
+//!   (grpc-web, telemetry, panic catching, decode-error mapping, authentication), with health and
 //!   reflection, request timeouts and a bounded graceful drain.
 //! - [`status`]: the few helpers every service's error mapping uses (field violations as
 //!   google.rpc.BadRequest details, internal errors logged and hidden).
@@ -10,5 +10,6 @@
 pub mod server;
 pub mod signals;
 pub mod status;
+pub mod telemetry;
 
 pub use server::{ServeSettings, Served, serve};

@@ -3,10 +3,12 @@
 //!
 //! Layers, outermost first:
 //! 1. grpc-web, so browsers behind a plain HTTP/1.1 gateway can call;
-//! 2. panic catching: a panicking handler answers INTERNAL instead of killing the connection;
-//! 3. decode errors: tonic answers INTERNAL when a request body is not valid protobuf; that is
+//! 2. telemetry ([`crate::telemetry`]): a span continuing the caller's trace, and the RPC's
+//!    count and latency by method and code;
+//! 3. panic catching: a panicking handler answers INTERNAL instead of killing the connection;
+//! 4. decode errors: tonic answers INTERNAL when a request body is not valid protobuf; that is
 //!    the caller's fault, so it becomes INVALID_ARGUMENT;
-//! 4. authentication ([`ps_auth::AuthLayer`]) with the service's access policy.
+//! 5. authentication ([`ps_auth::AuthLayer`]) with the service's access policy.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -146,6 +148,7 @@ impl tower_http::catch_panic::ResponseForPanic for PanicAsInternal {
 
 /// Serves `routes` on `listener` until `shutdown`, then drains for at most the grace period.
 pub async fn serve(
+    service: &'static str,
     listener: tokio::net::TcpListener,
     served: Routes,
     auth: AuthLayer,
@@ -158,6 +161,7 @@ pub async fn serve(
         .timeout(settings.request_timeout)
         .concurrency_limit_per_connection(settings.concurrency_per_connection)
         .layer(tonic_web::GrpcWebLayer::new())
+        .layer(crate::telemetry::TelemetryLayer::new(service))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             PanicAsInternal,
         ))

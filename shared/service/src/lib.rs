@@ -29,6 +29,8 @@ use tracing::info;
 pub struct CommonConfig {
     /// Where a standalone binary listens.
     pub listen: SocketAddr,
+    /// Where a standalone binary serves Prometheus metrics (`GET /metrics`).
+    pub admin_listen: SocketAddr,
     pub database: DbSettings,
     /// The broker a standalone binary uses (the embedded launcher uses the in-process bus).
     pub rabbitmq: RabbitSettings,
@@ -42,10 +44,12 @@ pub struct CommonConfig {
 }
 
 impl CommonConfig {
-    /// Defaults for a service listening on `port` with its SQLite file at `data/{name}.db`.
-    pub fn defaults(name: &str, port: u16) -> Self {
+    /// Defaults for a service listening on `port` (metrics on `admin_port`) with its SQLite
+    /// file at `data/{name}.db`.
+    pub fn defaults(name: &str, port: u16, admin_port: u16) -> Self {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], port)),
+            admin_listen: SocketAddr::from(([0, 0, 0, 0], admin_port)),
             database: DbSettings::new(format!("sqlite://data/{name}.db?mode=rwc")),
             rabbitmq: RabbitSettings::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
             internal_token: Secret::default(),
@@ -157,6 +161,7 @@ pub async fn launch(
     let health = served.health.clone();
     let shutdown = env.shutdown.clone();
     let names = parts.health_names;
+    let name = parts.name;
     let settings = common.serve;
     let server = tokio::spawn(async move {
         let drain = shutdown.clone();
@@ -165,7 +170,7 @@ pub async fn launch(
             drain.wait().await;
             mark_not_serving(&health_on_drain, names).await;
         });
-        ps_grpc::serve(listener, routes, auth, settings, shutdown).await
+        ps_grpc::serve(name, listener, routes, auth, settings, shutdown).await
     });
     mark_serving(&served.health, parts.health_names).await;
     info!(service = parts.name, %addr, "serving");
@@ -200,6 +205,8 @@ pub enum StandaloneError {
     Config(#[from] ps_config::ConfigError),
     #[error("{0}")]
     Missing(&'static str),
+    #[error("telemetry: {0}")]
+    Telemetry(String),
     #[error("binding {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -209,12 +216,16 @@ pub enum StandaloneError {
     Start(#[from] StartError),
     #[error("{0}")]
     Stopped(String),
+    #[error("printing the configuration: {0}")]
+    Printing(String),
 }
 
 /// The body of every service binary: load configuration (file, then `PS_*` variables), set
-/// up logging and signals, bind, start against RabbitMQ, and wait for shutdown.
+/// up logs, traces and signals, bind the gRPC and admin (metrics) ports, start against
+/// RabbitMQ, and wait for shutdown.
 pub async fn run_standalone<C, F, Fut>(
-    config_file: Option<&std::path::Path>,
+    name: &'static str,
+    config: C,
     start: F,
 ) -> Result<(), StandaloneError>
 where
@@ -222,8 +233,8 @@ where
     F: FnOnce(C, Environment, TcpListener) -> Fut,
     Fut: Future<Output = Result<Running, StartError>>,
 {
-    let config: C = ps_config::load(config_file, "PS_")?;
-    ps_config::init_tracing(config.common().log_format);
+    let telemetry =
+        ps_telemetry::init(name, config.common().log_format).map_err(StandaloneError::Telemetry)?;
     if config.common().internal_token.is_empty() {
         return Err(StandaloneError::Missing(
             "PS_INTERNAL_TOKEN is required: the credential the services present to each other",
@@ -235,19 +246,40 @@ where
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| StandaloneError::Bind { addr, source })?;
+    let admin_addr = config.common().admin_listen;
+    let admin_listener =
+        TcpListener::bind(admin_addr)
+            .await
+            .map_err(|source| StandaloneError::Bind {
+                addr: admin_addr,
+                source,
+            })?;
+    let admin = tokio::spawn(ps_telemetry::serve_admin(
+        admin_listener,
+        shutdown.clone().wait(),
+    ));
+    info!(service = name, admin = %admin_addr, exporting_traces = telemetry.exporting(), "metrics at /metrics");
     let env = standalone_environment(config.common(), shutdown);
     let running = start(config, env, listener).await?;
-    running.wait().await.map_err(StandaloneError::Stopped)
+    let stopped = running.wait().await.map_err(StandaloneError::Stopped);
+    let _ = admin.await;
+    telemetry.shutdown();
+    stopped
 }
 
-/// `main` of a service binary: `--config <file>` (or `PS_CONFIG`), then [`run_standalone`].
-pub async fn main<C, F, Fut>(about: &'static str, start: F) -> Result<(), StandaloneError>
+/// `main` of a service binary: `--config <file>` (or `PS_CONFIG`), `--print-config`, then
+/// [`run_standalone`]. An invalid setting stops start-up with a message naming it.
+pub async fn main<C, F, Fut>(
+    name: &'static str,
+    about: &'static str,
+    start: F,
+) -> Result<(), StandaloneError>
 where
     C: ServiceConfig,
     F: FnOnce(C, Environment, TcpListener) -> Fut,
     Fut: Future<Output = Result<Running, StartError>>,
 {
-    let args = clap::Command::new(about)
+    let args = clap::Command::new(name)
         .about(about)
         .arg(
             clap::Arg::new("config")
@@ -256,7 +288,19 @@ where
                 .value_parser(clap::value_parser!(std::path::PathBuf))
                 .help("TOML configuration file; PS_* environment variables override it"),
         )
+        .arg(
+            clap::Arg::new("print-config")
+                .long("print-config")
+                .action(clap::ArgAction::SetTrue)
+                .help("Print the effective configuration (secrets redacted) as TOML and exit"),
+        )
         .get_matches();
-    let config = args.get_one::<std::path::PathBuf>("config");
-    run_standalone(config.map(|p| p.as_path()), start).await
+    let file = args.get_one::<std::path::PathBuf>("config");
+    let config: C = ps_config::load(file.map(|p| p.as_path()), "PS_")?;
+    if args.get_flag("print-config") {
+        let printed = ps_config::redacted_toml(&config).map_err(StandaloneError::Printing)?;
+        print!("{printed}");
+        return Ok(());
+    }
+    run_standalone(name, config, start).await
 }

@@ -9,6 +9,7 @@ impl MigratorTrait for Migrator {
             Box::new(ps_events::migration::EventTables),
             Box::new(ps_roster::RosterTable),
             Box::new(Initial),
+            Box::new(DeliveryTrace),
         ]
     }
 }
@@ -72,6 +73,40 @@ impl MigrationTrait for Initial {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table("deliveries").to_owned())
+            .await
+    }
+}
+
+/// The W3C trace context of the event an e-mail answers, so sending it joins that trace.
+struct DeliveryTrace;
+
+impl MigrationName for DeliveryTrace {
+    fn name(&self) -> &str {
+        "m20261123_000002_delivery_trace"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for DeliveryTrace {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("deliveries")
+                    .add_column(text_null("traceparent"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("deliveries")
+                    .drop_column("traceparent")
+                    .to_owned(),
+            )
             .await
     }
 }

@@ -29,6 +29,8 @@ pub mod deliveries {
         pub claimed_until: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub sent_at: Option<DateTimeUtc>,
+        /// The trace the e-mail belongs to (the event's consumer span), empty when none.
+        pub traceparent: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
