@@ -185,12 +185,22 @@ pub fn spans_of(trace_id: &str) -> Vec<opentelemetry_sdk::trace::SpanData> {
 }
 
 /// Polls `probe` until it returns `Some`, for at most 20 seconds.
-pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    eventually_within(Duration::from_secs(20), what, probe).await
+}
+
+/// [`eventually`] with a patience of its own, for outcomes of hundreds of events (the suite
+/// runs several such tests at once on two cores).
+pub async fn eventually_within<T, F, Fut>(patience: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + patience;
     loop {
         if let Some(value) = probe().await {
             return value;

@@ -10,7 +10,7 @@ use futures::{StreamExt, stream};
 use ps_proto::common::v1::PracticeRole;
 use ps_proto::orgaccess::v1 as org;
 use ps_proto::staff::v1 as staff;
-use system_tests::{Backend, TestSystem, eventually, on_every_backend};
+use system_tests::{Backend, TestSystem, eventually, eventually_within, on_every_backend};
 
 on_every_backend!(
     check_access_on_a_thousand_organisations_and_five_hundred_staff,
@@ -21,6 +21,8 @@ const ORGANISATIONS: usize = 1000;
 const STAFF: usize = 500;
 const ORGS_EACH: usize = 10;
 const IN_FLIGHT: usize = 16;
+/// Waits on 500 e-mails or roster rows: several scale tests share two cores in CI.
+const BULK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// Permissions of the built-in roles used here, as documented.
 fn permissions(role: &str) -> &'static [&'static str] {
@@ -148,7 +150,7 @@ async fn check_access_on_a_thousand_organisations_and_five_hundred_staff(backend
             }
         })
         .await;
-    let tokens = eventually("every invitation e-mail", || async {
+    let tokens = eventually_within(BULK_PATIENCE, "every invitation e-mail", || async {
         let tokens = system.invitation_tokens();
         emails
             .iter()
@@ -181,7 +183,7 @@ async fn check_access_on_a_thousand_organisations_and_five_hundred_staff(backend
         ids
     };
     let authorization = system.authorization().await;
-    eventually("org-access to know all 500 members", || {
+    eventually_within(BULK_PATIENCE, "org-access to know all 500 members", || {
         let authorization = authorization.clone();
         let people = people.clone();
         let first_org = organisation_ids[0].clone();

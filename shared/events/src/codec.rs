@@ -31,6 +31,16 @@ pub fn encode(event: &Event) -> Vec<u8> {
     to_envelope(event).encode_to_vec()
 }
 
+/// Like [`encode`], but an event without a trace context of its own gets `trace`.
+pub fn encode_in_trace(event: &Event, trace: &ps_telemetry::TraceContext) -> Vec<u8> {
+    let mut envelope = to_envelope(event);
+    if envelope.traceparent.is_empty() {
+        envelope.traceparent.clone_from(&trace.traceparent);
+        envelope.tracestate.clone_from(&trace.tracestate);
+    }
+    envelope.encode_to_vec()
+}
+
 /// The trace context an encoded envelope carries (empty when it carries none or is not one).
 pub fn trace_of(bytes: &[u8]) -> ps_telemetry::TraceContext {
     pb::Envelope::decode(bytes)

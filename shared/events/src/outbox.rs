@@ -41,23 +41,14 @@ pub mod entity {
 /// change the event describes. An event without a trace context gets the current span's, so
 /// its consumers continue the trace of the request (or event) that caused it.
 pub async fn enqueue<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), DbErr> {
-    let traced;
-    let event = if event.traceparent.is_empty() {
-        let trace = ps_telemetry::TraceContext::current();
-        traced = Event {
-            traceparent: trace.traceparent,
-            tracestate: trace.tracestate,
-            ..event.clone()
-        };
-        &traced
-    } else {
-        event
-    };
     let created_at: DateTime<Utc> = event.occurred_at;
     entity::ActiveModel {
         id: Set(event.id.as_uuid()),
         event_type: Set(event.event_type().to_owned()),
-        payload: Set(codec::encode(event)),
+        payload: Set(codec::encode_in_trace(
+            event,
+            &ps_telemetry::TraceContext::current(),
+        )),
         created_at: Set(created_at),
         published_at: Set(None),
         attempts: Set(0),

@@ -95,7 +95,7 @@ impl Relay {
             if shutdown.is_triggered() {
                 return;
             }
-            let batch = match self.claim().await {
+            let mut batch = match self.claim().await {
                 Ok(batch) => batch,
                 Err(err) => {
                     warn!(service = self.service, error = %err, "outbox claim failed");
@@ -113,7 +113,7 @@ impl Relay {
             // One producer span per event, a child of the request that wrote it; consumers
             // continue from it (AMQP headers, or the in-process bus).
             let spans: Vec<tracing::Span> = batch
-                .iter()
+                .iter_mut()
                 .map(|event| {
                     let span = tracing::info_span!(
                         "event.publish",
@@ -124,20 +124,13 @@ impl Relay {
                         event.r#type = %event.event_type,
                     );
                     crate::codec::trace_of(&event.payload).adopt(&span);
+                    event.trace = ps_telemetry::TraceContext::of(&span);
                     span
-                })
-                .collect();
-            let batch: Vec<OutgoingEvent> = batch
-                .into_iter()
-                .zip(&spans)
-                .map(|(event, span)| OutgoingEvent {
-                    trace: ps_telemetry::TraceContext::of(span),
-                    ..event
                 })
                 .collect();
             let results = self.publisher.publish(&batch, &shutdown).await;
             drop(spans);
-            let published = ps_telemetry::metrics().events_published.clone();
+            let published = &ps_telemetry::metrics().events_published;
             for result in &results {
                 let outcome = match result {
                     Ok(()) => "published",
