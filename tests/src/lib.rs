@@ -295,6 +295,51 @@ impl ExternalResources {
     }
 }
 
+/// PostgreSQL databases and a RabbitMQ exchange of a test's own, removed when dropped: for
+/// tests that run the services as processes of their own rather than through [`TestSystem`].
+pub struct ExternalInfrastructure {
+    pub databases: Databases,
+    pub rabbit: RabbitSettings,
+    _cleanup: External,
+}
+
+impl ExternalInfrastructure {
+    pub async fn create(postgres_url: &str, amqp_url: &str) -> Self {
+        let (resources, databases) = ExternalResources::create(postgres_url, amqp_url).await;
+        Self {
+            databases,
+            rabbit: resources.rabbit.clone(),
+            _cleanup: External(Some(resources)),
+        }
+    }
+}
+
+/// How many `.eml` files in `dir` are addressed to each recipient.
+pub fn mail_recipients(dir: &Path) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return counts;
+    };
+    for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+        if path.extension().is_none_or(|x| x != "eml") {
+            continue;
+        }
+        let Ok(raw) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let recipient = raw
+            .lines()
+            .find_map(|l| l.strip_prefix("To: "))
+            .map(|to| match to.rsplit_once('<') {
+                Some((_, address)) => address.trim_end_matches('>').to_owned(),
+                None => to.trim().to_owned(),
+            })
+            .unwrap_or_default();
+        *counts.entry(recipient).or_insert(0) += 1;
+    }
+    counts
+}
+
 /// Removes a test's databases and broker objects when the test ends, even on panic.
 struct External(Option<ExternalResources>);
 
@@ -913,7 +958,8 @@ pub fn bearer(token: &str) -> Credential {
     Credential::bearer(token).expect("ascii token")
 }
 
-fn mails_in(dir: &Path, email: &str) -> Vec<Mail> {
+/// Every `.eml` file in `dir` addressed to `email`.
+pub fn mails_in(dir: &Path, email: &str) -> Vec<Mail> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

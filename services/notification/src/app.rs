@@ -21,7 +21,6 @@ use sea_orm::{
 use tokio::sync::Notify;
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use tracing::{Instrument, info, warn};
 use uuid::Uuid;
 
@@ -73,7 +72,9 @@ fn delivery(row: deliveries::Model) -> Delivery {
     }
 }
 
-type IdentityClient = IdentityInternalServiceClient<InterceptedService<Channel, Credential>>;
+type IdentityClient = IdentityInternalServiceClient<
+    InterceptedService<ps_grpc::client::UnsentIsUnavailable, Credential>,
+>;
 
 /// An e-mail an event causes.
 struct Mail {
@@ -180,11 +181,12 @@ impl Notifications {
         mailer: Mailer,
         links: Links,
     ) -> Result<Self, String> {
-        let channel = tonic::transport::Endpoint::from_shared(identity_url.to_owned())
-            .map_err(|e| format!("identity_url: {e}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy();
+        let channel = ps_grpc::client::lazy(
+            tonic::transport::Endpoint::from_shared(identity_url.to_owned())
+                .map_err(|e| format!("identity_url: {e}"))?
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(10)),
+        );
         let credential = Credential::service(internal_token).map_err(|e| e.to_string())?;
         Ok(Self(Arc::new(Inner {
             db,

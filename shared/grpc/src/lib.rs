@@ -5,8 +5,11 @@
 //!   reflection, request timeouts and a bounded graceful drain.
 //! - [`status`]: the few helpers every service's error mapping uses (field violations as
 //!   google.rpc.BadRequest details, internal errors logged and hidden).
+//! - [`client`]: channels for the product's own clients, on which a request the transport never
+//!   sent answers UNAVAILABLE (retriable) rather than CANCELLED.
 //! - [`signals`]: SIGTERM / SIGINT handling for binaries.
 
+pub mod client;
 pub mod server;
 pub mod signals;
 pub mod status;
