@@ -487,7 +487,12 @@ async fn two_replicas_of_every_service_survive_a_rolling_restart() {
                                     .expect("failures")
                                     .entry(format!("{:?}", status.code()))
                                     .or_default()
-                                    .push(format!("{}: {}", request.email, status.message()));
+                                    .push(format!(
+                                        "{}: {} (source: {:?})",
+                                        request.email,
+                                        status.message(),
+                                        std::error::Error::source(&status)
+                                    ));
                                 break;
                             }
                         }

@@ -1,12 +1,19 @@
 //! Channels for the product's own gRPC clients (services calling each other, staffctl, the
 //! test suite, the benchmarks).
 //!
-//! When a server drains (a rolling restart: SIGTERM, HTTP/2 GOAWAY), a request that the client
-//! had already queued on that connection is handed back by hyper unsent
-//! (`hyper::Error(Canceled, "connection closed")`), and tonic reports it as CANCELLED —
-//! indistinguishable from a caller's own cancellation, so nobody retries it. It never reached
-//! the server, so it is safe to send again: [`UnsentIsUnavailable`] reports it as UNAVAILABLE,
-//! the code gRPC reserves for "transient, retry", and leaves every other error as it was.
+//! When a server drains (a rolling restart: SIGTERM, HTTP/2 GOAWAY), two kinds of request fail
+//! although the server never processed them, and tonic reports neither as retriable:
+//! - a request the client had queued on that connection, which hyper hands back unsent
+//!   (`hyper::Error(Canceled, "connection closed")`): tonic says CANCELLED, as if the caller had
+//!   given up;
+//! - a stream the server refused by its final GOAWAY (an id above the GOAWAY's last stream id,
+//!   or one opened after the GOAWAY arrived): h2 fails it with the GOAWAY's NO_ERROR reason and
+//!   tonic says INTERNAL ("h2 protocol error"). RFC 9113 §6.8: such streams "have not been
+//!   processed" and may be retried.
+//!
+//! [`UnsentIsUnavailable`] reports both as UNAVAILABLE, the code gRPC reserves for "transient,
+//! retry", and leaves every other error as it was (a stream cut after it was sent, for one,
+//! fails with a broken pipe and stays an error whose outcome is unknown).
 
 use std::error::Error as StdError;
 use std::task::{Context, Poll};
@@ -63,7 +70,7 @@ where
 fn classify(error: tonic::transport::Error) -> BoxError {
     if never_sent(&error) {
         Box::new(tonic::Status::unavailable(format!(
-            "the connection closed before the request was sent (server draining); retry: {error}"
+            "the server is draining; the request was not processed, retry: {error}"
         )))
     } else {
         Box::new(error)
@@ -71,7 +78,7 @@ fn classify(error: tonic::transport::Error) -> BoxError {
 }
 
 /// hyper hands a queued request back with a `Canceled` error when its connection closes before
-/// the request was written.
+/// the request was written; h2 fails a stream the server refused with the GOAWAY it received.
 fn never_sent(error: &(dyn StdError + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(error) = current {
@@ -81,7 +88,14 @@ fn never_sent(error: &(dyn StdError + 'static)) -> bool {
         {
             return true;
         }
+        if let Some(h2) = error.downcast_ref::<h2::Error>() {
+            return refused_by_graceful_go_away(h2);
+        }
         current = error.source();
     }
     false
+}
+
+fn refused_by_graceful_go_away(error: &h2::Error) -> bool {
+    error.is_go_away() && error.is_remote() && error.reason() == Some(h2::Reason::NO_ERROR)
 }
