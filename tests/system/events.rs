@@ -227,3 +227,109 @@ async fn an_unreadable_event_is_dead_lettered_and_others_flow(backend: Backend) 
         }
     }
 }
+
+/// Handles every delivery by waiting, for up to two seconds, until `expected` handlers are
+/// inside at once; records the most it saw.
+struct Gate {
+    expected: usize,
+    inside: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    handled: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl ps_events::EventHandler for Gate {
+    fn consumer(&self) -> ps_events::ConsumerName {
+        ps_events::ConsumerName::Notification
+    }
+
+    async fn handle(&self, _event: ps_events::Event) -> Result<(), ps_events::HandleError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.inside.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        let until = tokio::time::Instant::now() + Duration::from_secs(2);
+        while self.inside.load(SeqCst) < self.expected && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.inside.fetch_sub(1, SeqCst);
+        self.handled.fetch_add(1, SeqCst);
+        Ok(())
+    }
+}
+
+/// A RabbitMQ consumer handles up to `concurrency` deliveries at once, and never more: a
+/// slow event does not hold up the queue behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rabbitmq_consumer_handles_deliveries_concurrently() {
+    use ps_events::rabbit::{RabbitConsumer, RabbitPublisher};
+    use ps_events::relay::OutgoingEvent;
+    use std::sync::atomic::Ordering::SeqCst;
+    let Some(Backend::External {
+        postgres_url,
+        amqp_url,
+    }) = Backend::external()
+    else {
+        return;
+    };
+    let infrastructure =
+        system_tests::ExternalInfrastructure::create(&postgres_url, &amqp_url).await;
+    let mut settings = infrastructure.rabbit.clone();
+    settings.concurrency = 4;
+    let gate = std::sync::Arc::new(Gate {
+        expected: 4,
+        inside: Default::default(),
+        most: Default::default(),
+        handled: Default::default(),
+    });
+    let (stop, shutdown) = ps_core::Shutdown::new();
+    let consuming = RabbitConsumer::start(
+        settings.clone(),
+        ps_events::consumer::ConsumerRunner::new(gate.clone(), Default::default()),
+        shutdown.clone(),
+    )
+    .await
+    .expect("consumer subscribes");
+    let publisher = RabbitPublisher::connect(settings, "test")
+        .await
+        .expect("publisher connects");
+    let events: Vec<OutgoingEvent> = (0..12)
+        .map(|i| {
+            let event = ps_events::Event::new(
+                ps_core::PracticeId::generate(),
+                ps_events::Actor::operator("test"),
+                chrono::Utc::now(),
+                ps_events::Payload::StaffInvited(ps_events::event::StaffInvited {
+                    staff_id: ps_core::StaffId::generate(),
+                    email: ps_core::Email::parse("email", &format!("p{i}@example.test"))
+                        .expect("valid"),
+                    name: ps_core::PersonName::parse("name", "Person").expect("valid"),
+                    role: ps_core::PracticeRole::Member,
+                    practice_name: "Practice".into(),
+                    inviter_name: "test".into(),
+                    location_ids: Vec::new(),
+                }),
+            );
+            OutgoingEvent {
+                id: event.id.as_uuid(),
+                event_type: event.event_type().to_owned(),
+                payload: ps_events::codec::encode(&event),
+                trace: Default::default(),
+            }
+        })
+        .collect();
+    for published in ps_events::Publisher::publish(&publisher, &events, &shutdown).await {
+        published.expect("the broker confirms");
+    }
+    eventually("twelve events handled", || async {
+        (gate.handled.load(SeqCst) == 12).then_some(())
+    })
+    .await;
+    stop.trigger();
+    consuming.await.expect("consumer stops");
+    assert_eq!(
+        gate.most.load(SeqCst),
+        4,
+        "deliveries handled at once (concurrency 4)"
+    );
+}

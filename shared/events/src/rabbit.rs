@@ -5,7 +5,8 @@
 //! timeout; only an ack without a returned message counts as published.
 //!
 //! Consuming: one durable queue per consuming service with a dead-letter exchange and queue,
-//! bounded prefetch, manual acks sent after the handler's transaction committed. A dropped
+//! bounded prefetch, up to `concurrency` deliveries handled at once (each acknowledged after its
+//! handler's transaction committed, in whatever order they finish). A dropped
 //! connection ends the stream with an error; the consumer reconnects with backoff and
 //! resubscribes, and the broker redelivers whatever was unacknowledged.
 
@@ -43,6 +44,11 @@ pub struct RabbitSettings {
     /// Bound on every connect, declare and confirm wait.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Deliveries a consumer handles at once (at most `prefetch`). Handlers are idempotent and
+    /// tolerate reordering — they must anyway, since replicas of a service compete for one
+    /// queue — so one slow event (a long handover, a retry wait) does not hold up the others.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u16,
 }
 
 fn default_exchange() -> String {
@@ -54,6 +60,9 @@ fn default_prefetch() -> u16 {
 fn default_timeout() -> Duration {
     Duration::from_secs(10)
 }
+fn default_concurrency() -> u16 {
+    8
+}
 
 impl RabbitSettings {
     pub fn new(url: impl Into<String>) -> Self {
@@ -62,6 +71,7 @@ impl RabbitSettings {
             exchange: default_exchange(),
             prefetch: default_prefetch(),
             timeout: default_timeout(),
+            concurrency: default_concurrency(),
         }
     }
 
@@ -448,48 +458,77 @@ impl RabbitConsumer {
         }
     }
 
-    /// Ok when shutdown ended it, Err when the connection did.
+    /// Ok when shutdown ended it, Err when the connection did. Up to `concurrency` deliveries
+    /// are in hand at once; on shutdown the ones in hand finish (a handler waiting to retry
+    /// stops and leaves its delivery unacknowledged, so the broker redelivers it).
     async fn consume(
         &self,
         mut stream: lapin::Consumer,
         shutdown: &Shutdown,
     ) -> Result<(), RabbitError> {
-        let consumer = self.runner.consumer().as_str();
-        loop {
-            let delivery = tokio::select! {
-                next = stream.next() => match next {
-                    None => return Err(RabbitError::Closed),
-                    Some(Err(err)) => return Err(err.into()),
-                    Some(Ok(delivery)) => delivery,
+        let limit = usize::from(
+            self.settings
+                .concurrency
+                .clamp(1, self.settings.prefetch.max(1)),
+        );
+        let mut in_hand = futures::stream::FuturesUnordered::new();
+        let ended = loop {
+            tokio::select! {
+                next = stream.next(), if in_hand.len() < limit => match next {
+                    None => break Err(RabbitError::Closed),
+                    Some(Err(err)) => break Err(err.into()),
+                    Some(Ok(delivery)) => in_hand.push(self.handle(delivery, shutdown)),
                 },
-                _ = shutdown.clone().wait() => return Ok(()),
-            };
-            let trace = trace_headers(&delivery.properties);
-            let acked = match self.runner.deliver(&delivery.data, &trace, shutdown).await {
-                Outcome::Handled => delivery.acker.ack(BasicAckOptions::default()).await,
-                Outcome::DeadLettered(_) => {
-                    delivery
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: false,
-                            ..BasicNackOptions::default()
-                        })
-                        .await
+                Some(handled) = in_hand.next(), if !in_hand.is_empty() => {
+                    if let Err(err) = handled {
+                        break Err(err);
+                    }
                 }
-                // Left unacknowledged; closing the channel returns it to the queue.
-                Outcome::Interrupted => return Ok(()),
-            };
-            match acked {
-                Ok(true) => {}
-                Ok(false) => {
-                    warn!(
-                        consumer,
-                        "acknowledgement not sent (channel gone); the broker will redeliver"
-                    );
-                    return Err(RabbitError::Closed);
-                }
-                Err(err) => return Err(err.into()),
+                _ = shutdown.clone().wait() => break Ok(()),
             }
+        };
+        while let Some(handled) = in_hand.next().await {
+            if let Err(err) = handled {
+                let consumer = self.runner.consumer().as_str();
+                warn!(consumer, error = %err, "acknowledgement lost; the broker will redeliver");
+            }
+        }
+        ended
+    }
+
+    /// Hands one delivery to the handler and settles it: ack when handled, reject to the
+    /// dead-letter queue when it cannot be, nothing when shutdown interrupted it (closing the
+    /// channel returns it to the queue).
+    async fn handle(
+        &self,
+        delivery: lapin::message::Delivery,
+        shutdown: &Shutdown,
+    ) -> Result<(), RabbitError> {
+        let trace = trace_headers(&delivery.properties);
+        let acked = match self.runner.deliver(&delivery.data, &trace, shutdown).await {
+            Outcome::Handled => delivery.acker.ack(BasicAckOptions::default()).await,
+            Outcome::DeadLettered(_) => {
+                delivery
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: false,
+                        ..BasicNackOptions::default()
+                    })
+                    .await
+            }
+            Outcome::Interrupted => return Ok(()),
+        };
+        match acked {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                let consumer = self.runner.consumer().as_str();
+                warn!(
+                    consumer,
+                    "acknowledgement not sent (channel gone); the broker will redeliver"
+                );
+                Err(RabbitError::Closed)
+            }
+            Err(err) => Err(err.into()),
         }
     }
 }
