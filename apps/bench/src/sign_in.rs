@@ -1,0 +1,180 @@
+//! P5: a sign-in storm. Many clients sign in at once, each pausing 10 ms after a refusal; the
+//! successful sign-ins per second are compared with raw argon2id verification at the same
+//! parameters, on as many threads as identity hashes at once, in the same process. Meanwhile
+//! CheckAccess runs two at a time; its p99 is compared with the same load on an idle system.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use ps_identity::passwords::HashingSettings;
+use ps_proto::identity::v1 as identity;
+use ps_proto::orgaccess::v1 as org;
+
+use crate::Settings;
+use crate::harness::{Backend, PASSWORD, Product};
+use crate::load;
+use crate::stats::{self, Figure, Load};
+
+const STORM: usize = 128;
+const CHECKS_IN_FLIGHT: usize = 2;
+
+pub async fn p5(settings: &Settings) -> anyhow::Result<()> {
+    let hashing = HashingSettings::default();
+    println!(
+        "P5 sign-in storm ({STORM} clients) with identity's default hashing: argon2id m={} KiB t={} p={}, {} at once, {} queued",
+        hashing.memory_kib,
+        hashing.iterations,
+        hashing.parallelism,
+        hashing.max_concurrent,
+        hashing.max_queued
+    );
+    let product = Product::start(&Backend::Embedded, hashing).await?;
+    let result = run(settings, &product, hashing).await;
+    product.stop().await;
+    result
+}
+
+async fn run(
+    settings: &Settings,
+    product: &Product,
+    hashing: HashingSettings,
+) -> anyhow::Result<()> {
+    let owner = product.practice_with_owner("Storm Practice").await?;
+    let organisation = product
+        .organisations(&owner, "Storm Clinic", 1)
+        .await?
+        .remove(0);
+    let email = "owner@storm-practice.bench.test".to_owned();
+    let authorization = product.authorization().await?;
+    let identity_client = product.identity().await?;
+    let check = {
+        let user = owner.user_id.clone();
+        move |duration: Duration| {
+            let authorization = authorization.clone();
+            let request = org::CheckAccessRequest {
+                user_id: user.clone(),
+                organisation_id: organisation.clone(),
+                permission: "organisation.view".into(),
+                location_id: String::new(),
+            };
+            load::closed_loop(CHECKS_IN_FLIGHT, duration, move |_| {
+                let mut client = authorization.clone();
+                let request = request.clone();
+                async move { client.check_access(request).await.map(|_| ()) }
+            })
+        }
+    };
+    let storm = move |duration: Duration| {
+        let identity_client = identity_client.clone();
+        let email = email.clone();
+        load::closed_loop(STORM, duration, move |_| {
+            let mut client = identity_client.clone();
+            let request = identity::SignInRequest {
+                email: email.clone(),
+                password: PASSWORD.into(),
+                practice_id: String::new(),
+            };
+            async move {
+                match client.sign_in(request).await {
+                    Ok(_) => Ok(()),
+                    Err(status) => {
+                        if status.code() == tonic::Code::ResourceExhausted {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        Err(status)
+                    }
+                }
+            }
+        })
+    };
+
+    raw_verify(hashing, settings.warmup).await?;
+    check(settings.warmup).await;
+    storm(settings.warmup).await;
+    let (mut raw, mut signed_in, mut ratio) =
+        (Figure::default(), Figure::default(), Figure::default());
+    let (mut idle_p99, mut storm_p99, mut p99_ratio) =
+        (Figure::default(), Figure::default(), Figure::default());
+    let (mut refused, mut failed) = (Figure::default(), 0);
+    for _ in 0..settings.blocks {
+        let raw_rate = raw_verify(hashing, settings.block).await?;
+        let idle = check(settings.block).await;
+        let (storming, during): (Load, Load) =
+            tokio::join!(storm(settings.block), check(settings.block));
+        failed += storming.failed + during.failed;
+        raw.push(raw_rate);
+        signed_in.push(storming.per_second());
+        ratio.push(storming.per_second() / raw_rate);
+        idle_p99.push(idle.p99_ms());
+        storm_p99.push(during.p99_ms());
+        p99_ratio.push(during.p99_ms() / idle.p99_ms());
+        refused.push(storming.refused as f64 / storming.elapsed.as_secs_f64());
+    }
+    stats::print("raw argon2id verifications", &raw, "/s");
+    stats::print("successful sign-ins during the storm", &signed_in, "/s");
+    stats::print("ratio sign-ins / raw", &ratio, "×");
+    stats::print("sign-ins refused with RESOURCE_EXHAUSTED", &refused, "/s");
+    stats::print("CheckAccess p99, idle", &idle_p99, "ms");
+    stats::print("CheckAccess p99, during the storm", &storm_p99, "ms");
+    stats::print("p99 ratio storm / idle", &p99_ratio, "×");
+    if failed > 0 {
+        println!("  {failed} calls failed with another code");
+    }
+    stats::verdict("P5", "sign-ins ≥ 0.9× raw hash rate", ratio.median() >= 0.9);
+    stats::verdict(
+        "P5",
+        "CheckAccess p99 during the storm ≤ 2× idle",
+        p99_ratio.median() <= 2.0,
+    );
+    stats::verdict(
+        "P5",
+        "excess sign-ins refused with RESOURCE_EXHAUSTED",
+        refused.min() > 0.0,
+    );
+    Ok(())
+}
+
+/// argon2id verifications per second on `max_concurrent` blocking threads for `duration`.
+async fn raw_verify(hashing: HashingSettings, duration: Duration) -> anyhow::Result<f64> {
+    let params = Params::new(
+        hashing.memory_kib,
+        hashing.iterations,
+        hashing.parallelism,
+        None,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let salt = SaltString::encode_b64(b"bench-salt-bytes").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stored = argon2
+        .hash_password(PASSWORD.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .to_string();
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..hashing.max_concurrent.max(1))
+        .map(|_| {
+            let (argon2, stored, done, stop) =
+                (argon2.clone(), stored.clone(), done.clone(), stop.clone());
+            tokio::task::spawn_blocking(move || {
+                let parsed = PasswordHash::new(&stored).ok();
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(parsed) = &parsed
+                        && argon2.verify_password(PASSWORD.as_bytes(), parsed).is_ok()
+                    {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        let _ = thread.await;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
