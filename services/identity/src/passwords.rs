@@ -1,9 +1,14 @@
-//! argon2id hashing on the blocking thread pool, bounded twice: at most `max_concurrent`
-//! hashes run at once, and at most `max_queued` wait; beyond that a request is refused at once
-//! (RESOURCE_EXHAUSTED) rather than queued without bound, so a sign-in storm cannot starve the
-//! other RPCs or grow memory.
+//! argon2id hashing on threads of its own, bounded twice: at most `max_concurrent` hashes run
+//! at once, and at most `max_queued` wait; beyond that a request is refused at once
+//! (RESOURCE_EXHAUSTED) rather than queued without bound, so a sign-in storm cannot grow
+//! memory.
+//!
+//! The hashing threads run at a lower scheduling priority (nice 10, Linux): during a sign-in
+//! storm they still take every CPU cycle nothing else wants, but the runtime's threads serving
+//! other RPCs (CheckAccess, say) go first, so those keep their latency. On tokio's shared
+//! blocking pool the hashes competed with them as equals.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -48,6 +53,70 @@ pub struct PasswordHasher {
     argon2: Argon2<'static>,
     running: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
+    pool: Arc<HashingThreads>,
+}
+
+/// A place among the hashes running or waiting, held until the hash is done.
+#[derive(Debug)]
+pub struct Admission {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// `max_concurrent` threads taking jobs from one queue; they end when the hasher is dropped.
+struct HashingThreads {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+/// Scheduling niceness of the hashing threads (0 is normal, 19 the lowest).
+const HASHING_NICENESS: i32 = 10;
+
+impl HashingThreads {
+    fn start(threads: usize) -> Result<Self, HashError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| HashError::Failed(format!("starting a hashing thread: {e}")))?;
+        }
+        Ok(Self {
+            jobs: Mutex::new(jobs),
+        })
+    }
+
+    fn submit(&self, job: Job) -> Result<(), HashError> {
+        self.jobs
+            .lock()
+            .map_err(|_| HashError::Failed("hasher poisoned".into()))?
+            .send(job)
+            .map_err(|_| HashError::Failed("hasher closed".into()))
+    }
+}
+
+/// Lowers the calling thread's priority (on Linux niceness is per thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASHING_NICENESS)
+    {
+        tracing::warn!(error = %err, "could not lower the priority of a hashing thread");
+    }
 }
 
 impl PasswordHasher {
@@ -61,6 +130,7 @@ impl PasswordHasher {
         .map_err(|e| HashError::Failed(e.to_string()))?;
         Ok(Self {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+            pool: Arc::new(HashingThreads::start(settings.max_concurrent.max(1))?),
             running: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
             admitted: Arc::new(Semaphore::new(
                 settings.max_concurrent.max(1) + settings.max_queued,
@@ -68,15 +138,26 @@ impl PasswordHasher {
         })
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
-    ) -> Result<T, HashError> {
-        let _admitted = self
-            .admitted
+    /// Takes a place among the hashes running or waiting, or refuses at once when all are
+    /// taken. Sign-in asks first, before reading the account, so a refused request costs no
+    /// database work during a storm.
+    pub fn admit(&self) -> Result<Admission, HashError> {
+        self.admitted
             .clone()
             .try_acquire_owned()
-            .map_err(|_| HashError::Busy)?;
+            .map(|permit| Admission { _permit: permit })
+            .map_err(|_| HashError::Busy)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        admission: Option<Admission>,
+        work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _admitted = match admission {
+            Some(admission) => admission,
+            None => self.admit()?,
+        };
         let _running = self
             .running
             .clone()
@@ -84,13 +165,17 @@ impl PasswordHasher {
             .await
             .map_err(|_| HashError::Failed("hasher closed".into()))?;
         let argon2 = self.argon2.clone();
-        tokio::task::spawn_blocking(move || work(&argon2))
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.pool.submit(Box::new(move || {
+            let _ = done.send(work(&argon2));
+        }))?;
+        result
             .await
-            .map_err(|e| HashError::Failed(e.to_string()))
+            .map_err(|_| HashError::Failed("hashing thread ended".into()))
     }
 
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        self.run(move |argon2| {
+        self.run(None, move |argon2| {
             let salt = SaltString::generate(&mut OsRng);
             argon2
                 .hash_password(password.as_bytes(), &salt)
@@ -103,7 +188,17 @@ impl PasswordHasher {
     /// Whether `password` matches the stored PHC string. The parameters come from the stored
     /// hash, so older hashes keep verifying after a parameter change.
     pub async fn verify(&self, password: String, stored: String) -> Result<bool, HashError> {
-        self.run(move |argon2| {
+        self.verify_admitted(None, password, stored).await
+    }
+
+    /// [`Self::verify`] in a place taken earlier with [`Self::admit`] (or a new one if `None`).
+    pub async fn verify_admitted(
+        &self,
+        admission: Option<Admission>,
+        password: String,
+        stored: String,
+    ) -> Result<bool, HashError> {
+        self.run(admission, move |argon2| {
             let parsed =
                 PasswordHash::new(&stored).map_err(|e| HashError::Failed(e.to_string()))?;
             Ok(argon2.verify_password(password.as_bytes(), &parsed).is_ok())

@@ -52,6 +52,8 @@ impl Identity {
         password: Password,
         practice: Option<PracticeId>,
     ) -> Result<SignedIn, Error> {
+        // Refused before any database work when hashing is saturated (a sign-in storm).
+        let admission = self.0.hasher.admit()?;
         let now = self.now();
         let user = users::Entity::find()
             .filter(users::Column::Email.eq(email.as_str()))
@@ -65,7 +67,11 @@ impl Identity {
             },
             _ => (None, self.0.dummy_hash.clone()),
         };
-        let matches = self.0.hasher.verify(password.into_inner(), stored).await?;
+        let matches = self
+            .0
+            .hasher
+            .verify_admitted(Some(admission), password.into_inner(), stored)
+            .await?;
         let Some(user) = user else {
             return Err(Error::BadCredentials);
         };
