@@ -458,6 +458,18 @@ impl TestSystem {
         .await
     }
 
+    /// For tests that use a later event as a sentinel for earlier ones: on RabbitMQ each
+    /// consumer handles one delivery at a time, in queue order (by default it handles several
+    /// at once, so a later event may finish first).
+    pub async fn start_handling_events_in_order(backend: &Backend) -> Self {
+        let mut system = Self::start(backend).await;
+        if let Some(rabbit) = system.rabbit.as_mut() {
+            rabbit.concurrency = 1;
+            system.restart().await;
+        }
+        system
+    }
+
     async fn start_with(
         backend: &Backend,
         hashing: ps_identity::passwords::HashingSettings,

@@ -113,10 +113,32 @@ async fn password_resets_are_single_use_and_end_every_session(backend: Backend) 
     for _ in 0..3 {
         request_reset(&system, &owner.email).await;
     }
-    // A sentinel through the same producer (identity's outbox, delivered in order): once the
-    // colleague's reset e-mail is out, one caused by the over-limit request would be too.
     request_reset(&system, &colleague.email).await;
     system.wait_for_mail(&colleague.email, 2).await;
+    // Consumers handle events concurrently, so the colleague's e-mail says nothing about the
+    // owner's: wait until notification handled every reset event identity wrote (the outbox
+    // rows exist once the requests were answered) and sent every e-mail, then count.
+    let identity_db = system.database(&system.databases.identity).await;
+    let notification_db = system.database(&system.databases.notification).await;
+    let written = count(
+        &identity_db,
+        "SELECT count(*) AS n FROM outbox_events WHERE event_type = 'identity.password_reset_requested'",
+    )
+    .await;
+    eventually("every reset event handled and its e-mail sent", || async {
+        let handled = count(
+            &notification_db,
+            "SELECT count(*) AS n FROM processed_events WHERE event_type = 'identity.password_reset_requested'",
+        )
+        .await;
+        let unsent = count(
+            &notification_db,
+            "SELECT count(*) AS n FROM deliveries WHERE sent_at IS NULL",
+        )
+        .await;
+        (handled == written && unsent == 0).then_some(())
+    })
+    .await;
     let resets = system
         .mails_to(&owner.email)
         .iter()
@@ -335,4 +357,17 @@ async fn one_person_acts_in_each_practice_with_its_own_role(backend: Backend) {
         })
         .await
         .expect("the B session is untouched");
+}
+
+async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    db.query_one_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql,
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    .expect("a row")
+    .try_get::<i64>("", "n")
+    .expect("a count")
 }

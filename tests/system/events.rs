@@ -59,7 +59,7 @@ async fn deliveries_to(
 }
 
 async fn republished_events_change_nothing(backend: Backend) {
-    let system = TestSystem::start(&backend).await;
+    let system = TestSystem::start_handling_events_in_order(&backend).await;
     let owner = system.practice_with_owner("Replay Practice").await;
     let joined = system
         .member(&owner, "joined@example.test", PracticeRole::Member)

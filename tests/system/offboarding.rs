@@ -743,7 +743,7 @@ async fn refused_offboardings_publish_nothing(backend: Backend) {
 }
 
 async fn a_replayed_request_changes_nothing(backend: Backend) {
-    let system = TestSystem::start(&backend).await;
+    let system = TestSystem::start_handling_events_in_order(&backend).await;
     let c = cast(&system, "Replay Offboarding").await;
     let owner = &c.owner;
     let alpha = system.create_org(owner, "Alpha").await.id;
