@@ -287,13 +287,22 @@ impl Product {
             .await?;
         self.accept(&tokens[&email]).await?;
         let owner = self.sign_in(&email).await?;
-        // The owner is known to org-access once staff-directory has seen the acceptance.
+        // staff-directory lists the owner as Active once it has seen the acceptance.
         self.wait_until_active(
             &owner,
             std::slice::from_ref(&email),
             Duration::from_secs(30),
         )
         .await?;
+        // org-access learns of the owner from events too: wait until it lets them act.
+        let mut orgs = self.org_access_as(&owner).await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while orgs.list_roles(org::ListRolesRequest {}).await.is_err() {
+            if Instant::now() > deadline {
+                return Err(anyhow!("org-access did not learn of the owner in 30 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         Ok(owner)
     }
 
@@ -383,7 +392,9 @@ impl Product {
             let mut active = std::collections::HashSet::new();
             let mut token = String::new();
             loop {
-                let page = client
+                // A new owner may be refused until staff-directory has seen their acceptance:
+                // that is "not yet", like any other member not listed as Active yet.
+                let Ok(page) = client
                     .list_staff(staff::ListStaffRequest {
                         page: Some(ps_proto::common::v1::PageRequest {
                             page_size: 500,
@@ -391,8 +402,11 @@ impl Product {
                         }),
                         ..Default::default()
                     })
-                    .await?
-                    .into_inner();
+                    .await
+                    .map(tonic::Response::into_inner)
+                else {
+                    break;
+                };
                 active.extend(
                     page.staff
                         .into_iter()
