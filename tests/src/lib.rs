@@ -470,7 +470,8 @@ impl TestSystem {
         system
     }
 
-    async fn start_with(
+    /// With identity's password hashing set to `hashing`.
+    pub async fn start_with(
         backend: &Backend,
         hashing: ps_identity::passwords::HashingSettings,
     ) -> Self {

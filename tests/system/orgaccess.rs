@@ -75,6 +75,24 @@ async fn organisations_workflows_and_roles(backend: Backend) {
         })
         .await
         .expect("archive");
+    // Access to an archived organisation, and to one that does not exist, is refused with
+    // the reason; another practice's organisation is not this user's practice's.
+    let why = system
+        .explain_access(&owner, &gamma.id, "organisation.view", "")
+        .await;
+    assert_eq!(why.reason, org::DecisionReason::OrganisationArchived as i32);
+    assert!(!system.allowed(&owner, &gamma.id, "organisation.view").await);
+    let nowhere = uuid::Uuid::now_v7().to_string();
+    let why = system
+        .explain_access(&owner, &nowhere, "organisation.view", "")
+        .await;
+    assert_eq!(why.reason, org::DecisionReason::UnknownOrganisation as i32);
+    let elsewhere = system.practice_with_owner("Elsewhere Practice").await;
+    let theirs = system.create_org(&elsewhere, "Theirs Ltd").await;
+    let why = system
+        .explain_access(&owner, &theirs.id, "organisation.view", "")
+        .await;
+    assert_eq!(why.reason, org::DecisionReason::NotPracticeStaff as i32);
     let search = |query: &str, include_archived: bool| org::ListOrganisationsRequest {
         query: query.into(),
         include_archived,

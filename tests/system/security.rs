@@ -479,3 +479,61 @@ async fn roles_limit_what_members_may_do(backend: Backend) {
     .await;
     assert_eq!(org.code(), Code::PermissionDenied);
 }
+
+/// A sign-in storm against a hasher that runs one hash and queues one more: every excess
+/// sign-in is refused at once with RESOURCE_EXHAUSTED (for a known account and an unknown
+/// address alike, so a refusal says nothing about who exists), nothing else fails, and
+/// sign-in works again once the storm is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_storm_is_refused_with_resource_exhausted() {
+    let system = TestSystem::start_with(
+        &Backend::Embedded,
+        ps_identity::passwords::HashingSettings {
+            max_concurrent: 1,
+            max_queued: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let owner = system.practice_with_owner("Storm Practice").await;
+    let storm = |email: String, password: &'static str| {
+        let system = &system;
+        async move {
+            let attempts = (0..16).map(|_| system.sign_in(&email, password));
+            futures::future::join_all(attempts)
+                .await
+                .into_iter()
+                .map(|reply| reply.map(|_| ()).map_err(|status| status.code()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let known = storm(owner.email.clone(), "owner-password-1").await;
+    let refused = known
+        .iter()
+        .filter(|r| **r == Err(Code::ResourceExhausted))
+        .count();
+    let signed_in = known.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(
+        refused + signed_in,
+        16,
+        "only OK or RESOURCE_EXHAUSTED: {known:?}"
+    );
+    assert!(refused >= 1 && signed_in >= 1, "{known:?}");
+
+    let unknown = storm("nobody@storm.test".into(), "whatever-password").await;
+    assert!(
+        unknown
+            .iter()
+            .all(|r| matches!(r, Err(Code::ResourceExhausted | Code::Unauthenticated))),
+        "{unknown:?}"
+    );
+    assert!(
+        unknown.contains(&Err(Code::ResourceExhausted)),
+        "{unknown:?}"
+    );
+
+    system
+        .sign_in(&owner.email, "owner-password-1")
+        .await
+        .expect("sign-in works after the storm");
+}
