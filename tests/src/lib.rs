@@ -30,7 +30,6 @@ use ps_proto::notification::v1::notification_service_client::NotificationService
 use ps_proto::orgaccess::v1::org_access_service_client::OrgAccessServiceClient;
 use ps_proto::staff::v1 as staff;
 use ps_proto::staff::v1::staff_directory_service_client::StaffDirectoryServiceClient;
-use sea_orm::ConnectionTrait;
 use tempfile::TempDir;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -213,88 +212,6 @@ where
     }
 }
 
-/// What one test created on PostgreSQL and RabbitMQ.
-#[derive(Clone)]
-struct ExternalResources {
-    admin_url: String,
-    database_names: Vec<String>,
-    rabbit: RabbitSettings,
-}
-
-impl ExternalResources {
-    async fn create(postgres_url: &str, amqp_url: &str) -> (Self, Databases) {
-        let base = postgres_url.trim_end_matches('/');
-        let tag = uuid::Uuid::now_v7().simple().to_string();
-        let admin_url = format!("{base}/postgres");
-        let admin = ps_db::connect(&DbSettings::new(admin_url.clone()))
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {postgres_url} is unreachable: {e}"));
-        let mut names = Vec::new();
-        for service in ["identity", "staff", "org", "notification"] {
-            let name = format!("ps_test_{tag}_{service}");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .unwrap_or_else(|e| panic!("creating database {name}: {e}"));
-            names.push(name);
-        }
-        let _ = admin.close().await;
-        let url = |i: usize| DbSettings::new(format!("{base}/{}", names[i]));
-        let databases = Databases {
-            identity: url(0),
-            staff_directory: url(1),
-            org_access: url(2),
-            notification: url(3),
-        };
-        let mut rabbit = RabbitSettings::new(amqp_url);
-        rabbit.exchange = format!("ps-test-{tag}");
-        (
-            Self {
-                admin_url,
-                database_names: names,
-                rabbit,
-            },
-            databases,
-        )
-    }
-
-    async fn remove(self) {
-        if let Ok(admin) = ps_db::connect(&DbSettings::new(self.admin_url.clone())).await {
-            for name in &self.database_names {
-                let _ = admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await;
-            }
-            let _ = admin.close().await;
-        }
-        use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-        let Ok(Ok(connection)) = tokio::time::timeout(
-            Duration::from_secs(5),
-            lapin::Connection::connect(&self.rabbit.url, lapin::ConnectionProperties::default()),
-        )
-        .await
-        else {
-            return;
-        };
-        if let Ok(channel) = connection.create_channel().await {
-            let names = self.rabbit.names();
-            for consumer in ps_events::ConsumerName::ALL {
-                for queue in [names.queue(consumer), names.dead_letter_queue(consumer)] {
-                    let _ = channel
-                        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                        .await;
-                }
-            }
-            for exchange in [names.exchange().to_owned(), names.dead_letter_exchange()] {
-                let _ = channel
-                    .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                    .await;
-            }
-        }
-        let _ = connection.close(200, "bye".into()).await;
-    }
-}
-
 /// PostgreSQL databases and a RabbitMQ exchange of a test's own, removed when dropped: for
 /// tests that run the services as processes of their own rather than through [`TestSystem`].
 pub struct ExternalInfrastructure {
@@ -305,13 +222,33 @@ pub struct ExternalInfrastructure {
 
 impl ExternalInfrastructure {
     pub async fn create(postgres_url: &str, amqp_url: &str) -> Self {
-        let (resources, databases) = ExternalResources::create(postgres_url, amqp_url).await;
+        let scratch = scratch(postgres_url, amqp_url).await;
         Self {
-            databases,
-            rabbit: resources.rabbit.clone(),
-            _cleanup: External(Some(resources)),
+            databases: scratch.databases.clone(),
+            rabbit: scratch.rabbit.clone(),
+            _cleanup: External(Some(scratch)),
         }
     }
+}
+
+async fn scratch(postgres_url: &str, amqp_url: &str) -> ps_scratch::Scratch {
+    ps_scratch::Scratch::create(postgres_url, amqp_url, "ps_test")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `sql` is a `SELECT count(*) AS n …` on `db`; its count.
+pub async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    db.query_one_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql,
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    .expect("a row")
+    .try_get::<i64>("", "n")
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 /// How many `.eml` files in `dir` are addressed to each recipient.
@@ -341,7 +278,7 @@ pub fn mail_recipients(dir: &Path) -> std::collections::HashMap<String, usize> {
 }
 
 /// Removes a test's databases and broker objects when the test ends, even on panic.
-struct External(Option<ExternalResources>);
+struct External(Option<ps_scratch::Scratch>);
 
 impl Drop for External {
     fn drop(&mut self) {
@@ -483,9 +420,9 @@ impl TestSystem {
                 postgres_url,
                 amqp_url,
             } => {
-                let (resources, databases) =
-                    ExternalResources::create(postgres_url, amqp_url).await;
-                (Some(External(Some(resources))), databases)
+                let scratch = scratch(postgres_url, amqp_url).await;
+                let databases = scratch.databases.clone();
+                (Some(External(Some(scratch))), databases)
             }
         };
         let rabbit = external

@@ -4,7 +4,9 @@ use ps_proto::common::v1::PracticeRole;
 use ps_proto::identity::v1 as identity;
 use ps_proto::notification::v1 as notification;
 use ps_proto::staff::v1 as staff;
-use system_tests::{Backend, Code, TestSystem, eventually, on_every_backend, violated_fields};
+use system_tests::{
+    Backend, Code, TestSystem, count, eventually, on_every_backend, violated_fields,
+};
 
 on_every_backend!(
     password_resets_are_single_use_and_end_every_session,
@@ -357,17 +359,4 @@ async fn one_person_acts_in_each_practice_with_its_own_role(backend: Backend) {
         })
         .await
         .expect("the B session is untouched");
-}
-
-async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
-    use sea_orm::ConnectionTrait;
-    db.query_one_raw(sea_orm::Statement::from_string(
-        db.get_database_backend(),
-        sql,
-    ))
-    .await
-    .unwrap_or_else(|e| panic!("{sql}: {e}"))
-    .expect("a row")
-    .try_get::<i64>("", "n")
-    .expect("a count")
 }

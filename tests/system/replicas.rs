@@ -14,7 +14,7 @@ use ps_proto::staff::v1 as staff;
 use ps_proto::staff::v1::staff_directory_service_client::StaffDirectoryServiceClient;
 use sea_orm::ConnectionTrait;
 use system_tests::{
-    Backend, Code, ExternalInfrastructure, INTERNAL_TOKEN, OPERATOR_TOKEN, bearer,
+    Backend, Code, ExternalInfrastructure, INTERNAL_TOKEN, OPERATOR_TOKEN, bearer, count,
     eventually_within, mail_recipients, mails_in,
 };
 use tonic::transport::Endpoint;
@@ -216,18 +216,6 @@ fn free_ports(n: usize) -> Vec<u16> {
         .iter()
         .map(|l| l.local_addr().expect("bound").port())
         .collect()
-}
-
-async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
-    db.query_one_raw(sea_orm::Statement::from_string(
-        sea_orm::DatabaseBackend::Postgres,
-        sql,
-    ))
-    .await
-    .unwrap_or_else(|e| panic!("{sql}: {e}"))
-    .expect("a row")
-    .try_get::<i64>("", "n")
-    .expect("a count")
 }
 
 /// Messages waiting in every consumer queue of the test's exchange.

@@ -12,7 +12,6 @@ use anyhow::{Context, anyhow};
 use practice_staff::{Databases, Listeners, System, SystemConfig};
 use ps_auth::credentials::Credential;
 use ps_config::Secret;
-use ps_db::DbSettings;
 use ps_events::rabbit::RabbitSettings;
 use ps_proto::common::v1::PracticeRole;
 use ps_proto::identity::v1 as identity;
@@ -22,7 +21,6 @@ use ps_proto::orgaccess::v1::org_access_authorization_service_client::OrgAccessA
 use ps_proto::orgaccess::v1::org_access_service_client::OrgAccessServiceClient;
 use ps_proto::staff::v1 as staff;
 use ps_proto::staff::v1::staff_directory_service_client::StaffDirectoryServiceClient;
-use sea_orm::ConnectionTrait;
 use tempfile::TempDir;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -52,87 +50,6 @@ impl Backend {
     }
 }
 
-/// Databases and broker objects created for one run, removed by [`External::remove`].
-pub struct External {
-    admin_url: String,
-    names: Vec<String>,
-    pub rabbit: RabbitSettings,
-}
-
-impl External {
-    pub async fn create(postgres_url: &str, amqp_url: &str) -> anyhow::Result<(Self, Databases)> {
-        let base = postgres_url.trim_end_matches('/');
-        let tag = uuid::Uuid::now_v7().simple().to_string();
-        let admin_url = format!("{base}/postgres");
-        let admin = ps_db::connect(&DbSettings::new(admin_url.clone()))
-            .await
-            .with_context(|| format!("PostgreSQL at {postgres_url}"))?;
-        let mut names = Vec::new();
-        for service in ["identity", "staff", "org", "notification"] {
-            let name = format!("ps_bench_{tag}_{service}");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .with_context(|| format!("creating database {name}"))?;
-            names.push(name);
-        }
-        let _ = admin.close().await;
-        let url = |i: usize| DbSettings::new(format!("{base}/{}", names[i]));
-        let databases = Databases {
-            identity: url(0),
-            staff_directory: url(1),
-            org_access: url(2),
-            notification: url(3),
-        };
-        let mut rabbit = RabbitSettings::new(amqp_url);
-        rabbit.exchange = format!("ps-bench-{tag}");
-        Ok((
-            Self {
-                admin_url,
-                names,
-                rabbit,
-            },
-            databases,
-        ))
-    }
-
-    pub async fn remove(self) {
-        if let Ok(admin) = ps_db::connect(&DbSettings::new(self.admin_url.clone())).await {
-            for name in &self.names {
-                let _ = admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await;
-            }
-            let _ = admin.close().await;
-        }
-        use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-        let Ok(Ok(connection)) = tokio::time::timeout(
-            Duration::from_secs(5),
-            lapin::Connection::connect(&self.rabbit.url, lapin::ConnectionProperties::default()),
-        )
-        .await
-        else {
-            return;
-        };
-        if let Ok(channel) = connection.create_channel().await {
-            let names = self.rabbit.names();
-            for consumer in ps_events::ConsumerName::ALL {
-                for queue in [names.queue(consumer), names.dead_letter_queue(consumer)] {
-                    let _ = channel
-                        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                        .await;
-                }
-            }
-            for exchange in [names.exchange().to_owned(), names.dead_letter_exchange()] {
-                let _ = channel
-                    .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                    .await;
-            }
-        }
-        let _ = connection.close(200, "bye".into()).await;
-    }
-}
-
 /// The product, started for one scenario.
 pub struct Product {
     pub addresses: practice_staff::Addresses,
@@ -140,7 +57,7 @@ pub struct Product {
     pub mail_dir: PathBuf,
     pub dir: TempDir,
     system: Option<System>,
-    external: Option<External>,
+    external: Option<ps_scratch::Scratch>,
 }
 
 impl Product {
@@ -155,8 +72,11 @@ impl Product {
                 postgres_url,
                 amqp_url,
             } => {
-                let (external, databases) = External::create(postgres_url, amqp_url).await?;
-                (Some(external), databases)
+                let scratch = ps_scratch::Scratch::create(postgres_url, amqp_url, "ps_bench")
+                    .await
+                    .map_err(|e| anyhow!(e))?;
+                let databases = scratch.databases.clone();
+                (Some(scratch), databases)
             }
         };
         let mail_dir = dir.path().join("mail");
