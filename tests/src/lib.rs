@@ -221,6 +221,17 @@ pub struct ExternalInfrastructure {
 }
 
 impl ExternalInfrastructure {
+    /// On PostgreSQL + RabbitMQ when the environment names them (see [`Backend::external`]).
+    pub async fn from_env() -> Option<Self> {
+        match Backend::external()? {
+            Backend::External {
+                postgres_url,
+                amqp_url,
+            } => Some(Self::create(&postgres_url, &amqp_url).await),
+            Backend::Embedded => None,
+        }
+    }
+
     pub async fn create(postgres_url: &str, amqp_url: &str) -> Self {
         let scratch = scratch(postgres_url, amqp_url).await;
         Self {

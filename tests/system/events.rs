@@ -265,15 +265,9 @@ async fn a_rabbitmq_consumer_handles_deliveries_concurrently() {
     use ps_events::rabbit::{RabbitConsumer, RabbitPublisher};
     use ps_events::relay::OutgoingEvent;
     use std::sync::atomic::Ordering::SeqCst;
-    let Some(Backend::External {
-        postgres_url,
-        amqp_url,
-    }) = Backend::external()
-    else {
+    let Some(infrastructure) = system_tests::ExternalInfrastructure::from_env().await else {
         return;
     };
-    let infrastructure =
-        system_tests::ExternalInfrastructure::create(&postgres_url, &amqp_url).await;
     let mut settings = infrastructure.rabbit.clone();
     settings.concurrency = 4;
     let gate = std::sync::Arc::new(Gate {

@@ -298,14 +298,9 @@ async fn state(infrastructure: &ExternalInfrastructure, replicas: &[Replica]) ->
 /// e-mail, and nothing is left behind in an outbox or a queue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_of_every_service_survive_a_rolling_restart() {
-    let Some(Backend::External {
-        postgres_url,
-        amqp_url,
-    }) = Backend::external()
-    else {
+    let Some(infrastructure) = ExternalInfrastructure::from_env().await else {
         return;
     };
-    let infrastructure = ExternalInfrastructure::create(&postgres_url, &amqp_url).await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let mail_dir = dir.path().join("mail");
     let ports = free_ports(16);

@@ -66,7 +66,7 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// `max_concurrent` threads taking jobs from one queue; they end when the hasher is dropped.
 struct HashingThreads {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
 }
 
 /// Scheduling niceness of the hashing threads (0 is normal, 19 the lowest).
@@ -95,15 +95,11 @@ impl HashingThreads {
                 })
                 .map_err(|e| HashError::Failed(format!("starting a hashing thread: {e}")))?;
         }
-        Ok(Self {
-            jobs: Mutex::new(jobs),
-        })
+        Ok(Self { jobs })
     }
 
     fn submit(&self, job: Job) -> Result<(), HashError> {
         self.jobs
-            .lock()
-            .map_err(|_| HashError::Failed("hasher poisoned".into()))?
             .send(job)
             .map_err(|_| HashError::Failed("hasher closed".into()))
     }
