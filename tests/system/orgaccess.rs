@@ -12,6 +12,7 @@ on_every_backend!(
     organisation_invitations_are_answered_one_by_one,
     staff_events_and_location_limits_decide_access,
     concurrent_changesets_leave_one_membership,
+    every_write_changes_the_next_decision,
 );
 
 fn grant(organisation: &str, role: &str) -> org::AccessEntry {
@@ -1203,4 +1204,115 @@ async fn concurrent_changesets_leave_one_membership(backend: Backend) {
         .filter(|e| e.request_id == "same-request")
         .count();
     assert_eq!(for_same, 1, "{audit:?}");
+}
+
+/// A decision asked again and again (remembered by org-access on SQLite) follows each write
+/// that changes it at once: a role losing and regaining the permission, the access revoked
+/// and granted again, the organisation archived; and a staff event as soon as it is applied.
+async fn every_write_changes_the_next_decision(backend: Backend) {
+    let system = TestSystem::start(&backend).await;
+    let owner = system.practice_with_owner("Decision Practice").await;
+    let clerk = system
+        .member(&owner, "clerk@decisions.test", PracticeRole::Member)
+        .await;
+    let clerk_id = system.staff_member(&owner, &clerk.email).await.id;
+    let books = system.create_org(&owner, "Books").await.id;
+    let mut client = system.org_access_as(&owner).await;
+    let reader = client
+        .create_role(org::CreateRoleRequest {
+            name: "Reader".into(),
+            permissions: vec!["organisation.view".into()],
+        })
+        .await
+        .expect("role")
+        .into_inner()
+        .id;
+    let set_access = |request_id: &str, remove: bool| {
+        let mut client = client.clone();
+        let request = org::SetStaffAccessRequest {
+            request_id: request_id.into(),
+            staff_id: clerk_id.clone(),
+            entries: vec![org::AccessEntry {
+                remove,
+                ..grant(&books, &reader)
+            }],
+            ..Default::default()
+        };
+        async move {
+            client.set_staff_access(request).await.expect("access");
+        }
+    };
+    let set_permissions = |permissions: &[&str]| {
+        let mut client = client.clone();
+        let request = org::UpdateRoleRequest {
+            role_id: reader.clone(),
+            replace_permissions: true,
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            ..Default::default()
+        };
+        async move {
+            client.update_role(request).await.expect("update role");
+        }
+    };
+    let asked_twice = || async {
+        let first = system.allowed(&clerk, &books, "organisation.view").await;
+        let second = system.allowed(&clerk, &books, "organisation.view").await;
+        assert_eq!(first, second, "the same question, nothing written between");
+        first
+    };
+
+    set_access("grant", false).await;
+    assert!(asked_twice().await);
+    set_permissions(&["calendar.create"]).await;
+    assert!(!asked_twice().await, "the role lost the permission");
+    set_permissions(&["organisation.view"]).await;
+    assert!(asked_twice().await, "the role has it again");
+    set_access("revoke", true).await;
+    assert!(!asked_twice().await, "access revoked");
+    set_access("grant-again", false).await;
+    assert!(asked_twice().await, "access granted again");
+
+    system
+        .staff_as(&owner)
+        .await
+        .deactivate_staff(staff::DeactivateStaffRequest {
+            staff_id: clerk_id.clone(),
+        })
+        .await
+        .expect("deactivate");
+    eventually("the deactivation to reach org-access", || async {
+        (!system.allowed(&clerk, &books, "organisation.view").await).then_some(())
+    })
+    .await;
+    assert!(!asked_twice().await, "deactivated stays refused");
+    system
+        .staff_as(&owner)
+        .await
+        .reactivate_staff(staff::ReactivateStaffRequest {
+            staff_id: clerk_id.clone(),
+        })
+        .await
+        .expect("reactivate");
+    eventually("the reactivation to reach org-access", || async {
+        system
+            .allowed(&clerk, &books, "organisation.view")
+            .await
+            .then_some(())
+    })
+    .await;
+
+    client
+        .archive_organisation(org::ArchiveOrganisationRequest {
+            organisation_id: books.clone(),
+        })
+        .await
+        .expect("archive");
+    assert!(!asked_twice().await, "the organisation is archived");
+    assert_eq!(
+        system
+            .explain_access(&clerk, &books, "organisation.view", "")
+            .await
+            .reason,
+        org::DecisionReason::OrganisationArchived as i32
+    );
 }

@@ -17,6 +17,8 @@ impl EventHandler for Handler {
 
     async fn handle(&self, event: Event) -> Result<(), HandleError> {
         let org_access = self.0.clone();
+        // The roster and memberships change: no decision is kept across this write.
+        let _writing = self.0.writing();
         let applied = inbox::apply_once(self.0.db(), self.consumer(), &event, move |tx, event| {
             Box::pin(async move {
                 ps_roster::apply(tx, event).await?;

@@ -14,7 +14,7 @@ use ps_core::{Email, FieldViolation, LocationId, PersonName, PracticeId, StaffId
 use ps_events::Payload;
 use ps_events::event::OrgAccessInvited;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 use tracing::info;
 use uuid::Uuid;
@@ -101,7 +101,7 @@ impl OrgAccess {
     ) -> Result<bool, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&ADMINS, "changing access settings")?;
-        let tx = self.0.db.begin().await?;
+        let (_writing, tx) = self.begin().await?;
         let before = self.require_acceptance(&tx, caller.practice_id).await?;
         if before != require_acceptance {
             access_settings::Entity::insert(access_settings::ActiveModel {
@@ -146,7 +146,7 @@ impl OrgAccess {
             serde_json::to_vec(&changeset).map_err(|e| Error::Internal(e.to_string()))?,
         ));
         let practice = caller.practice_id;
-        let tx = self.0.db.begin().await?;
+        let (_writing, tx) = self.begin().await?;
         if !changeset.preview {
             let claimed = access_changes::Entity::insert(access_changes::ActiveModel {
                 practice_id: Set(practice.as_uuid()),
@@ -697,7 +697,7 @@ impl OrgAccess {
         } else {
             MembershipStatus::Declined
         };
-        let tx = self.0.db.begin().await?;
+        let (_writing, tx) = self.begin().await?;
         let row = memberships::Entity::find_by_id(membership)
             .filter(memberships::Column::PracticeId.eq(caller.practice_id.as_uuid()))
             .filter(memberships::Column::StaffId.eq(acting.staff_id.as_uuid()))

@@ -9,14 +9,34 @@ use ps_core::{PracticeId, PracticeRole, StaffId, UserId};
 use sea_orm::{ConnectionTrait, Statement};
 use uuid::Uuid;
 
+use super::cache::Key;
 use super::{MANAGERS, OrgAccess};
 use crate::domain::{AccessQuery, Decision, DecisionReason, MembershipStatus};
 use crate::error::Error;
 
 impl OrgAccess {
     /// Decides one query. `practice` scopes the organisation to the caller's practice (for
-    /// people asking); internal callers pass `None`.
+    /// people asking); internal callers pass `None`. Answered from the decision cache when
+    /// nothing was written since the same question was read (see `cache`).
     pub async fn decide(
+        &self,
+        user: UserId,
+        query: &AccessQuery,
+        practice: Option<PracticeId>,
+    ) -> Result<Decision, Error> {
+        let key = Key::new(user, query, practice);
+        let ticket = match self.0.decisions.lookup(&key) {
+            Ok(decision) => return Ok(decision),
+            Err(ticket) => ticket,
+        };
+        let decision = self.read_decision(user, query, practice).await?;
+        if let Some(ticket) = ticket {
+            self.0.decisions.remember(ticket, key, &decision);
+        }
+        Ok(decision)
+    }
+
+    async fn read_decision(
         &self,
         user: UserId,
         query: &AccessQuery,

@@ -9,6 +9,7 @@
 //! - [`reactions`]: what staff events do to memberships.
 //! - [`offboarding`]: the preview and the handover of a leaver's work.
 
+mod cache;
 mod changes;
 mod decide;
 mod offboarding;
@@ -26,11 +27,15 @@ use chrono::{DateTime, Utc};
 use ps_auth::UserCaller;
 use ps_core::{PracticeId, PracticeRole, SharedClock, StaffId};
 use ps_events::{Actor, Event, OutboxWaker, Payload, outbox};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Set};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, Set,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::error::Error;
 use crate::store::access_audit;
+use cache::{DecisionCache, Writing};
 
 /// Who may manage organisations, workflows and access.
 pub(crate) const MANAGERS: [PracticeRole; 3] = PracticeRole::STAFF_MANAGERS;
@@ -45,6 +50,7 @@ struct Inner {
     db: DatabaseConnection,
     clock: SharedClock,
     waker: OutboxWaker,
+    decisions: DecisionCache,
 }
 
 /// The signed-in caller, as an active member of their practice.
@@ -89,7 +95,28 @@ pub(crate) struct AuditEntry {
 
 impl OrgAccess {
     pub fn new(db: DatabaseConnection, clock: SharedClock, waker: OutboxWaker) -> Self {
-        Self(Arc::new(Inner { db, clock, waker }))
+        // Only a database this process alone writes can be cached exactly (see `cache`).
+        let decisions = match db.get_database_backend() {
+            DatabaseBackend::Sqlite => DecisionCache::on(),
+            _ => DecisionCache::off(),
+        };
+        Self(Arc::new(Inner {
+            db,
+            clock,
+            waker,
+            decisions,
+        }))
+    }
+
+    /// A write to org-access's tables: hold the guard until the transaction has ended.
+    pub(crate) fn writing(&self) -> Writing {
+        self.0.decisions.writing()
+    }
+
+    /// Begins a write transaction; the guard must outlive its commit.
+    async fn begin(&self) -> Result<(Writing, DatabaseTransaction), Error> {
+        let writing = self.writing();
+        Ok((writing, self.0.db.begin().await?))
     }
 
     pub fn db(&self) -> &DatabaseConnection {

@@ -4,7 +4,7 @@ use ps_auth::UserCaller;
 use ps_core::{Page, PageRequest, PracticeId, TitleText};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 use tracing::info;
 use uuid::Uuid;
@@ -58,7 +58,7 @@ impl OrgAccess {
     ) -> Result<Organisation, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&MANAGERS, "adding organisations")?;
-        let tx = self.0.db.begin().await?;
+        let (_writing, tx) = self.begin().await?;
         let row = organisations::ActiveModel {
             id: Set(Uuid::now_v7()),
             practice_id: Set(caller.practice_id.as_uuid()),
@@ -97,7 +97,7 @@ impl OrgAccess {
     ) -> Result<Organisation, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&MANAGERS, "changing organisations")?;
-        let tx = self.0.db.begin().await?;
+        let (_writing, tx) = self.begin().await?;
         let row = self.organisation_row(&tx, caller.practice_id, id).await?;
         if row.name == name.as_str() {
             return Ok(organisation(row));
@@ -132,7 +132,7 @@ impl OrgAccess {
     ) -> Result<Organisation, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&MANAGERS, "changing organisations")?;
-        let tx = self.0.db.begin().await?;
+        let (_writing, tx) = self.begin().await?;
         let row = self.organisation_row(&tx, caller.practice_id, id).await?;
         if row.archived_at.is_some() {
             return Ok(organisation(row));

@@ -7,7 +7,7 @@ use ps_core::{PracticeId, TitleText};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -24,6 +24,8 @@ impl OrgAccess {
         conn: &C,
         practice: PracticeId,
     ) -> Result<(), Error> {
+        // Inserts when missing: a write, even outside a use case's transaction.
+        let _writing = self.writing();
         let first = built_in_role_id(practice, BUILT_IN_ROLES[0].key);
         if roles::Entity::find_by_id(first).one(conn).await?.is_some() {
             return Ok(());
@@ -198,7 +200,7 @@ impl OrgAccess {
     ) -> Result<Role, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&ADMINS, "managing roles")?;
-        let tx = self.0.db.begin().await?;
+        let (_writing, tx) = self.begin().await?;
         self.ensure_built_in_roles(&tx, caller.practice_id).await?;
         let row = roles::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -242,7 +244,7 @@ impl OrgAccess {
     ) -> Result<Role, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&ADMINS, "managing roles")?;
-        let tx = self.0.db.begin().await?;
+        let (_writing, tx) = self.begin().await?;
         let row = self.role_row(&tx, caller.practice_id, id).await?;
         if row.built_in {
             return Err(Error::FailedPrecondition(format!(
@@ -288,7 +290,7 @@ impl OrgAccess {
     pub async fn delete_role(&self, caller: &UserCaller, id: Uuid) -> Result<(), Error> {
         let acting = self.acting(caller).await?;
         acting.require(&ADMINS, "managing roles")?;
-        let tx = self.0.db.begin().await?;
+        let (_writing, tx) = self.begin().await?;
         let row = self.role_row(&tx, caller.practice_id, id).await?;
         if row.built_in {
             return Err(Error::FailedPrecondition(format!(

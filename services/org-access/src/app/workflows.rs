@@ -6,7 +6,7 @@ use ps_auth::UserCaller;
 use ps_core::{FieldViolation, Invalid, PracticeId, StaffId, TitleText};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, Set,
 };
 use uuid::Uuid;
 
@@ -227,7 +227,7 @@ impl OrgAccess {
         if steps.is_empty() {
             return Err(FieldViolation::new("steps", "needs at least one step").into());
         }
-        let tx = self.0.db.begin().await?;
+        let (_writing, tx) = self.begin().await?;
         self.organisation_row(&tx, caller.practice_id, organisation)
             .await?;
         self.check_steps(&tx, caller.practice_id, &steps).await?;
@@ -298,7 +298,7 @@ impl OrgAccess {
         if steps.as_ref().is_some_and(Vec::is_empty) {
             return Err(FieldViolation::new("steps", "needs at least one step").into());
         }
-        let tx = self.0.db.begin().await?;
+        let (_writing, tx) = self.begin().await?;
         let row = self.workflow_row(&tx, caller.practice_id, id).await?;
         let before = self.one_workflow(&tx, row.clone()).await?;
         let mut after = serde_json::Map::new();
@@ -342,7 +342,7 @@ impl OrgAccess {
     pub async fn delete_workflow(&self, caller: &UserCaller, id: Uuid) -> Result<(), Error> {
         let acting = self.acting(caller).await?;
         acting.require(&MANAGERS, "changing workflows")?;
-        let tx = self.0.db.begin().await?;
+        let (_writing, tx) = self.begin().await?;
         let row = self.workflow_row(&tx, caller.practice_id, id).await?;
         self.delete_steps(&tx, id).await?;
         workflows::Entity::delete_by_id(id).exec(&tx).await?;
