@@ -1,5 +1,7 @@
 //! Authentication, tenancy and input validation.
 
+use std::time::Duration;
+
 use ps_proto::common::v1::{PageRequest, PracticeRole};
 use ps_proto::identity::v1 as identity;
 use ps_proto::notification::v1 as notification;
@@ -9,6 +11,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use system_tests::{
     Backend, Code, Person, TestSystem, eventually, on_every_backend, violated_fields,
 };
+use tonic_types::StatusExt;
 
 on_every_backend!(
     every_method_needs_its_credential,
@@ -482,7 +485,8 @@ async fn roles_limit_what_members_may_do(backend: Backend) {
 
 /// A sign-in storm against a hasher that runs one hash and queues one more: every excess
 /// sign-in is refused at once with RESOURCE_EXHAUSTED (for a known account and an unknown
-/// address alike, so a refusal says nothing about who exists), nothing else fails, and
+/// address alike, so a refusal says nothing about who exists) with a RetryInfo delay, nothing
+/// else fails, and
 /// sign-in works again once the storm is over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_storm_is_refused_with_resource_exhausted() {
@@ -503,7 +507,23 @@ async fn a_sign_in_storm_is_refused_with_resource_exhausted() {
             futures::future::join_all(attempts)
                 .await
                 .into_iter()
-                .map(|reply| reply.map(|_| ()).map_err(|status| status.code()))
+                .map(|reply| {
+                    reply.map(|_| ()).map_err(|status| {
+                        if status.code() == Code::ResourceExhausted {
+                            // The refusal says when to come back (google.rpc.RetryInfo).
+                            let delay = status
+                                .get_details_retry_info()
+                                .and_then(|info| info.retry_delay)
+                                .expect("a refusal carries RetryInfo with a delay");
+                            assert!(
+                                delay >= Duration::from_millis(10)
+                                    && delay <= Duration::from_secs(5),
+                                "{delay:?}"
+                            );
+                        }
+                        status.code()
+                    })
+                })
                 .collect::<Vec<_>>()
         }
     };

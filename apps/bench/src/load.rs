@@ -1,4 +1,5 @@
-//! Closed-loop load: a fixed number of calls in flight for a fixed time.
+//! Load: closed (a fixed number of calls in flight) or open (calls started at a fixed rate),
+//! for a fixed time.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -49,6 +50,50 @@ where
             load.latencies.extend(latencies);
             load.refused += refused;
             load.failed += failed;
+        }
+    }
+    load.elapsed = started.elapsed();
+    load.ok = load.latencies.len() as u64;
+    load.latencies.sort_unstable();
+    load
+}
+
+/// Starts `call(n)` `per_second` times a second for `duration`, whether or not earlier calls
+/// have answered, so a server that falls behind faces the same load instead of a lower one.
+/// Each latency runs from the moment the call started (the timer's own millisecond lateness
+/// is not the server's).
+pub async fn open_loop<F, Fut>(per_second: f64, duration: Duration, call: F) -> Load
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), tonic::Status>> + Send + 'static,
+{
+    let call = Arc::new(call);
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_second.max(1.0)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::new();
+    let mut n = 0;
+    while started.elapsed() < duration {
+        tick.tick().await;
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            (call(n).await, started.elapsed())
+        }));
+        n += 1;
+    }
+    let mut load = Load::default();
+    for task in tasks {
+        match task.await {
+            Ok((Ok(()), latency)) => load.latencies.push(latency),
+            Ok((Err(s), _)) if s.code() == tonic::Code::ResourceExhausted => load.refused += 1,
+            Ok((Err(s), _)) => {
+                if load.failed == 0 {
+                    eprintln!("bench: call failed: {s}");
+                }
+                load.failed += 1;
+            }
+            Err(_) => load.failed += 1,
         }
     }
     load.elapsed = started.elapsed();

@@ -1,7 +1,9 @@
-//! P5: a sign-in storm. Many clients sign in at once, each pausing 10 ms after a refusal; the
+//! P5: a sign-in storm. Many clients sign in at once, each pausing after a refusal for the
+//! delay the refusal names (google.rpc.RetryInfo; 10 ms if none); the
 //! successful sign-ins per second are compared with raw argon2id verification at the same
 //! parameters, on as many threads as identity hashes at once, in the same process. Meanwhile
-//! CheckAccess runs two at a time; its p99 is compared with the same load on an idle system.
+//! CheckAccess runs at a steady 1,000 calls a second; its p99 is compared with the same load on
+//! an idle system.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,6 +14,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use ps_identity::passwords::HashingSettings;
 use ps_proto::identity::v1 as identity;
 use ps_proto::orgaccess::v1 as org;
+use tonic_types::StatusExt;
 
 use crate::Settings;
 use crate::harness::{Backend, PASSWORD, Product};
@@ -19,7 +22,10 @@ use crate::load;
 use crate::stats::{self, Figure, Load};
 
 const STORM: usize = 128;
-const CHECKS_IN_FLIGHT: usize = 2;
+/// CheckAccess calls started per second throughout (open loop: a steady authorisation load,
+/// which leaves the rest of the CPU to the storm; a closed loop would take every cycle the
+/// hashes leave and so measure the split of the CPU rather than the latency).
+const CHECKS_PER_SECOND: f64 = 1000.0;
 
 pub async fn p5(settings: &Settings) -> anyhow::Result<()> {
     let hashing = HashingSettings::default();
@@ -60,7 +66,7 @@ async fn run(
                 permission: "organisation.view".into(),
                 location_id: String::new(),
             };
-            load::closed_loop(CHECKS_IN_FLIGHT, duration, move |_| {
+            load::open_loop(CHECKS_PER_SECOND, duration, move |_| {
                 let mut client = authorization.clone();
                 let request = request.clone();
                 async move { client.check_access(request).await.map(|_| ()) }
@@ -82,7 +88,13 @@ async fn run(
                     Ok(_) => Ok(()),
                     Err(status) => {
                         if status.code() == tonic::Code::ResourceExhausted {
-                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            // Come back when the server said (RetryInfo), as a
+                            // well-behaved client does; 10 ms if it named no delay.
+                            let delay = status
+                                .get_details_retry_info()
+                                .and_then(|info| info.retry_delay)
+                                .unwrap_or(Duration::from_millis(10));
+                            tokio::time::sleep(delay).await;
                         }
                         Err(status)
                     }

@@ -33,8 +33,8 @@ pub enum Error {
     NoActivePractice,
     #[error("the session has ended; sign in again")]
     SessionEnded,
-    #[error("too many password checks in progress; retry shortly")]
-    Busy,
+    #[error("too many password checks in progress; retry in {} ms", .0.as_millis())]
+    Busy(std::time::Duration),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
     #[error("{0}")]
@@ -44,7 +44,7 @@ pub enum Error {
 impl From<HashError> for Error {
     fn from(err: HashError) -> Self {
         match err {
-            HashError::Busy => Error::Busy,
+            HashError::Busy { retry_after } => Error::Busy(retry_after),
             HashError::Failed(reason) => Error::Internal(reason),
         }
     }
@@ -67,7 +67,9 @@ impl From<Error> for Status {
                 Status::unauthenticated(err.to_string())
             }
             Error::NoActivePractice => Status::permission_denied(err.to_string()),
-            Error::Busy => Status::resource_exhausted(err.to_string()),
+            Error::Busy(retry_after) => {
+                ps_grpc::status::resource_exhausted(err.to_string(), retry_after)
+            }
             Error::Database(db) => ps_grpc::status::internal("identity database", &db),
             Error::Internal(reason) => ps_grpc::status::internal("identity", &reason),
         }

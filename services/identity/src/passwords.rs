@@ -1,14 +1,19 @@
-//! argon2id hashing on threads of its own, bounded twice: at most `max_concurrent` hashes run
-//! at once, and at most `max_queued` wait; beyond that a request is refused at once
-//! (RESOURCE_EXHAUSTED) rather than queued without bound, so a sign-in storm cannot grow
-//! memory.
+//! argon2id hashing on `max_concurrent` threads of its own taking jobs from one queue,
+//! bounded twice: at most `max_concurrent` hashes run at once, and at most `max_queued` wait;
+//! beyond that a request is refused at once (RESOURCE_EXHAUSTED) rather than queued without
+//! bound, so a sign-in storm cannot grow memory. A refusal says when to come back
+//! (google.rpc.RetryInfo): the time the hashes
+//! already admitted need, from the mean duration of recent hashes, so clients that honour it
+//! spread their retries instead of spinning on refusals that take the CPU the hashes need.
 //!
 //! The hashing threads run at a lower scheduling priority (nice 10, Linux): during a sign-in
 //! storm they still take every CPU cycle nothing else wants, but the runtime's threads serving
 //! other RPCs (CheckAccess, say) go first, so those keep their latency. On tokio's shared
 //! blocking pool the hashes competed with them as equals.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -43,7 +48,7 @@ impl Default for HashingSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
     #[error("too many password checks in progress")]
-    Busy,
+    Busy { retry_after: Duration },
     #[error("password hashing failed: {0}")]
     Failed(String),
 }
@@ -51,10 +56,17 @@ pub enum HashError {
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
-    running: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
+    places: usize,
+    threads: usize,
+    /// Mean duration of recent hashes (exponentially weighted, 1/8 per hash), in microseconds.
+    mean_micros: Arc<AtomicU64>,
     pool: Arc<HashingThreads>,
 }
+
+/// Bounds of the retry delay a refusal names.
+const MIN_RETRY: Duration = Duration::from_millis(10);
+const MAX_RETRY: Duration = Duration::from_secs(5);
 
 /// A place among the hashes running or waiting, held until the hash is done.
 #[derive(Debug)]
@@ -124,13 +136,15 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| HashError::Failed(e.to_string()))?;
+        let threads = settings.max_concurrent.max(1);
+        let places = threads + settings.max_queued;
         Ok(Self {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
-            pool: Arc::new(HashingThreads::start(settings.max_concurrent.max(1))?),
-            running: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
-            admitted: Arc::new(Semaphore::new(
-                settings.max_concurrent.max(1) + settings.max_queued,
-            )),
+            pool: Arc::new(HashingThreads::start(threads)?),
+            admitted: Arc::new(Semaphore::new(places)),
+            places,
+            threads,
+            mean_micros: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -142,7 +156,29 @@ impl PasswordHasher {
             .clone()
             .try_acquire_owned()
             .map(|permit| Admission { _permit: permit })
-            .map_err(|_| HashError::Busy)
+            .map_err(|_| HashError::Busy {
+                retry_after: self.retry_after(),
+            })
+    }
+
+    /// How long the hashes admitted now need: rounds of `threads` hashes at the mean duration.
+    fn retry_after(&self) -> Duration {
+        let admitted = self.places - self.admitted.available_permits();
+        let rounds = admitted.div_ceil(self.threads) as u64;
+        let mean = Duration::from_micros(self.mean_micros.load(Ordering::Relaxed));
+        (mean * rounds as u32).clamp(MIN_RETRY, MAX_RETRY)
+    }
+
+    fn record(mean_micros: &AtomicU64, took: Duration) {
+        let took = took.as_micros().min(u64::MAX as u128) as u64;
+        // Racing updates may lose one sample; the mean is an estimate either way.
+        let old = mean_micros.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            took
+        } else {
+            old - old / 8 + took / 8
+        };
+        mean_micros.store(new, Ordering::Relaxed);
     }
 
     async fn run<T: Send + 'static>(
@@ -150,20 +186,26 @@ impl PasswordHasher {
         admission: Option<Admission>,
         work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _admitted = match admission {
+        let admitted = match admission {
             Some(admission) => admission,
             None => self.admit()?,
         };
-        let _running = self
-            .running
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| HashError::Failed("hasher closed".into()))?;
         let argon2 = self.argon2.clone();
+        let mean_micros = self.mean_micros.clone();
         let (done, result) = tokio::sync::oneshot::channel();
+        // The job goes straight to the threads' queue (admission bounds its length), so a
+        // thread that finishes a hash takes the next at once instead of waiting for the
+        // runtime to hand it one. The place is held by the job until its hash is done, even if
+        // the caller went away meanwhile; such a job is skipped rather than computed.
         self.pool.submit(Box::new(move || {
-            let _ = done.send(work(&argon2));
+            let _admitted = admitted;
+            if done.is_closed() {
+                return;
+            }
+            let started = Instant::now();
+            let answer = work(&argon2);
+            Self::record(&mean_micros, started.elapsed());
+            let _ = done.send(answer);
         }))?;
         result
             .await
@@ -237,7 +279,11 @@ mod tests {
             .collect();
         let mut busy = 0;
         for attempt in attempts {
-            if matches!(attempt.await.unwrap(), Err(HashError::Busy)) {
+            if let Err(HashError::Busy { retry_after }) = attempt.await.unwrap() {
+                assert!(
+                    (MIN_RETRY..=MAX_RETRY).contains(&retry_after),
+                    "{retry_after:?}"
+                );
                 busy += 1;
             }
         }

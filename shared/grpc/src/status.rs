@@ -1,6 +1,7 @@
 //! Building statuses the same way everywhere.
 
 use std::fmt::Display;
+use std::time::Duration;
 
 use ps_core::Invalid;
 use tonic::{Code, Status};
@@ -26,4 +27,14 @@ pub fn internal(context: &'static str, error: &dyn Display) -> Status {
 pub fn unavailable(context: &'static str, error: &dyn Display) -> Status {
     tracing::warn!(context, error = %error, "dependency unavailable");
     Status::unavailable("a dependency is unavailable; retry later")
+}
+
+/// ResourceExhausted with google.rpc.RetryInfo: the server says when a retry may succeed, so
+/// well-behaved clients spread their retries instead of coming back at once.
+pub fn resource_exhausted(message: impl Into<String>, retry_after: Duration) -> Status {
+    Status::with_error_details(
+        Code::ResourceExhausted,
+        message,
+        ErrorDetails::with_retry_info(Some(retry_after)),
+    )
 }
