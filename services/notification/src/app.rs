@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use ps_auth::UserCaller;
 use ps_auth::credentials::Credential;
 use ps_core::{
@@ -39,6 +40,9 @@ pub mod status {
 
 /// Sending attempts before a delivery is marked failed.
 pub const MAX_ATTEMPTS: i32 = 6;
+
+/// Deliveries the mailer claims at once.
+const MAILER_BATCH: u64 = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -156,6 +160,8 @@ struct Inner {
     clock: SharedClock,
     identity: IdentityClient,
     mailer: Mailer,
+    /// E-mails sent at once.
+    sends_at_once: usize,
     /// Wakes the mailer when a delivery is queued.
     queued: Notify,
     /// Link in certification invitations.
@@ -179,6 +185,7 @@ impl Notifications {
         identity_url: &str,
         internal_token: &str,
         mailer: Mailer,
+        sends_at_once: usize,
         links: Links,
     ) -> Result<Self, String> {
         let channel = ps_grpc::client::lazy(
@@ -193,6 +200,7 @@ impl Notifications {
             clock,
             identity: IdentityInternalServiceClient::with_interceptor(channel, credential),
             mailer,
+            sends_at_once: sends_at_once.max(1),
             queued: Notify::new(),
             certification_url: links.certification,
             org_invitations_url: links.org_invitations,
@@ -441,14 +449,14 @@ impl Notifications {
         Ok(())
     }
 
-    /// Sends queued e-mails until shutdown. Claims use a lease (`FOR UPDATE SKIP LOCKED` on
+    /// Sends queued e-mails until shutdown, `sends_at_once` at a time. Claims use a lease (`FOR UPDATE SKIP LOCKED` on
     /// PostgreSQL) so replicas do not send the same e-mail; scheduling uses wall-clock time.
     pub async fn run_mailer(self, shutdown: Shutdown) {
         loop {
             if shutdown.is_triggered() {
                 return;
             }
-            let batch = match self.claim_due(20).await {
+            let batch = match self.claim_due(MAILER_BATCH).await {
                 Ok(batch) => batch,
                 Err(err) => {
                     warn!(error = %err, "claiming deliveries failed");
@@ -463,11 +471,16 @@ impl Notifications {
                 }
                 continue;
             }
-            for row in batch {
-                if let Err(err) = self.send_one(row).await {
-                    warn!(error = %err, "recording a delivery result failed");
-                }
-            }
+            // Sent `sends_at_once` at a time: one at a time, the time to write each e-mail and
+            // commit its result capped the mailer at a few hundred e-mails a second.
+            let this = &self;
+            futures::stream::iter(batch)
+                .for_each_concurrent(self.0.sends_at_once, |row| async move {
+                    if let Err(err) = this.send_one(row).await {
+                        warn!(error = %err, "recording a delivery result failed");
+                    }
+                })
+                .await;
         }
     }
 

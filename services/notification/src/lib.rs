@@ -47,6 +47,7 @@ pub async fn start(
         &config.common.identity_url,
         config.common.internal_token.expose(),
         mailer,
+        config.mail.concurrency,
         app::Links {
             certification: config.certification_url.clone(),
             org_invitations: config.org_invitations_url.clone(),

@@ -22,6 +22,8 @@ pub struct MailSettings {
     pub folder: PathBuf,
     /// `smtp://user:pass@host:587?tls=required` or `smtps://…`; empty writes to the folder.
     pub smtp_url: String,
+    /// E-mails sent at once (each its own SMTP connection; providers limit how many).
+    pub concurrency: usize,
 }
 
 impl Default for MailSettings {
@@ -30,6 +32,7 @@ impl Default for MailSettings {
             from: "Practice Staff <no-reply@practice-staff.local>".into(),
             folder: PathBuf::from("data/mail"),
             smtp_url: String::new(),
+            concurrency: 8,
         }
     }
 }
