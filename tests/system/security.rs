@@ -486,8 +486,7 @@ async fn roles_limit_what_members_may_do(backend: Backend) {
 /// A sign-in storm against a hasher that runs one hash and queues one more: every excess
 /// sign-in is refused at once with RESOURCE_EXHAUSTED (for a known account and an unknown
 /// address alike, so a refusal says nothing about who exists) with a RetryInfo delay, nothing
-/// else fails, and
-/// sign-in works again once the storm is over.
+/// else fails, and sign-in works again once the storm is over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_storm_is_refused_with_resource_exhausted() {
     let system = TestSystem::start_with(

@@ -1,9 +1,8 @@
 //! P5: a sign-in storm. Many clients sign in at once, each pausing after a refusal for the
-//! delay the refusal names (google.rpc.RetryInfo; 10 ms if none); the
-//! successful sign-ins per second are compared with raw argon2id verification at the same
-//! parameters, on as many threads as identity hashes at once, in the same process. Meanwhile
-//! CheckAccess runs at a steady 1,000 calls a second; its p99 is compared with the same load on
-//! an idle system.
+//! delay the refusal names (google.rpc.RetryInfo; 10 ms if none); the successful sign-ins per
+//! second are compared with raw argon2id verification at the same parameters, on as many
+//! threads as identity hashes at once, in the same process. Meanwhile CheckAccess runs at a
+//! steady 1,000 calls a second; its p99 is compared with the same load on an idle system.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

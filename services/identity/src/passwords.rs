@@ -2,9 +2,9 @@
 //! bounded twice: at most `max_concurrent` hashes run at once, and at most `max_queued` wait;
 //! beyond that a request is refused at once (RESOURCE_EXHAUSTED) rather than queued without
 //! bound, so a sign-in storm cannot grow memory. A refusal says when to come back
-//! (google.rpc.RetryInfo): the time the hashes
-//! already admitted need, from the mean duration of recent hashes, so clients that honour it
-//! spread their retries instead of spinning on refusals that take the CPU the hashes need.
+//! (google.rpc.RetryInfo): the time the hashes already admitted need, from the mean duration
+//! of recent hashes, so clients that honour it spread their retries instead of spinning on
+//! refusals that take the CPU the hashes need.
 //!
 //! The hashing threads run at a lower scheduling priority (nice 10, Linux): during a sign-in
 //! storm they still take every CPU cycle nothing else wants, but the runtime's threads serving

@@ -449,8 +449,9 @@ impl Notifications {
         Ok(())
     }
 
-    /// Sends queued e-mails until shutdown, `sends_at_once` at a time. Claims use a lease (`FOR UPDATE SKIP LOCKED` on
-    /// PostgreSQL) so replicas do not send the same e-mail; scheduling uses wall-clock time.
+    /// Sends queued e-mails until shutdown, `sends_at_once` at a time. Claims use a lease
+    /// (`FOR UPDATE SKIP LOCKED` on PostgreSQL) so replicas do not send the same e-mail;
+    /// scheduling uses wall-clock time.
     pub async fn run_mailer(self, shutdown: Shutdown) {
         loop {
             if shutdown.is_triggered() {
@@ -471,8 +472,8 @@ impl Notifications {
                 }
                 continue;
             }
-            // Sent `sends_at_once` at a time: one at a time, the time to write each e-mail and
-            // commit its result capped the mailer at a few hundred e-mails a second.
+            // Sent `sends_at_once` at a time: one at a time, every e-mail waited for the
+            // previous one's SMTP round trips and result commit.
             let this = &self;
             futures::stream::iter(batch)
                 .for_each_concurrent(self.0.sends_at_once, |row| async move {
