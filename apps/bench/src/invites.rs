@@ -314,7 +314,9 @@ impl MailFolder {
         let deadline = Instant::now() + patience;
         let mut found = Vec::new();
         while found.len() < n {
-            found.extend(self.scan());
+            // Reading a folder of thousands of files blocks; let the runtime move the
+            // product's tasks off this thread meanwhile.
+            found.extend(tokio::task::block_in_place(|| self.scan()));
             if found.len() >= n {
                 break;
             }
