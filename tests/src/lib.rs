@@ -469,7 +469,7 @@ impl TestSystem {
                 clock: self.clock.clone(),
                 operator_token: Secret::new(OPERATOR_TOKEN),
                 internal_token: Secret::new(INTERNAL_TOKEN),
-                invitation_url: "https://app.example.test/invitation?token={token}".into(),
+                console_url: "https://app.example.test".into(),
                 hashing: Some(self.hashing),
             },
             listeners,

@@ -123,6 +123,63 @@ async fn browsers_call_over_grpc_web_and_garbage_is_invalid_argument() {
     );
 }
 
+/// A raw HTTP/1.1 request; returns the response, lower-cased.
+async fn http(addr: std::net::SocketAddr, head: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("response in time")
+        .unwrap();
+    String::from_utf8_lossy(&response).to_lowercase()
+}
+
+/// The console's origin may call every service from a browser (the preflight is answered and
+/// the gRPC status headers are readable); any other origin gets no CORS grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consoles_origin_may_call_with_grpc_web_and_others_may_not() {
+    let system = TestSystem::start(&Backend::Embedded).await;
+    let a = system.addresses;
+    for addr in [a.identity, a.staff_directory, a.org_access, a.notification] {
+        let preflight = |origin: &str| {
+            format!(
+                "OPTIONS /staff.v1.StaffDirectoryService/ListStaff HTTP/1.1\r\nHost: {addr}\r\n\
+                 Origin: {origin}\r\nAccess-Control-Request-Method: POST\r\n\
+                 Access-Control-Request-Headers: authorization,content-type,x-grpc-web\r\n\
+                 Connection: close\r\n\r\n"
+            )
+        };
+        let granted = http(addr, &preflight("https://app.example.test")).await;
+        assert!(
+            granted.contains("access-control-allow-origin: https://app.example.test"),
+            "{granted}"
+        );
+        assert!(granted.contains("authorization"), "{granted}");
+        let refused = http(addr, &preflight("https://evil.example.test")).await;
+        assert!(
+            !refused.contains("access-control-allow-origin"),
+            "{refused}"
+        );
+    }
+    let call = http(
+        a.identity,
+        &format!(
+            "POST /identity.v1.IdentityService/GetJwks HTTP/1.1\r\nHost: {}\r\n\
+             Origin: https://app.example.test\r\nContent-Type: application/grpc-web+proto\r\n\
+             X-Grpc-Web: 1\r\nContent-Length: 5\r\nConnection: close\r\n\r\n\0\0\0\0\0",
+            a.identity
+        ),
+    )
+    .await;
+    assert!(
+        call.contains("access-control-allow-origin: https://app.example.test"),
+        "{call}"
+    );
+    assert!(call.contains("access-control-expose-headers"), "{call}");
+    assert!(call.contains("grpc-status"), "{call}");
+}
+
 /// A health service whose check panics, to prove a panicking handler answers INTERNAL and
 /// leaves the server serving.
 struct PanickingHealth;

@@ -89,7 +89,7 @@ impl Product {
                 clock: Arc::new(ps_core::SystemClock),
                 operator_token: Secret::new(OPERATOR_TOKEN),
                 internal_token: Secret::new(INTERNAL_TOKEN),
-                invitation_url: "https://app.example.test/invitation?token={token}".into(),
+                console_url: "https://app.example.test".into(),
                 hashing: Some(hashing),
             },
             listeners,

@@ -5,6 +5,8 @@
 //! The `practice-staff` binary uses this with SQLite files under a data directory; the system
 //! tests use it with temporary directories, a movable clock and, on CI, PostgreSQL and RabbitMQ.
 
+pub mod console;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -76,9 +78,26 @@ pub struct SystemConfig {
     pub operator_token: Secret,
     /// Credential the services present to each other's internal RPCs.
     pub internal_token: Secret,
-    pub invitation_url: String,
+    /// Where people reach the web console (no trailing slash), e.g. `http://localhost:8080`:
+    /// the links in e-mails point into it, and the services accept grpc-web from its origin.
+    pub console_url: String,
     /// Overrides argon2 settings (tests may raise the queue bound).
     pub hashing: Option<ps_identity::passwords::HashingSettings>,
+}
+
+/// The origins a browser may call the services from: the console's, and its loopback twin
+/// (`localhost` and `127.0.0.1` are different origins to a browser).
+fn console_origins(console_url: &str) -> Vec<String> {
+    let mut origins = vec![console_url.to_owned()];
+    for (from, to) in [
+        ("//localhost", "//127.0.0.1"),
+        ("//127.0.0.1", "//localhost"),
+    ] {
+        if console_url.contains(from) {
+            origins.push(console_url.replacen(from, to, 1));
+        }
+    }
+    origins
 }
 
 /// The running system.
@@ -109,16 +128,23 @@ impl System {
             shutdown,
         };
         let internal_token = config.internal_token.clone();
-        let common = |name: &str, database: &DbSettings| CommonConfig {
-            database: database.clone(),
-            internal_token: internal_token.clone(),
-            identity_url: format!("http://{}", addresses.identity),
-            ..CommonConfig::defaults(name, 0, 0)
+        let console_url = config.console_url.trim_end_matches('/').to_owned();
+        let cors_origins = console_origins(&console_url);
+        let common = |name: &str, database: &DbSettings| {
+            let mut common = CommonConfig {
+                database: database.clone(),
+                internal_token: internal_token.clone(),
+                identity_url: format!("http://{}", addresses.identity),
+                ..CommonConfig::defaults(name, 0, 0)
+            };
+            common.serve.cors_origins = cors_origins.clone();
+            common
         };
 
         let mut identity_config = ps_identity::Config {
             common: common("identity", &config.databases.identity),
-            invitation_url: config.invitation_url.clone(),
+            invitation_url: format!("{console_url}/invitation?token={{token}}"),
+            password_reset_url: format!("{console_url}/reset-password?token={{token}}"),
             ..ps_identity::Config::default()
         };
         if let Some(hashing) = config.hashing {
@@ -156,6 +182,8 @@ impl System {
                         folder: config.mail_folder.clone(),
                         ..ps_notification::mail::MailSettings::default()
                     },
+                    certification_url: format!("{console_url}/certification"),
+                    org_invitations_url: format!("{console_url}/organisation-invitations"),
                     ..ps_notification::Config::default()
                 },
                 env.clone(),

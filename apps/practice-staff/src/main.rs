@@ -30,13 +30,16 @@ struct Args {
     /// Prometheus metrics of all four services (labelled by service) at /metrics.
     #[arg(long, env = "PS_ADMIN_PORT", default_value_t = 9464)]
     admin_port: u16,
-    /// Link template in invitation e-mails; `{token}` is replaced.
-    #[arg(
-        long,
-        env = "PS_INVITATION_URL",
-        default_value = "http://localhost:8080/invitation?token={token}"
-    )]
-    invitation_url: String,
+    /// The web console (and the links in e-mails) at http://localhost:<port>/.
+    #[arg(long, env = "PS_CONSOLE_PORT", default_value_t = 8080)]
+    console_port: u16,
+    /// The built console (`npm --prefix console ci && npm --prefix console run build`).
+    #[arg(long, env = "PS_CONSOLE_DIR", default_value = "console/dist")]
+    console_dir: PathBuf,
+    /// Where people open the console, if not http://localhost:<console port> (a reverse proxy,
+    /// another host name): the links in e-mails point there and the services accept its origin.
+    #[arg(long, env = "PS_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 /// The operator credential: kept in the data directory (mode 0600) so staffctl can read it.
@@ -77,6 +80,15 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {} on admin port {}", args.bind, args.admin_port))?;
     let admin_addr = admin_listener.local_addr()?;
+    let console_listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.console_port))
+        .await
+        .with_context(|| {
+            format!(
+                "binding {} on console port {}",
+                args.bind, args.console_port
+            )
+        })?;
+    let console_addr = console_listener.local_addr()?;
     let (admin_stop, admin_stopping) = ps_core::Shutdown::new();
     let admin = tokio::spawn(ps_telemetry::serve_admin(
         admin_listener,
@@ -91,20 +103,39 @@ async fn main() -> anyhow::Result<()> {
             operator_token: operator_token(&operator_token_file)?,
             // In one process the internal credential never leaves memory: a fresh one per run.
             internal_token: Secret::new(ps_auth::random_token()),
-            invitation_url: args.invitation_url,
+            console_url: args
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://localhost:{}", args.console_port)),
             hashing: None,
         },
         listeners,
     )
     .await?;
     let a = system.addresses;
+    let console_note = if practice_staff::console::is_built(&args.console_dir) {
+        String::new()
+    } else {
+        format!(
+            " (not built: run `{}`)",
+            practice_staff::console::BUILD_COMMAND
+        )
+    };
+    let (console_stop, console_stopping) = ps_core::Shutdown::new();
+    let console = tokio::spawn(practice_staff::console::serve(
+        console_listener,
+        practice_staff::console::router(args.console_dir.clone(), &a),
+        console_stopping.wait(),
+    ));
     println!(
         "\nPractice Staff is running: all services SERVING after {} ms (embedded: SQLite + in-process events)\n\
-         \n  identity          {}\n  staff-directory   {}\n  org-access        {}\n  notification      {}\n  metrics           http://{}/metrics\n\
+         \n  console           http://localhost:{}/{}\n  identity          {}\n  staff-directory   {}\n  org-access        {}\n  notification      {}\n  metrics           http://{}/metrics\n\
          \n  data directory    {}\n  e-mails           {}\n  operator token    {}\n\
          \nNext: staffctl bootstrap --practice \"My Practice\" --owner-email you@example.com --owner-name \"Your Name\"\n\
          Stop with Ctrl-C.\n",
         started.elapsed().as_millis(),
+        console_addr.port(),
+        console_note,
         a.identity,
         a.staff_directory,
         a.org_access,
@@ -123,7 +154,9 @@ async fn main() -> anyhow::Result<()> {
         .context("services did not stop within 30 s")?
         .map_err(anyhow::Error::msg);
     admin_stop.trigger();
+    console_stop.trigger();
     let _ = admin.await;
+    let _ = console.await;
     telemetry.shutdown();
     stopped
 }

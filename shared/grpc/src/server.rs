@@ -2,6 +2,8 @@
 //! layers, limits and shutdown behaviour.
 //!
 //! Layers, outermost first:
+//! 0. CORS for the configured browser origins (the web console's by default), so a page served
+//!    from another origin may call with grpc-web;
 //! 1. grpc-web, so browsers behind a plain HTTP/1.1 gateway can call;
 //! 2. telemetry ([`crate::telemetry`]): a span continuing the caller's trace, and the RPC's
 //!    count and latency by method and code;
@@ -25,7 +27,7 @@ use tower::{Layer, Service};
 use tracing::{info, warn};
 
 /// Limits shared by every service; each is configurable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServeSettings {
     /// A request still running after this is answered DEADLINE_EXCEEDED.
     #[serde(with = "humantime_serde")]
@@ -35,6 +37,18 @@ pub struct ServeSettings {
     pub shutdown_grace: Duration,
     /// Requests served at once on one connection.
     pub concurrency_per_connection: usize,
+    /// Browser origins allowed to call with grpc-web (CORS), e.g. `https://console.example.com`.
+    /// Empty allows none; `*` allows any (only sensible behind a gateway that checks origins).
+    #[serde(default = "default_cors_origins")]
+    pub cors_origins: Vec<String>,
+}
+
+/// The web console as the launcher serves it.
+fn default_cors_origins() -> Vec<String> {
+    vec![
+        "http://localhost:8080".into(),
+        "http://127.0.0.1:8080".into(),
+    ]
 }
 
 impl Default for ServeSettings {
@@ -43,6 +57,7 @@ impl Default for ServeSettings {
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             concurrency_per_connection: 256,
+            cors_origins: default_cors_origins(),
         }
     }
 }
@@ -160,6 +175,7 @@ pub async fn serve(
         .accept_http1(true)
         .timeout(settings.request_timeout)
         .concurrency_limit_per_connection(settings.concurrency_per_connection)
+        .layer(cors(&settings.cors_origins))
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(crate::telemetry::TelemetryLayer::new(service))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -182,6 +198,49 @@ pub async fn serve(
         }
     }
     .inspect(|()| info!("server stopped"))
+}
+
+/// CORS for grpc-web callers from `origins`: the headers a grpc-web or Connect client sends
+/// (credentials travel in `authorization`, never cookies) and the gRPC status headers it must
+/// read. Preflights are answered here, before authentication.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| http::HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    let names = |names: &[&'static str]| {
+        names
+            .iter()
+            .map(|n| HeaderName::from_static(n))
+            .collect::<Vec<_>>()
+    };
+    let mut allowed = names(&[
+        "x-grpc-web",
+        "x-user-agent",
+        "grpc-timeout",
+        "connect-protocol-version",
+        "connect-timeout-ms",
+        "traceparent",
+        "tracestate",
+    ]);
+    allowed.extend([AUTHORIZATION, CONTENT_TYPE]);
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([http::Method::POST, http::Method::OPTIONS])
+        .allow_headers(allowed)
+        .expose_headers(names(&[
+            "grpc-status",
+            "grpc-message",
+            "grpc-status-details-bin",
+        ]))
+        .max_age(Duration::from_secs(600))
 }
 
 /// Rewrites tonic's INTERNAL "failed to decode Protobuf message" (an unparseable request) to

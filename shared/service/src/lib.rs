@@ -162,7 +162,7 @@ pub async fn launch(
     let shutdown = env.shutdown.clone();
     let names = parts.health_names;
     let name = parts.name;
-    let settings = common.serve;
+    let settings = common.serve.clone();
     let server = tokio::spawn(async move {
         let drain = shutdown.clone();
         let health_on_drain = health.clone();
