@@ -280,6 +280,7 @@ async fn a_rabbitmq_consumer_handles_deliveries_concurrently() {
     let consuming = RabbitConsumer::start(
         settings.clone(),
         ps_events::consumer::ConsumerRunner::new(gate.clone(), Default::default()),
+        ps_events::EventsStatus::new(true),
         shutdown.clone(),
     )
     .await

@@ -184,7 +184,6 @@ impl System {
                     },
                     certification_url: format!("{console_url}/certification"),
                     org_invitations_url: format!("{console_url}/organisation-invitations"),
-                    ..ps_notification::Config::default()
                 },
                 env.clone(),
                 listeners.notification,

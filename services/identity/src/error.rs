@@ -70,7 +70,7 @@ impl From<Error> for Status {
             Error::Busy(retry_after) => {
                 ps_grpc::status::resource_exhausted(err.to_string(), retry_after)
             }
-            Error::Database(db) => ps_grpc::status::internal("identity database", &db),
+            Error::Database(db) => ps_grpc::status::database("identity database", &db),
             Error::Internal(reason) => ps_grpc::status::internal("identity", &reason),
         }
     }

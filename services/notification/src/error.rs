@@ -23,7 +23,7 @@ impl From<Error> for Status {
             Error::Invalid(invalid) => ps_grpc::status::invalid_argument(&invalid),
             Error::NotFound(_) => Status::not_found(err.to_string()),
             Error::PermissionDenied(message) => Status::permission_denied(message),
-            Error::Database(db) => ps_grpc::status::internal("notification database", &db),
+            Error::Database(db) => ps_grpc::status::database("notification database", &db),
             Error::Internal(reason) => ps_grpc::status::internal("notification", &reason),
         }
     }

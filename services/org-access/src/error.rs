@@ -43,7 +43,7 @@ impl From<Error> for Status {
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::Aborted(message) => Status::aborted(message),
-            Error::Database(db) => ps_grpc::status::internal("org-access database", &db),
+            Error::Database(db) => ps_grpc::status::database("org-access database", &db),
             Error::Internal(reason) => ps_grpc::status::internal("org-access", &reason),
         }
     }

@@ -43,7 +43,7 @@ impl From<Error> for Status {
                 details.set_retry_info(Some(retry_after));
                 Status::with_error_details(tonic::Code::ResourceExhausted, err.to_string(), details)
             }
-            Error::Database(db) => ps_grpc::status::internal("staff-directory database", &db),
+            Error::Database(db) => ps_grpc::status::database("staff-directory database", &db),
             Error::Internal(reason) => ps_grpc::status::internal("staff-directory", &reason),
         }
     }

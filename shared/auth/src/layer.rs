@@ -183,6 +183,10 @@ async fn authenticate(
                 })?;
             match state.verifier.verify_user(token).await {
                 Ok(user) => Ok(Caller::User(user)),
+                // Identity (the keys' source) is down: not the caller's fault, retry later.
+                Err(err @ crate::verifier::TokenError::KeysUnavailable) => {
+                    Err(tonic::Status::unavailable(err.to_string()))
+                }
                 Err(err) => {
                     debug!(path, error = %err, "access token refused");
                     Err(tonic::Status::unauthenticated(err.to_string()))

@@ -3,7 +3,17 @@
 //!
 //! SQLite gets WAL, a busy timeout and a single connection, so write transactions are
 //! serialised instead of failing with SQLITE_BUSY when two of them upgrade from read to write
-//! (sea-orm drops `FOR UPDATE` there, so no correctness may hang on row locks anyway).
+//! (sea-orm drops `FOR UPDATE` there, so no correctness may hang on row locks anyway), and
+//! `secure_delete`, so a cleared value does not linger in freed pages of the file.
+//!
+//! Waits are bounded: acquiring a connection ([`DbSettings::acquire_timeout`]) and, on
+//! PostgreSQL, every statement ([`DbSettings::statement_timeout`]). A database that cannot be
+//! reached therefore fails a request within seconds, and [`classify`] tells such an outage
+//! (retry later: UNAVAILABLE) from a bug (INTERNAL).
+//!
+//! - [`lease`]: rows claimed by one worker with a lease it keeps renewing while it works.
+
+pub mod lease;
 
 use std::time::Duration;
 
@@ -23,10 +33,25 @@ pub struct DbSettings {
     /// PostgreSQL pool size; SQLite always uses one connection.
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// How long a request waits for a pooled connection (or a new one) before failing as
+    /// unavailable: while the database is down, requests answer within this bound instead of
+    /// piling up until their deadline.
+    #[serde(default = "default_acquire_timeout", with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    /// PostgreSQL's `statement_timeout` on every connection: a statement stuck on a lock or a
+    /// half-open connection ends instead of holding its request (and its connection) forever.
+    #[serde(default = "default_statement_timeout", with = "humantime_serde")]
+    pub statement_timeout: Duration,
 }
 
 fn default_max_connections() -> u32 {
     10
+}
+fn default_acquire_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_statement_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 impl DbSettings {
@@ -34,6 +59,8 @@ impl DbSettings {
         Self {
             url: url.into(),
             max_connections: default_max_connections(),
+            acquire_timeout: default_acquire_timeout(),
+            statement_timeout: default_statement_timeout(),
         }
     }
 
@@ -55,8 +82,8 @@ pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr>
     let mut options = ConnectOptions::new(settings.url.clone());
     options
         .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30));
+        .connect_timeout(settings.acquire_timeout)
+        .acquire_timeout(settings.acquire_timeout);
     if settings.url.starts_with("sqlite:") {
         options
             .max_connections(1)
@@ -71,10 +98,16 @@ pub async fn connect(settings: &DbSettings) -> Result<DatabaseConnection, DbErr>
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
                     .create_if_missing(true)
+                    .pragma("secure_delete", "ON")
             });
     } else {
+        let statement_timeout = format!("{}ms", settings.statement_timeout.as_millis().max(1));
         // Two at least: start-up holds one for the migration lock while migrating on another.
-        options.max_connections(settings.max_connections.max(2));
+        options
+            .max_connections(settings.max_connections.max(2))
+            .map_sqlx_postgres_opts(move |o| {
+                o.options([("statement_timeout", statement_timeout.as_str())])
+            });
     }
     Database::connect(options).await
 }
@@ -141,6 +174,56 @@ pub fn pool_state(db: &DatabaseConnection) -> PoolState {
             idle: 0,
             max: 0,
         },
+    }
+}
+
+/// What kind of failure a database error is, for choosing the answer to a caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The database could not be reached or is not answering (connection refused or lost,
+    /// pool timed out, server shutting down or out of connections): retry later.
+    Unavailable,
+    /// A concurrent transaction got in the way (serialization failure, deadlock, SQLite busy):
+    /// retrying the whole operation may succeed.
+    Conflict,
+    /// Anything else: a bug or bad data.
+    Other,
+}
+
+/// Classifies `err` (see [`Failure`]).
+pub fn classify(err: &DbErr) -> Failure {
+    use sea_orm::RuntimeErr;
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) => return Failure::Unavailable,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        DbErr::Conn(_) => return Failure::Unavailable,
+        _ => return Failure::Other,
+    };
+    use sea_orm::sqlx::Error;
+    match &**sqlx {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::Protocol(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed
+        | Error::BeginFailed => Failure::Unavailable,
+        Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match code.as_ref() {
+                // PostgreSQL: connection exceptions (08…), admin/crash shutdown and "cannot
+                // connect now" (57P01–57P03), too many connections (53300), statement timeout
+                // or cancel (57014: the database is too slow to answer in time).
+                c if c.starts_with("08") => Failure::Unavailable,
+                "57P01" | "57P02" | "57P03" | "53300" | "57014" => Failure::Unavailable,
+                // PostgreSQL serialization failure and deadlock; SQLite busy and locked.
+                "40001" | "40P01" | "5" | "6" | "517" | "261" => Failure::Conflict,
+                _ => Failure::Other,
+            }
+        }
+        _ => Failure::Other,
     }
 }
 
@@ -221,12 +304,7 @@ mod tests {
     #[tokio::test]
     async fn insert_all_stays_under_the_parameter_limit() {
         use sea_orm::{EntityTrait, PaginatorTrait, Set};
-        let db = connect(&DbSettings {
-            url: "sqlite::memory:".into(),
-            max_connections: 1,
-        })
-        .await
-        .unwrap();
+        let db = connect(&DbSettings::new("sqlite::memory:")).await.unwrap();
         db.execute_unprepared(
             "CREATE TABLE numbers (id INTEGER PRIMARY KEY, square INTEGER NOT NULL, label TEXT NOT NULL)",
         )
@@ -251,12 +329,7 @@ mod tests {
     async fn like_patterns_match_wildcards_literally() {
         use sea_orm::TryGetable;
         use sea_orm::sea_query::{Expr, ExprTrait, Query};
-        let db = connect(&DbSettings {
-            url: "sqlite::memory:".into(),
-            max_connections: 1,
-        })
-        .await
-        .unwrap();
+        let db = connect(&DbSettings::new("sqlite::memory:")).await.unwrap();
         db.execute_unprepared(
             r"CREATE TABLE t (name TEXT); INSERT INTO t VALUES ('50% off'), ('500 off'), ('a_b'), ('axb'), ('c\d'), ('cd');",
         )
@@ -283,6 +356,23 @@ mod tests {
         assert_eq!(search("a_").await, ["a_b"]);
         assert_eq!(search(r"c\").await, [r"c\d"]);
         assert_eq!(search("off").await, ["50% off", "500 off"]);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_unavailable_within_the_acquire_timeout() {
+        // A port nothing listens on: connecting is refused at once.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let settings = DbSettings {
+            acquire_timeout: Duration::from_millis(300),
+            ..DbSettings::new(format!("postgres://postgres@127.0.0.1:{port}/x"))
+        };
+        let started = std::time::Instant::now();
+        let err = connect(&settings).await.unwrap_err();
+        assert_eq!(classify(&err), Failure::Unavailable, "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(classify(&DbErr::RecordNotFound("x".into())), Failure::Other);
     }
 
     #[test]

@@ -48,15 +48,19 @@ pub struct Retry {
     pub attempts: u32,
     pub first_delay: Duration,
     pub max_delay: Duration,
+    /// One attempt that takes longer than this (a hung connection, a stuck call) fails as
+    /// retryable instead of holding its delivery, and a consumer slot, forever.
+    pub attempt_timeout: Duration,
 }
 
 impl Default for Retry {
-    /// Seven attempts over roughly 25 seconds.
+    /// Seven attempts over roughly 25 seconds, each at most a minute.
     fn default() -> Self {
         Self {
             attempts: 7,
             first_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -130,7 +134,18 @@ impl ConsumerRunner {
         let consumer = self.consumer().as_str();
         let mut delay = self.retry.first_delay;
         for attempt in 1..=self.retry.attempts {
-            match self.handler.handle(event.clone()).await {
+            let attempted = tokio::time::timeout(
+                self.retry.attempt_timeout,
+                self.handler.handle(event.clone()),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(HandleError::Retryable(format!(
+                    "the handler took longer than {} s",
+                    self.retry.attempt_timeout.as_secs()
+                )))
+            });
+            match attempted {
                 Ok(()) => {
                     debug!(consumer, event_id = %event.id, event_type = event.event_type(), "event handled");
                     return Outcome::Handled;

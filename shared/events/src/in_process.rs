@@ -15,12 +15,14 @@ use tracing::warn;
 use crate::consumer::{ConsumerRunner, Outcome};
 use crate::dead_letter;
 use crate::relay::{OutgoingEvent, PublishError, Publisher};
+use crate::status::EventsStatus;
 
 #[derive(Clone)]
 struct Subscriber {
     runner: ConsumerRunner,
     /// The consumer's own database, where its dead letters are kept.
     db: DatabaseConnection,
+    status: EventsStatus,
 }
 
 /// In-process event bus shared by the services of one process.
@@ -52,11 +54,11 @@ impl InProcessBus {
         }
     }
 
-    pub fn subscribe(&self, runner: ConsumerRunner, db: DatabaseConnection) {
+    pub fn subscribe(&self, runner: ConsumerRunner, db: DatabaseConnection, status: EventsStatus) {
         self.subscribers
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(Subscriber { runner, db });
+            .push(Subscriber { runner, db, status });
     }
 
     /// Lets events flow. Call it once every service of the process has subscribed; until then
@@ -84,7 +86,10 @@ impl InProcessBus {
             .deliver(&event.payload, &event.trace, shutdown)
             .await
         {
-            Outcome::Handled => Ok(()),
+            Outcome::Handled => {
+                subscriber.status.handled();
+                Ok(())
+            }
             Outcome::Interrupted => Err(PublishError::Interrupted),
             Outcome::DeadLettered(reason) => {
                 let consumer = subscriber.runner.consumer();

@@ -16,7 +16,8 @@
 //! - [`outbox`], [`inbox`], [`dead_letter`], [`migration`]: the tables every service carries.
 //! - [`relay`], [`consumer`]: the moving parts.
 //! - [`in_process`], [`rabbit`], [`topology`]: the two transports and the queue layout.
-//! - [`runtime`]: wiring a service to whichever transport is configured.
+//! - [`runtime`]: wiring a service to whichever transport is configured, under supervision.
+//! - [`status`]: whether the consumer and relay are connected, for health and metrics.
 
 pub mod codec;
 pub mod consumer;
@@ -29,6 +30,7 @@ pub mod outbox;
 pub mod rabbit;
 pub mod relay;
 pub mod runtime;
+pub mod status;
 pub mod topology;
 
 pub use consumer::{EventHandler, HandleError};
@@ -36,4 +38,5 @@ pub use event::{Actor, ActorKind, Event, Payload};
 pub use outbox::OutboxWaker;
 pub use relay::{PublishError, Publisher};
 pub use runtime::{EventTransport, EventsRuntime, StartError};
+pub use status::EventsStatus;
 pub use topology::ConsumerName;

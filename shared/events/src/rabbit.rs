@@ -6,19 +6,34 @@
 //!
 //! Consuming: one durable queue per consuming service with a dead-letter exchange and queue,
 //! bounded prefetch, up to `concurrency` deliveries handled at once (each acknowledged after its
-//! handler's transaction committed, in whatever order they finish). A dropped
-//! connection ends the stream with an error; the consumer reconnects with backoff and
-//! resubscribes, and the broker redelivers whatever was unacknowledged.
+//! handler's transaction committed, in whatever order they finish).
+//!
+//! Supervision. A consumer never stays dead: it watches its subscription from every side it
+//! can be lost on — the delivery stream ending or failing (the broker cancelled the consumer,
+//! the connection dropped), the connection's error events, the connection and channel status
+//! (checked every second), missed heartbeats (lapin fails the connection), and an
+//! acknowledgement that cannot be sent (the channel is gone). Any of these ends the
+//! subscription; the deliveries still in hand get a bounded time to finish (their effects
+//! commit, their acks fail and the broker redelivers them), and the consumer reconnects with
+//! backoff. Every AMQP await has a timeout, so no await can hold a reconnect back.
+//!
+//! Dead letters carry why: a delivery the handler gives up on is republished (with publisher
+//! confirms) to the consumer's dead-letter queue with `x-ps-dead-reason`, `x-ps-dead-consumer`
+//! and `x-ps-dead-at` headers, and only then acknowledged. [`redrive_dead_letters`] moves them
+//! back once the cause is fixed.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
+    BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::uri::AMQPUri;
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
@@ -29,6 +44,7 @@ use tracing::{info, warn};
 
 use crate::consumer::{ConsumerRunner, Outcome};
 use crate::relay::{OutgoingEvent, PublishError, Publisher};
+use crate::status::EventsStatus;
 use crate::topology::{ConsumerName, Names};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +57,7 @@ pub struct RabbitSettings {
     /// Unacknowledged deliveries a consumer holds at once.
     #[serde(default = "default_prefetch")]
     pub prefetch: u16,
-    /// Bound on every connect, declare and confirm wait.
+    /// Bound on every connect, declare, publish, confirm and acknowledgement wait.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
     /// Deliveries a consumer handles at once (at most `prefetch`). Handlers are idempotent and
@@ -49,6 +65,10 @@ pub struct RabbitSettings {
     /// queue — so one slow event (a long handover, a retry wait) does not hold up the others.
     #[serde(default = "default_concurrency")]
     pub concurrency: u16,
+    /// AMQP heartbeat in seconds, unless the URL sets `?heartbeat=`: a connection that stops
+    /// answering is declared dead after about two of them, even when no delivery flows.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat: u16,
 }
 
 fn default_exchange() -> String {
@@ -63,6 +83,9 @@ fn default_timeout() -> Duration {
 fn default_concurrency() -> u16 {
     8
 }
+fn default_heartbeat() -> u16 {
+    10
+}
 
 impl RabbitSettings {
     pub fn new(url: impl Into<String>) -> Self {
@@ -72,6 +95,7 @@ impl RabbitSettings {
             prefetch: default_prefetch(),
             timeout: default_timeout(),
             concurrency: default_concurrency(),
+            heartbeat: default_heartbeat(),
         }
     }
 
@@ -88,6 +112,10 @@ pub enum RabbitError {
     Timeout(&'static str),
     #[error("connection closed")]
     Closed,
+    #[error("{0}")]
+    Lost(String),
+    #[error("invalid broker url: {0}")]
+    Url(String),
 }
 
 async fn bounded<T>(
@@ -101,14 +129,25 @@ async fn bounded<T>(
         .map_err(RabbitError::from)
 }
 
-async fn connect(settings: &RabbitSettings, name: &str) -> Result<Connection, RabbitError> {
+/// Connects with the configured heartbeat (unless the URL chose one).
+pub async fn connect(settings: &RabbitSettings, name: &str) -> Result<Connection, RabbitError> {
+    let mut uri = AMQPUri::from_str(&settings.url).map_err(RabbitError::Url)?;
+    if uri.query.heartbeat.is_none() {
+        uri.query.heartbeat = Some(settings.heartbeat);
+    }
     let properties = ConnectionProperties::default().with_connection_name(name.into());
     bounded(
         "connect",
         settings.timeout,
-        Connection::connect(&settings.url, properties),
+        Connection::connect_uri(uri, properties),
     )
     .await
+}
+
+/// Closes a connection without waiting long for a broker that may be gone.
+async fn close(connection: &Connection, reason: &str) {
+    let _ =
+        tokio::time::timeout(Duration::from_secs(1), connection.close(200, reason.into())).await;
 }
 
 fn durable_exchange() -> ExchangeDeclareOptions {
@@ -124,7 +163,6 @@ fn durable_queue() -> QueueDeclareOptions {
         ..QueueDeclareOptions::default()
     }
 }
-
 /// Declares every exchange, queue and binding of [`crate::topology`]; idempotent.
 pub async fn declare_topology(
     channel: &Channel,
@@ -214,6 +252,12 @@ struct Link {
     channel: Channel,
 }
 
+impl Link {
+    fn is_open(&self) -> bool {
+        self.connection.status().connected() && self.channel.status().connected()
+    }
+}
+
 /// Publishes with confirms over one channel, reconnecting when it breaks.
 pub struct RabbitPublisher {
     settings: RabbitSettings,
@@ -254,24 +298,47 @@ impl RabbitPublisher {
             channel,
         })
     }
+}
 
-    fn properties(event: &OutgoingEvent) -> BasicProperties {
-        let mut headers = FieldTable::default();
-        for (name, value) in [
-            ("traceparent", &event.trace.traceparent),
-            ("tracestate", &event.trace.tracestate),
-        ] {
-            if !value.is_empty() {
-                headers.insert(name.into(), AMQPValue::LongString(value.as_str().into()));
-            }
+/// Persistent, typed, with the trace context in the headers.
+fn event_properties(event: &OutgoingEvent) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    for (name, value) in [
+        ("traceparent", &event.trace.traceparent),
+        ("tracestate", &event.trace.tracestate),
+    ] {
+        if !value.is_empty() {
+            headers.insert(name.into(), AMQPValue::LongString(value.as_str().into()));
         }
-        BasicProperties::default()
-            .with_headers(headers)
-            .with_delivery_mode(2)
-            .with_message_id(event.id.to_string().into())
-            .with_type(event.event_type.as_str().into())
-            .with_content_type("application/x-protobuf".into())
-            .with_timestamp(chrono::Utc::now().timestamp().max(0) as u64)
+    }
+    BasicProperties::default()
+        .with_headers(headers)
+        .with_delivery_mode(2)
+        .with_message_id(event.id.to_string().into())
+        .with_type(event.event_type.as_str().into())
+        .with_content_type("application/x-protobuf".into())
+        .with_timestamp(chrono::Utc::now().timestamp().max(0) as u64)
+}
+
+/// Awaits a publish and its confirmation; `Ok` only for an ack without a returned message.
+async fn confirmed(
+    limit: Duration,
+    event_type: &str,
+    publish: impl Future<Output = lapin::Result<lapin::PublisherConfirm>>,
+) -> Result<(), PublishError> {
+    let confirm = bounded("publish", limit, publish)
+        .await
+        .map_err(|err| PublishError::Unavailable(err.to_string()))?;
+    match tokio::time::timeout(limit, confirm).await {
+        Err(_) => Err(PublishError::Unavailable("confirm timed out".into())),
+        Ok(Err(err)) => Err(PublishError::Unavailable(err.to_string())),
+        Ok(Ok(Confirmation::Ack(None))) => Ok(()),
+        Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::NoRoute(event_type.to_owned())),
+        Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Refused),
+        // Only possible if confirm_select was skipped; never treat it as success.
+        Ok(Ok(Confirmation::NotRequested)) => Err(PublishError::Unavailable(
+            "publisher confirms are off".into(),
+        )),
     }
 }
 
@@ -283,16 +350,9 @@ impl Publisher for RabbitPublisher {
         _shutdown: &Shutdown,
     ) -> Vec<Result<(), PublishError>> {
         let mut guard = self.link.lock().await;
-        let healthy = guard
-            .as_ref()
-            .is_some_and(|l| l.connection.status().connected() && l.channel.status().connected());
-        if !healthy {
+        if !guard.as_ref().is_some_and(Link::is_open) {
             if let Some(old) = guard.take() {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    old.connection.close(0, "reconnecting".into()),
-                )
-                .await;
+                close(&old.connection, "reconnecting").await;
             }
             match Self::open(&self.settings, &self.connection_name).await {
                 Ok(link) => {
@@ -325,58 +385,68 @@ impl Publisher for RabbitPublisher {
                     ..BasicPublishOptions::default()
                 },
                 &event.payload,
-                Self::properties(event),
+                event_properties(event),
             );
+            // Sent one after another, confirmed together below.
             pending.push(bounded("publish", self.settings.timeout, publish).await);
         }
         let mut results = Vec::with_capacity(events.len());
-        let mut broken = false;
         for (event, sent) in events.iter().zip(pending) {
             let result = match sent {
-                Err(err) => {
-                    broken = true;
-                    Err(PublishError::Unavailable(err.to_string()))
+                Err(err) => Err(PublishError::Unavailable(err.to_string())),
+                Ok(confirm) => {
+                    confirmed(self.settings.timeout, &event.event_type, async {
+                        Ok(confirm)
+                    })
+                    .await
                 }
-                Ok(confirm) => match tokio::time::timeout(self.settings.timeout, confirm).await {
-                    Err(_) => {
-                        broken = true;
-                        Err(PublishError::Unavailable("confirm timed out".into()))
-                    }
-                    Ok(Err(err)) => {
-                        broken = true;
-                        Err(PublishError::Unavailable(err.to_string()))
-                    }
-                    Ok(Ok(Confirmation::Ack(None))) => Ok(()),
-                    Ok(Ok(Confirmation::Ack(Some(_)))) => {
-                        Err(PublishError::NoRoute(event.event_type.clone()))
-                    }
-                    Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Refused),
-                    // Only possible if confirm_select was skipped; never treat it as success.
-                    Ok(Ok(Confirmation::NotRequested)) => {
-                        broken = true;
-                        Err(PublishError::Unavailable(
-                            "publisher confirms are off".into(),
-                        ))
-                    }
-                },
             };
             results.push(result);
         }
+        let broken = results
+            .iter()
+            .any(|r| matches!(r, Err(PublishError::Unavailable(_))));
         if broken && let Some(old) = guard.take() {
-            let _ = tokio::time::timeout(
-                Duration::from_secs(1),
-                old.connection.close(0, "broken".into()),
-            )
-            .await;
+            close(&old.connection, "broken").await;
         }
         results
     }
+
+    fn connected(&self) -> bool {
+        self.link
+            .try_lock()
+            .map(|link| link.as_ref().is_some_and(Link::is_open))
+            // Someone is publishing right now: the outcome of that publish will say.
+            .unwrap_or(true)
+    }
 }
 
-/// Consumes one service's queue until shutdown, reconnecting as needed.
+/// How long deliveries in hand may go on after their subscription ended (their effects commit;
+/// their acknowledgements fail and the broker redelivers them), or after shutdown began,
+/// before they are abandoned.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+/// How often a live subscription checks its connection and channel status.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Why a subscription ended.
+enum Ended {
+    Shutdown,
+    Lost(RabbitError),
+}
+
+/// One live subscription.
+struct Subscription {
+    connection: Connection,
+    channel: Channel,
+    deliveries: lapin::Consumer,
+}
+
+/// Consumes one service's queue until shutdown, reconnecting as needed (see the module docs).
+#[derive(Clone)]
 pub struct RabbitConsumer {
     settings: RabbitSettings,
     runner: ConsumerRunner,
+    status: EventsStatus,
 }
 
 impl RabbitConsumer {
@@ -385,34 +455,71 @@ impl RabbitConsumer {
     pub async fn start(
         settings: RabbitSettings,
         runner: ConsumerRunner,
+        status: EventsStatus,
         shutdown: Shutdown,
     ) -> Result<tokio::task::JoinHandle<()>, RabbitError> {
-        let consumer = Self { settings, runner };
-        let first = consumer.subscribe().await?;
-        Ok(tokio::spawn(consumer.run(Some(first), shutdown)))
+        let consumer = Self {
+            settings,
+            runner,
+            status,
+        };
+        let mut first = Some(consumer.subscribe().await?);
+        let service = consumer.name();
+        Ok(tokio::spawn(crate::runtime::supervise(
+            service,
+            "consumer",
+            shutdown,
+            move |shutdown| consumer.clone().run(first.take(), shutdown),
+        )))
     }
 
-    async fn subscribe(&self) -> Result<(Connection, lapin::Consumer), RabbitError> {
+    fn name(&self) -> &'static str {
+        self.runner.consumer().as_str()
+    }
+
+    async fn subscribe(&self) -> Result<Subscription, RabbitError> {
         let consumer = self.runner.consumer();
         let connection =
             connect(&self.settings, &format!("{}-consumer", consumer.as_str())).await?;
-        let channel = bounded(
-            "open channel",
-            self.settings.timeout,
-            connection.create_channel(),
-        )
-        .await?;
+        match self.open(&connection, consumer).await {
+            Ok((channel, deliveries)) => Ok(Subscription {
+                connection,
+                channel,
+                deliveries,
+            }),
+            Err(err) => {
+                close(&connection, "subscription failed").await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn open(
+        &self,
+        connection: &Connection,
+        consumer: ConsumerName,
+    ) -> Result<(Channel, lapin::Consumer), RabbitError> {
+        let limit = self.settings.timeout;
+        let channel = bounded("open channel", limit, connection.create_channel()).await?;
         bounded(
             "qos",
-            self.settings.timeout,
+            limit,
             channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()),
+        )
+        .await?;
+        // Dead letters are republished on this channel and must be confirmed before the
+        // original is acknowledged.
+        bounded(
+            "confirm select",
+            limit,
+            channel.confirm_select(ConfirmSelectOptions::default()),
         )
         .await?;
         declare_topology(&channel, &self.settings).await?;
         let queue = self.settings.names().queue(consumer);
-        let stream = bounded(
+        let deliveries = bounded(
             "consume",
-            self.settings.timeout,
+            limit,
             channel.basic_consume(
                 queue.as_str().into(),
                 consumer.as_str().into(),
@@ -421,134 +528,375 @@ impl RabbitConsumer {
             ),
         )
         .await?;
-        Ok((connection, stream))
+        Ok((channel, deliveries))
     }
 
-    async fn run(self, mut current: Option<(Connection, lapin::Consumer)>, shutdown: Shutdown) {
-        let consumer = self.runner.consumer().as_str();
+    async fn run(self, mut current: Option<Subscription>, shutdown: Shutdown) {
+        let consumer = self.name();
+        let metrics = ps_telemetry::metrics();
+        let connected = metrics.consumer_connected.with_label_values(&[consumer]);
         let mut backoff = Duration::from_millis(200);
+        let mut failures = ps_telemetry::Throttle::new(Duration::from_secs(30));
         loop {
-            let (connection, stream) = match current.take() {
-                Some(pair) => pair,
+            let mut subscription = match current.take() {
+                Some(subscription) => subscription,
                 None => match self.subscribe().await {
-                    Ok(pair) => {
+                    Ok(subscription) => {
                         info!(consumer, "consumer resubscribed");
                         backoff = Duration::from_millis(200);
-                        pair
+                        failures.reset();
+                        subscription
                     }
                     Err(err) => {
-                        warn!(consumer, error = %err, "consumer cannot subscribe; retrying");
+                        if let Some(held_back) = failures.hit() {
+                            warn!(consumer, error = %err, failed_attempts_not_logged = held_back, "consumer cannot subscribe; retrying");
+                        }
                         tokio::select! {
                             _ = tokio::time::sleep(backoff) => {}
                             _ = shutdown.clone().wait() => return,
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
                         continue;
                     }
                 },
             };
-            let ended = self.consume(stream, &shutdown).await;
-            let _ =
-                tokio::time::timeout(Duration::from_secs(2), connection.close(200, "bye".into()))
-                    .await;
+            self.status.set_consumer(true);
+            connected.set(1);
+            let ended = self.consume(&mut subscription, &shutdown).await;
+            self.status.set_consumer(false);
+            connected.set(0);
+            close(&subscription.connection, "bye").await;
             match ended {
-                Ok(()) => return,
-                Err(err) => warn!(consumer, error = %err, "consumer stream ended; reconnecting"),
+                Ended::Shutdown => return,
+                Ended::Lost(err) => {
+                    warn!(consumer, error = %err, "consumer subscription lost; reconnecting");
+                }
             }
         }
     }
 
-    /// Ok when shutdown ended it, Err when the connection did. Up to `concurrency` deliveries
-    /// are in hand at once; on shutdown the ones in hand finish (a handler waiting to retry
-    /// stops and leaves its delivery unacknowledged, so the broker redelivers it).
-    async fn consume(
-        &self,
-        mut stream: lapin::Consumer,
-        shutdown: &Shutdown,
-    ) -> Result<(), RabbitError> {
+    /// Handles deliveries until the subscription is lost or shutdown begins; then lets the
+    /// deliveries in hand finish for at most [`DRAIN_LIMIT`].
+    async fn consume(&self, subscription: &mut Subscription, shutdown: &Shutdown) -> Ended {
+        let Subscription {
+            connection,
+            channel,
+            deliveries,
+        } = subscription;
         let limit = usize::from(
             self.settings
                 .concurrency
                 .clamp(1, self.settings.prefetch.max(1)),
         );
+        let mut events = Box::pin(connection.events_listener());
+        let mut watch = tokio::time::interval(WATCH_EVERY);
         let mut in_hand = futures::stream::FuturesUnordered::new();
         let ended = loop {
             tokio::select! {
-                next = stream.next(), if in_hand.len() < limit => match next {
-                    None => break Err(RabbitError::Closed),
-                    Some(Err(err)) => break Err(err.into()),
-                    Some(Ok(delivery)) => in_hand.push(self.handle(delivery, shutdown)),
+                next = deliveries.next(), if in_hand.len() < limit => match next {
+                    None => break Ended::Lost(RabbitError::Lost("the broker cancelled the consumer".into())),
+                    Some(Err(err)) => break Ended::Lost(err.into()),
+                    Some(Ok(delivery)) => in_hand.push(self.handle(channel, delivery, shutdown)),
                 },
                 Some(handled) = in_hand.next(), if !in_hand.is_empty() => {
                     if let Err(err) = handled {
-                        break Err(err);
+                        break Ended::Lost(err);
                     }
                 }
-                _ = shutdown.clone().wait() => break Ok(()),
+                Some(event) = events.next() => {
+                    if let lapin::Event::Error(err) = event {
+                        break Ended::Lost(err.into());
+                    }
+                }
+                _ = watch.tick() => {
+                    if !connection.status().connected() || !channel.status().connected()
+                    {
+                        break Ended::Lost(RabbitError::Lost("connection or channel closed".into()));
+                    }
+                }
+                _ = shutdown.clone().wait() => break Ended::Shutdown,
             }
         };
-        while let Some(handled) = in_hand.next().await {
-            if let Err(err) = handled {
-                let consumer = self.runner.consumer().as_str();
-                warn!(consumer, error = %err, "acknowledgement lost; the broker will redeliver");
+        let drained = tokio::time::timeout(DRAIN_LIMIT, async {
+            while let Some(handled) = in_hand.next().await {
+                if let Err(err) = handled {
+                    warn!(consumer = self.name(), error = %err, "acknowledgement lost; the broker will redeliver");
+                }
             }
+        })
+        .await;
+        if drained.is_err() {
+            warn!(
+                consumer = self.name(),
+                abandoned = in_hand.len(),
+                "deliveries still in hand after the drain limit; the broker will redeliver them"
+            );
         }
         ended
     }
 
-    /// Hands one delivery to the handler and settles it: ack when handled, reject to the
-    /// dead-letter queue when it cannot be, nothing when shutdown interrupted it (closing the
-    /// channel returns it to the queue).
+    /// Hands one delivery to the handler and settles it: ack when handled, to the dead-letter
+    /// queue (with the reason) when it cannot be, nothing when shutdown interrupted it (closing
+    /// the channel returns it to the queue).
     async fn handle(
         &self,
+        channel: &Channel,
         delivery: lapin::message::Delivery,
         shutdown: &Shutdown,
     ) -> Result<(), RabbitError> {
         let trace = trace_headers(&delivery.properties);
-        let acked = match self.runner.deliver(&delivery.data, &trace, shutdown).await {
-            Outcome::Handled => delivery.acker.ack(BasicAckOptions::default()).await,
-            Outcome::DeadLettered(_) => {
-                delivery
-                    .acker
-                    .nack(BasicNackOptions {
+        let limit = self.settings.timeout;
+        match self.runner.deliver(&delivery.data, &trace, shutdown).await {
+            Outcome::Handled => {
+                self.status.handled();
+                settled(bounded("ack", limit, delivery.acker.ack(BasicAckOptions::default())).await)
+            }
+            Outcome::DeadLettered(reason) => {
+                let settle = if self.dead_letter(channel, &delivery, &reason).await.is_ok() {
+                    bounded("ack", limit, delivery.acker.ack(BasicAckOptions::default())).await
+                } else {
+                    // Republishing failed: leave it to the broker's own dead-lettering (the
+                    // queue's dead-letter exchange), without the reason.
+                    let reject = BasicNackOptions {
                         requeue: false,
                         ..BasicNackOptions::default()
-                    })
-                    .await
+                    };
+                    bounded("reject", limit, delivery.acker.nack(reject)).await
+                };
+                settled(settle)
             }
-            Outcome::Interrupted => return Ok(()),
-        };
-        match acked {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                let consumer = self.runner.consumer().as_str();
-                warn!(
-                    consumer,
-                    "acknowledgement not sent (channel gone); the broker will redeliver"
-                );
-                Err(RabbitError::Closed)
-            }
-            Err(err) => Err(err.into()),
+            Outcome::Interrupted => Ok(()),
         }
     }
+
+    /// Republishes `delivery` to this consumer's dead-letter queue with why it died.
+    async fn dead_letter(
+        &self,
+        channel: &Channel,
+        delivery: &lapin::message::Delivery,
+        reason: &str,
+    ) -> Result<(), PublishError> {
+        let names = self.settings.names();
+        let consumer = self.runner.consumer();
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        let mut reason = reason.to_owned();
+        if reason.len() > 1000 {
+            let mut end = 1000;
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+        }
+        headers.insert(DEAD_REASON.into(), AMQPValue::LongString(reason.into()));
+        headers.insert(
+            DEAD_CONSUMER.into(),
+            AMQPValue::LongString(consumer.as_str().into()),
+        );
+        headers.insert(
+            DEAD_AT.into(),
+            AMQPValue::LongString(chrono::Utc::now().to_rfc3339().into()),
+        );
+        headers.insert(
+            DEAD_ROUTING_KEY.into(),
+            AMQPValue::LongString(delivery.routing_key.as_str().into()),
+        );
+        let properties = delivery
+            .properties
+            .clone()
+            .with_headers(headers)
+            .with_delivery_mode(2);
+        let exchange = names.dead_letter_exchange();
+        let queue = names.queue(consumer);
+        confirmed(
+            self.settings.timeout,
+            delivery.routing_key.as_str(),
+            channel.basic_publish(
+                exchange.as_str().into(),
+                queue.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                &delivery.data,
+                properties,
+            ),
+        )
+        .await?;
+        warn!(
+            consumer = consumer.as_str(),
+            "delivery moved to the dead-letter queue"
+        );
+        Ok(())
+    }
+}
+
+/// An acknowledgement's outcome: `Ok(false)` means the channel is gone (lapin does not treat
+/// it as an error), which ends the subscription like any other failure.
+fn settled(acked: Result<bool, RabbitError>) -> Result<(), RabbitError> {
+    match acked {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(RabbitError::Lost(
+            "acknowledgement not sent (channel gone); the broker will redeliver".into(),
+        )),
+        Err(err) => Err(err),
+    }
+}
+
+/// Headers of a dead letter: why it died, in which consumer, when, and where it was going.
+pub const DEAD_REASON: &str = "x-ps-dead-reason";
+pub const DEAD_CONSUMER: &str = "x-ps-dead-consumer";
+pub const DEAD_AT: &str = "x-ps-dead-at";
+pub const DEAD_ROUTING_KEY: &str = "x-ps-original-routing-key";
+
+/// A dead letter as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub event_type: String,
+    pub event_id: String,
+    pub reason: String,
+    pub dead_at: String,
+}
+
+fn header_text(properties: &BasicProperties, name: &str) -> String {
+    properties
+        .headers()
+        .as_ref()
+        .and_then(|headers| headers.inner().get(name))
+        .and_then(|value| match value {
+            AMQPValue::LongString(s) => Some(s.to_string()),
+            AMQPValue::ShortString(s) => Some(s.to_string()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn dead_letter_of(message: &lapin::message::BasicGetMessage) -> DeadLetter {
+    let properties = &message.delivery.properties;
+    let text = |v: &Option<ShortString>| v.as_ref().map(|s| s.to_string()).unwrap_or_default();
+    DeadLetter {
+        event_type: text(properties.kind()),
+        event_id: text(properties.message_id()),
+        reason: header_text(properties, DEAD_REASON),
+        dead_at: header_text(properties, DEAD_AT),
+    }
+}
+
+/// Up to `limit` dead letters of `consumer`, oldest first, left in their queue.
+pub async fn list_dead_letters(
+    settings: &RabbitSettings,
+    consumer: ConsumerName,
+    limit: usize,
+) -> Result<Vec<DeadLetter>, RabbitError> {
+    let connection = connect(settings, &format!("{}-dead-letters", consumer.as_str())).await?;
+    let listed = async {
+        let channel = bounded(
+            "open channel",
+            settings.timeout,
+            connection.create_channel(),
+        )
+        .await?;
+        let queue = settings.names().dead_letter_queue(consumer);
+        let mut found = Vec::new();
+        while found.len() < limit {
+            let got = bounded(
+                "get",
+                settings.timeout,
+                channel.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false }),
+            )
+            .await?;
+            let Some(message) = got else { break };
+            found.push(dead_letter_of(&message));
+        }
+        // Closing without acknowledging puts every message back.
+        Ok::<_, RabbitError>(found)
+    }
+    .await;
+    close(&connection, "listed").await;
+    listed
+}
+
+/// Moves up to `limit` dead letters of `consumer` back to its queue, each republished with
+/// confirms before it leaves the dead-letter queue (so a failure midway loses nothing); the
+/// consumer handles them again. Returns how many moved.
+pub async fn redrive_dead_letters(
+    settings: &RabbitSettings,
+    consumer: ConsumerName,
+    limit: usize,
+) -> Result<usize, RabbitError> {
+    let connection = connect(settings, &format!("{}-redrive", consumer.as_str())).await?;
+    let moved = async {
+        let channel = bounded(
+            "open channel",
+            settings.timeout,
+            connection.create_channel(),
+        )
+        .await?;
+        bounded(
+            "confirm select",
+            settings.timeout,
+            channel.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?;
+        let names = settings.names();
+        let dead = names.dead_letter_queue(consumer);
+        let queue = names.queue(consumer);
+        let mut moved = 0;
+        while moved < limit {
+            let got = bounded(
+                "get",
+                settings.timeout,
+                channel.basic_get(dead.as_str().into(), BasicGetOptions { no_ack: false }),
+            )
+            .await?;
+            let Some(message) = got else { break };
+            let delivery = &message.delivery;
+            let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+            let mut kept = FieldTable::default();
+            for (name, value) in headers.inner() {
+                if !name.as_str().starts_with("x-ps-dead") && name.as_str() != "x-death" {
+                    kept.insert(name.clone(), value.clone());
+                }
+            }
+            headers = kept;
+            // Through the default exchange, straight to this consumer's queue: other
+            // consumers of the same event type handled it already.
+            confirmed(
+                settings.timeout,
+                queue.as_str(),
+                channel.basic_publish(
+                    "".into(),
+                    queue.as_str().into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    &delivery.data,
+                    delivery.properties.clone().with_headers(headers),
+                ),
+            )
+            .await
+            .map_err(|err| RabbitError::Lost(err.to_string()))?;
+            settled(
+                bounded(
+                    "ack",
+                    settings.timeout,
+                    delivery.acker.ack(BasicAckOptions::default()),
+                )
+                .await,
+            )?;
+            moved += 1;
+        }
+        Ok::<_, RabbitError>(moved)
+    }
+    .await;
+    close(&connection, "redriven").await;
+    moved
 }
 
 /// The W3C trace context in a delivery's AMQP headers (empty when absent).
 fn trace_headers(properties: &BasicProperties) -> ps_telemetry::TraceContext {
-    let header = |name: &str| {
-        properties
-            .headers()
-            .as_ref()
-            .and_then(|headers| headers.inner().get(name))
-            .and_then(|value| match value {
-                AMQPValue::LongString(s) => Some(s.to_string()),
-                AMQPValue::ShortString(s) => Some(s.to_string()),
-                _ => None,
-            })
-            .unwrap_or_default()
-    };
     ps_telemetry::TraceContext {
-        traceparent: header("traceparent"),
-        tracestate: header("tracestate"),
+        traceparent: header_text(properties, "traceparent"),
+        tracestate: header_text(properties, "tracestate"),
     }
 }

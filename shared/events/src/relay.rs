@@ -2,9 +2,17 @@
 //!
 //! The relay claims a batch of unpublished rows with a lease (`FOR UPDATE SKIP LOCKED` on
 //! PostgreSQL, so replicas share the work; SQLite has one writer anyway), publishes it, and
-//! marks each row published only once the transport confirmed it. A failed publish backs off
-//! per row; a crash leaves the claim to expire and the row to be published again, which
-//! consumers absorb by idempotency.
+//! marks each row published only once the transport confirmed it. The lease is short and
+//! renewed while the batch is in flight ([`ps_db::lease`]), so rows claimed by a relay that
+//! died are free again within one lease (10 s by default); on SQLite, where only this process
+//! writes, claims left by a previous run are released at start. Consumers absorb the
+//! republishing by idempotency.
+//!
+//! Failures: an event the broker refuses or cannot route backs off per row. A transport that
+//! cannot be reached is not the event's fault: the rows are released untouched and the whole
+//! relay backs off (200 ms doubling to 5 s), so once the broker is back every event goes out
+//! within seconds, not after its own backoff; the warning is logged once per interval with a
+//! count, not once per event.
 //!
 //! Scheduling (claims, backoff) uses wall-clock time, not the injected business clock: a test
 //! that moves its clock days ahead must not strand events in the future.
@@ -20,6 +28,15 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use tracing::{debug, warn};
 
 use crate::outbox::{OutboxWaker, entity as outbox};
+use crate::status::EventsStatus;
+
+/// The outbox table, for lease renewal.
+const OUTBOX: &str = "outbox_events";
+/// Bounds of the relay's backoff while the transport is unreachable.
+const TRANSPORT_BACKOFF: (Duration, Duration) =
+    (Duration::from_millis(200), Duration::from_secs(5));
+/// How often a repeated relay warning is logged.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// An event as the transport sees it.
 #[derive(Debug, Clone)]
@@ -54,6 +71,12 @@ pub trait Publisher: Send + Sync + 'static {
         events: &[OutgoingEvent],
         shutdown: &Shutdown,
     ) -> Vec<Result<(), PublishError>>;
+
+    /// Whether the transport is reachable as far as the publisher can tell without publishing
+    /// (its connection is open), for health between publishes.
+    fn connected(&self) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -71,18 +94,20 @@ impl Default for RelaySettings {
         Self {
             batch_size: 100,
             poll_interval: Duration::from_millis(500),
-            claim_lease: Duration::from_secs(60),
+            claim_lease: Duration::from_secs(10),
             max_backoff: Duration::from_secs(60),
         }
     }
 }
 
+#[derive(Clone)]
 pub struct Relay {
     pub(crate) service: &'static str,
     pub(crate) db: DatabaseConnection,
     pub(crate) publisher: Arc<dyn Publisher>,
     pub(crate) waker: OutboxWaker,
     pub(crate) settings: RelaySettings,
+    pub(crate) status: EventsStatus,
 }
 
 fn chrono_duration(d: Duration) -> chrono::Duration {
@@ -91,14 +116,36 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
 
 impl Relay {
     pub async fn run(self, shutdown: Shutdown) {
+        if !ps_db::is_postgres(&self.db) {
+            match ps_db::lease::release_all(&self.db, OUTBOX).await {
+                Ok(0) => {}
+                Ok(released) => {
+                    debug!(
+                        service = self.service,
+                        released, "released claims of a previous run"
+                    )
+                }
+                Err(err) => {
+                    warn!(service = self.service, error = %err, "releasing old claims failed")
+                }
+            }
+        }
+        let mut backoff = TRANSPORT_BACKOFF.0;
+        let mut claim_failures = ps_telemetry::Throttle::new(WARN_EVERY);
+        let mut unavailable = ps_telemetry::Throttle::new(WARN_EVERY);
         loop {
             if shutdown.is_triggered() {
                 return;
             }
             let mut batch = match self.claim().await {
-                Ok(batch) => batch,
+                Ok(batch) => {
+                    claim_failures.reset();
+                    batch
+                }
                 Err(err) => {
-                    warn!(service = self.service, error = %err, "outbox claim failed");
+                    if let Some(held_back) = claim_failures.hit() {
+                        warn!(service = self.service, error = %err, failures_not_logged = held_back, "outbox claim failed");
+                    }
                     Vec::new()
                 }
             };
@@ -110,6 +157,12 @@ impl Relay {
                 }
                 continue;
             }
+            let lease = ps_db::lease::Lease::keep(
+                self.db.clone(),
+                OUTBOX,
+                batch.iter().map(|e| e.id).collect(),
+                self.settings.claim_lease,
+            );
             // One producer span per event, a child of the request that wrote it; consumers
             // continue from it (AMQP headers, or the in-process bus).
             let spans: Vec<tracing::Span> = batch
@@ -130,11 +183,17 @@ impl Relay {
                 .collect();
             let results = self.publisher.publish(&batch, &shutdown).await;
             drop(spans);
+            drop(lease);
             let published = &ps_telemetry::metrics().events_published;
+            let mut transport_down = None;
             for result in &results {
                 let outcome = match result {
                     Ok(()) => "published",
                     Err(PublishError::Interrupted) => continue,
+                    Err(PublishError::Unavailable(reason)) => {
+                        transport_down.get_or_insert(reason.clone());
+                        "failed"
+                    }
                     Err(_) => "failed",
                 };
                 published.with_label_values(&[self.service, outcome]).inc();
@@ -143,12 +202,32 @@ impl Relay {
                 // The claims expire and the rows go out again; consumers are idempotent.
                 warn!(service = self.service, error = %err, "recording publish results failed");
             }
+            match transport_down {
+                None => {
+                    if results.iter().any(Result::is_ok) {
+                        self.status.set_publisher(true);
+                        unavailable.reset();
+                        backoff = TRANSPORT_BACKOFF.0;
+                    }
+                }
+                Some(reason) => {
+                    self.status.set_publisher(false);
+                    if let Some(held_back) = unavailable.hit() {
+                        warn!(service = self.service, error = %reason, events = batch.len(), failures_not_logged = held_back, "event transport unavailable; will retry");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.clone().wait() => return,
+                    }
+                    backoff = (backoff * 2).min(TRANSPORT_BACKOFF.1);
+                }
+            }
         }
     }
 
     async fn claim(&self) -> Result<Vec<OutgoingEvent>, DbErr> {
         let now = Utc::now();
-        let until = now + chrono_duration(self.settings.claim_lease);
+        let until = ps_db::lease::until(self.settings.claim_lease);
         let claimable = Query::select()
             .column(outbox::Column::Id)
             .from(outbox::Entity)
@@ -240,26 +319,35 @@ impl Relay {
                 "events published"
             );
         }
-        // Events a shutdown interrupted are released untouched, so a restart takes them at once.
-        let interrupted: Vec<uuid::Uuid> = batch
+        // Events a shutdown interrupted, and events the transport could not take (it is down,
+        // not the event's fault), are released untouched, so they go out as soon as it can.
+        let released: Vec<uuid::Uuid> = batch
             .iter()
             .zip(results)
-            .filter(|(_, r)| matches!(r, Err(PublishError::Interrupted)))
+            .filter(|(_, r)| {
+                matches!(
+                    r,
+                    Err(PublishError::Interrupted | PublishError::Unavailable(_))
+                )
+            })
             .map(|(e, _)| e.id)
             .collect();
-        if !interrupted.is_empty() {
+        if !released.is_empty() {
             outbox::Entity::update_many()
                 .col_expr(
                     outbox::Column::ClaimedUntil,
                     Expr::value(None::<chrono::DateTime<Utc>>),
                 )
-                .filter(outbox::Column::Id.is_in(interrupted))
+                .filter(outbox::Column::Id.is_in(released))
                 .exec(&self.db)
                 .await?;
         }
         for (event, result) in batch.iter().zip(results) {
             let Err(err) = result else { continue };
-            if matches!(err, PublishError::Interrupted) {
+            if matches!(
+                err,
+                PublishError::Interrupted | PublishError::Unavailable(_)
+            ) {
                 continue;
             }
             let attempts = outbox::Entity::find_by_id(event.id)

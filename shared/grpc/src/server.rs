@@ -8,9 +8,12 @@
 //! 2. telemetry ([`crate::telemetry`]): a span continuing the caller's trace, and the RPC's
 //!    count and latency by method and code;
 //! 3. panic catching: a panicking handler answers INTERNAL instead of killing the connection;
-//! 4. decode errors: tonic answers INTERNAL when a request body is not valid protobuf; that is
+//! 4. the request timeout: a request still running after `request_timeout` answers
+//!    UNAVAILABLE (retriable) — in practice a dependency that stopped answering — rather than
+//!    tonic's CANCELLED, which clients do not retry;
+//! 5. decode errors: tonic answers INTERNAL when a request body is not valid protobuf; that is
 //!    the caller's fault, so it becomes INVALID_ARGUMENT;
-//! 5. authentication ([`ps_auth::AuthLayer`]) with the service's access policy.
+//! 6. authentication ([`ps_auth::AuthLayer`]) with the service's access policy.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,7 +32,7 @@ use tracing::{info, warn};
 /// Limits shared by every service; each is configurable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServeSettings {
-    /// A request still running after this is answered DEADLINE_EXCEEDED.
+    /// A request still running after this is answered UNAVAILABLE.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     /// After shutdown begins, in-flight requests get this long before the server stops anyway.
@@ -173,7 +176,6 @@ pub async fn serve(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = Server::builder()
         .accept_http1(true)
-        .timeout(settings.request_timeout)
         .concurrency_limit_per_connection(settings.concurrency_per_connection)
         .layer(cors(&settings.cors_origins))
         .layer(tonic_web::GrpcWebLayer::new())
@@ -181,6 +183,7 @@ pub async fn serve(
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             PanicAsInternal,
         ))
+        .layer(TimeoutLayer(settings.request_timeout))
         .layer(DecodeErrorLayer)
         .layer(auth)
         .add_routes(served)
@@ -241,6 +244,59 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
             "grpc-status-details-bin",
         ]))
         .max_age(Duration::from_secs(600))
+}
+
+/// Answers UNAVAILABLE for a request that runs longer than the limit (see the module docs).
+#[derive(Debug, Clone, Copy)]
+struct TimeoutLayer(Duration);
+
+impl<S> Layer<S> for TimeoutLayer {
+    type Service = TimeoutService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        TimeoutService {
+            inner,
+            limit: self.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct TimeoutService<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S, Req> Service<Req> for TimeoutService<S>
+where
+    S: Service<Req, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let limit = self.limit;
+        let call = self.inner.call(request);
+        Box::pin(async move {
+            match tokio::time::timeout(limit, call).await {
+                Ok(answered) => answered,
+                Err(_) => {
+                    warn!(limit_secs = limit.as_secs(), "request timed out");
+                    Ok(tonic::Status::unavailable(format!(
+                        "no answer within {} s; retry later",
+                        limit.as_secs()
+                    ))
+                    .into_http())
+                }
+            }
+        })
+    }
 }
 
 /// Rewrites tonic's INTERNAL "failed to decode Protobuf message" (an unparseable request) to

@@ -23,6 +23,20 @@ pub fn internal(context: &'static str, error: &dyn Display) -> Status {
     Status::internal("internal error")
 }
 
+/// The answer for a database error: UNAVAILABLE when the database cannot be reached (the
+/// client retries, and with a request id the retry is safe), ABORTED when a concurrent
+/// transaction got in the way, INTERNAL (logged, generic message) for anything else.
+pub fn database(context: &'static str, error: &ps_db::sea_orm::DbErr) -> Status {
+    match ps_db::classify(error) {
+        ps_db::Failure::Unavailable => unavailable(context, error),
+        ps_db::Failure::Conflict => {
+            tracing::info!(context, error = %error, "transaction conflict");
+            Status::aborted("a concurrent change got in the way; retry")
+        }
+        ps_db::Failure::Other => internal(context, error),
+    }
+}
+
 /// Unavailable for a dependency that is down; the client may retry.
 pub fn unavailable(context: &'static str, error: &dyn Display) -> Status {
     tracing::warn!(context, error = %error, "dependency unavailable");

@@ -401,12 +401,9 @@ mod tests {
     use super::*;
 
     async fn roster() -> DatabaseConnection {
-        let db = ps_db::connect(&ps_db::DbSettings {
-            url: "sqlite::memory:".into(),
-            max_connections: 1,
-        })
-        .await
-        .unwrap();
+        let db = ps_db::connect(&ps_db::DbSettings::new("sqlite::memory:"))
+            .await
+            .unwrap();
         RosterTable.up(&SchemaManager::new(&db)).await.unwrap();
         db
     }

@@ -5,6 +5,14 @@
 //! starts the event transport (relay and consumer), wraps the routes in the common layers,
 //! serves them, and only then reports SERVING. [`Running::wait`] returns after shutdown, once
 //! the server drained and the relay and consumer stopped.
+//!
+//! Dependencies show in health: besides the whole server (`""`) and the service's own gRPC
+//! services, grpc.health.v1 answers for [`DATABASE_HEALTH`] (the service's database answers a
+//! ping) and [`EVENTS_HEALTH`] (its consumer holds a subscription and its relay's transport
+//! answers). They go NOT_SERVING while their dependency is down and back when it returns,
+//! checked every second; the whole server keeps SERVING, so a balancer does not drop every
+//! replica during an outage that none of them can fix, while requests that need the missing
+//! dependency answer UNAVAILABLE.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +30,13 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tracing::info;
+
+/// grpc.health.v1 name of the service's database dependency.
+pub const DATABASE_HEALTH: &str = "database";
+/// grpc.health.v1 name of the service's event transport (consumer and relay).
+pub const EVENTS_HEALTH: &str = "events";
+/// How often dependencies are checked.
+const DEPENDENCY_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Settings every service has. Service binaries read them from their configuration file and
 /// `PS_*` environment variables; the launcher fills them in for the embedded default.
@@ -135,6 +150,7 @@ pub async fn launch(
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Other(e.to_string()))?;
+    let db = parts.db.clone();
     let events = EventsRuntime::start(
         parts.name,
         &env.events,
@@ -158,6 +174,13 @@ pub async fn launch(
         common.internal_token.clone(),
         parts.operator_token,
     );
+    let dependencies = tokio::spawn(watch_dependencies(
+        parts.name,
+        db,
+        events.status(),
+        served.health.clone(),
+        env.shutdown.clone(),
+    ));
     let health = served.health.clone();
     let shutdown = env.shutdown.clone();
     let names = parts.health_names;
@@ -169,18 +192,72 @@ pub async fn launch(
         tokio::spawn(async move {
             drain.wait().await;
             mark_not_serving(&health_on_drain, names).await;
+            mark_not_serving(&health_on_drain, &[DATABASE_HEALTH, EVENTS_HEALTH]).await;
         });
         ps_grpc::serve(name, listener, routes, auth, settings, shutdown).await
     });
     mark_serving(&served.health, parts.health_names).await;
     info!(service = parts.name, %addr, "serving");
+    let mut background = parts.background;
+    background.push(dependencies);
     Ok(Running {
         addr,
         server,
         events,
-        background: parts.background,
+        background,
         name: parts.name,
     })
+}
+
+/// Keeps the [`DATABASE_HEALTH`] and [`EVENTS_HEALTH`] statuses (and the `dependency_up`
+/// gauges) current until shutdown. A state change is logged once, not every second.
+async fn watch_dependencies(
+    service: &'static str,
+    db: ps_db::sea_orm::DatabaseConnection,
+    events: ps_events::EventsStatus,
+    health: tonic_health::server::HealthReporter,
+    shutdown: Shutdown,
+) {
+    use tonic_health::ServingStatus;
+    let gauge = &ps_telemetry::metrics().dependency_up;
+    let mut known: [Option<bool>; 2] = [None, None];
+    loop {
+        let database_up = matches!(
+            tokio::time::timeout(DEPENDENCY_CHECK_EVERY * 2, db.ping()).await,
+            Ok(Ok(()))
+        );
+        let events_up = events.health().is_up();
+        if shutdown.is_triggered() {
+            return;
+        }
+        for (i, (name, up)) in [(DATABASE_HEALTH, database_up), (EVENTS_HEALTH, events_up)]
+            .into_iter()
+            .enumerate()
+        {
+            gauge.with_label_values(&[service, name]).set(i64::from(up));
+            if known[i] == Some(up) {
+                continue;
+            }
+            if known[i].is_some() {
+                if up {
+                    info!(service, dependency = name, "dependency is back");
+                } else {
+                    tracing::warn!(service, dependency = name, "dependency is down");
+                }
+            }
+            known[i] = Some(up);
+            let status = if up {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_service_status(name, status).await;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(DEPENDENCY_CHECK_EVERY) => {}
+            _ = shutdown.clone().wait() => return,
+        }
+    }
 }
 
 /// Environment for a standalone binary: the real clock and RabbitMQ.

@@ -7,7 +7,9 @@
 //! cost what plain `tracing` spans cost.
 
 pub mod metrics;
+pub mod throttle;
 pub mod trace;
 
 pub use metrics::{Metrics, metrics, serve_admin};
+pub use throttle::Throttle;
 pub use trace::{Telemetry, TraceContext, init};

@@ -32,6 +32,15 @@ pub struct Metrics {
     pub emails: IntCounterVec,
     /// Database pool connections by service and state (`in_use`, `idle`, `max`).
     pub db_pool: IntGaugeVec,
+    /// 1 while the service's event consumer holds a live subscription, 0 while it reconnects.
+    pub consumer_connected: IntGaugeVec,
+    /// Seconds since the consumer last handled a delivery (since start when it has not yet).
+    pub consumer_idle_seconds: GaugeVec,
+    /// 1 while the relay's transport answers, 0 after a failed publish until one succeeds.
+    pub publisher_connected: IntGaugeVec,
+    /// 1 while a dependency (`database`, `events`) answers, 0 while it is down; mirrors the
+    /// named grpc.health.v1 statuses.
+    pub dependency_up: IntGaugeVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -66,6 +75,14 @@ fn build() -> Result<Metrics, prometheus::Error> {
         &["service"],
     )?;
     registry.register(Box::new(outbox_oldest_seconds.clone()))?;
+    let consumer_idle_seconds = GaugeVec::new(
+        Opts::new(
+            "consumer_idle_seconds",
+            "Seconds since the event consumer last handled a delivery",
+        ),
+        &["service"],
+    )?;
+    registry.register(Box::new(consumer_idle_seconds.clone()))?;
     Ok(Metrics {
         rpc_requests: counter(
             "rpc_requests_total",
@@ -94,6 +111,22 @@ fn build() -> Result<Metrics, prometheus::Error> {
             "db_pool_connections",
             "Database pool connections by state",
             &["service", "state"],
+        )?,
+        consumer_connected: gauge(
+            "consumer_connected",
+            "1 while the event consumer holds a live subscription",
+            &["service"],
+        )?,
+        consumer_idle_seconds,
+        publisher_connected: gauge(
+            "publisher_connected",
+            "1 while the relay's transport answers",
+            &["service"],
+        )?,
+        dependency_up: gauge(
+            "dependency_up",
+            "1 while the dependency answers",
+            &["service", "dependency"],
         )?,
         registry,
     })
