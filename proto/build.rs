@@ -1,8 +1,18 @@
 //! Compiles every `.proto` under this folder with protox (pure Rust, no system protoc) into one
-//! descriptor set, then generates messages, clients and servers from it. The descriptor set is
-//! also kept for gRPC server reflection.
+//! descriptor set, then generates messages, clients and servers from it, with every service
+//! using `crate::limits::BoundedCodec`. The descriptor set is also kept for gRPC server
+//! reflection.
+//!
+//! It also generates the `Bounded` impls (`OUT_DIR/limits.rs`) from the contract's own bounds,
+//! `(common.v1.max_len)` and `(common.v1.max_items)`, and refuses to build when a string,
+//! bytes or repeated field of a message some RPC takes as input has no bound: every field a
+//! caller can fill has a documented maximum.
 
+use std::collections::{BTreeSet, HashSet};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+use prost_reflect::{Cardinality, DescriptorPool, FieldDescriptor, Kind, MessageDescriptor, Value};
 
 fn protos(dir: &Path, found: &mut Vec<PathBuf>) {
     let entries = std::fs::read_dir(dir).expect("proto folder is readable");
@@ -24,6 +34,7 @@ fn main() {
         "events",
         "identity",
         "notification",
+        "ops",
         "orgaccess",
         "staff",
     ] {
@@ -34,17 +45,230 @@ fn main() {
         println!("cargo:rerun-if-changed={}", file.display());
     }
 
-    let descriptors = protox::compile(&files, [&root]).expect("protos compile");
+    let mut compiler = protox::Compiler::new([&root]).expect("proto root is readable");
+    compiler.include_source_info(true).include_imports(true);
+    compiler.open_files(&files).expect("protos compile");
+    let descriptors = compiler.file_descriptor_set();
+    let pool = compiler.descriptor_pool();
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(
         out.join("descriptor.bin"),
         prost::Message::encode_to_vec(&descriptors),
     )
     .expect("descriptor set is written");
+    std::fs::write(out.join("limits.rs"), bounded_impls(&pool)).expect("limits are written");
 
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        .codec_path("crate::limits::BoundedCodec")
         .compile_fds(descriptors)
         .expect("code generation succeeds");
+}
+
+/// Messages (ours, not google's) reachable from some RPC's input.
+fn request_messages(pool: &DescriptorPool) -> HashSet<String> {
+    fn visit(message: MessageDescriptor, seen: &mut HashSet<String>) {
+        if message.full_name().starts_with("google.") || !seen.insert(message.full_name().into()) {
+            return;
+        }
+        for field in message.fields() {
+            if let Kind::Message(inner) = field.kind() {
+                visit(inner, seen);
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for service in pool.services() {
+        for method in service.methods() {
+            visit(method.input(), &mut seen);
+        }
+    }
+    seen
+}
+
+/// prost's Rust path of a message: `staff.v1.Outer.Inner` → `crate::staff::v1::outer::Inner`.
+fn rust_path(message: &MessageDescriptor) -> String {
+    let package = message.package_name();
+    let mut path = format!("crate::{}", package.replace('.', "::"));
+    let relative = message
+        .full_name()
+        .strip_prefix(&format!("{package}."))
+        .unwrap_or(message.full_name());
+    let parts: Vec<&str> = relative.split('.').collect();
+    for parent in &parts[..parts.len() - 1] {
+        write!(path, "::{}", snake(parent)).expect("writing to a String");
+    }
+    write!(path, "::{}", camel(parts[parts.len() - 1])).expect("writing to a String");
+    path
+}
+
+fn snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Upper camel case as prost writes type names (only the first letter of a run of capitals
+/// stays upper case).
+fn camel(name: &str) -> String {
+    let mut out = String::new();
+    let mut previous_upper = false;
+    for (i, c) in name.chars().enumerate() {
+        if c == '_' {
+            previous_upper = false;
+            continue;
+        }
+        if i == 0 || out.ends_with('_') {
+            out.extend(c.to_uppercase());
+        } else if c.is_uppercase() && previous_upper {
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+        previous_upper = c.is_uppercase();
+    }
+    out
+}
+
+fn field_name(field: &FieldDescriptor) -> String {
+    let name = field.name();
+    match name {
+        "type" | "match" | "ref" | "self" | "fn" | "move" | "mod" | "use" => format!("r#{name}"),
+        _ => name.to_owned(),
+    }
+}
+
+fn bound(field: &FieldDescriptor, extension: &str) -> Option<u32> {
+    let pool = field.parent_pool();
+    let extension = pool.get_extension_by_name(extension)?;
+    let options = field.options();
+    if !options.has_extension(&extension) {
+        return None;
+    }
+    match options.get_extension(&extension).as_ref() {
+        Value::U32(n) => Some(*n),
+        _ => None,
+    }
+}
+
+fn bounded_impls(pool: &DescriptorPool) -> String {
+    let required = request_messages(pool);
+    let mut missing = BTreeSet::new();
+    let mut code = String::from("// Generated by proto/build.rs from the contract's bounds.\n");
+    for message in pool.all_messages() {
+        if message.full_name().starts_with("google.") || message.is_map_entry() {
+            continue;
+        }
+        let path = rust_path(&message);
+        // Only what callers send is checked; answers get an empty impl (the codec needs one).
+        if !required.contains(message.full_name()) {
+            writeln!(
+                code,
+                "impl crate::limits::Bounded for {path} {{\n    fn bounds(&self, _prefix: &str, _out: &mut Vec<crate::limits::Violation>) {{}}\n}}"
+            )
+            .expect("writing to a String");
+            continue;
+        }
+        let is_request = true;
+        let mut body = String::new();
+        for field in message.fields() {
+            // Oneof payloads are events, never requests.
+            if field.containing_oneof().is_some() {
+                continue;
+            }
+            let name = field.name();
+            let rust = field_name(&field);
+            let repeated = field.cardinality() == Cardinality::Repeated;
+            let max_len = bound(&field, "common.v1.max_len");
+            let max_items = bound(&field, "common.v1.max_items");
+            if repeated {
+                match max_items {
+                    Some(n) => writeln!(
+                        body,
+                        "        crate::limits::items(self.{rust}.len(), {n}, prefix, \"{name}\", out);"
+                    )
+                    .expect("writing to a String"),
+                    None if is_request && !field.is_map() => {
+                        missing.insert(format!("{} (max_items)", field.full_name()));
+                    }
+                    None => {}
+                }
+            }
+            match field.kind() {
+                Kind::String => match (max_len, repeated) {
+                    (Some(n), false) => writeln!(
+                        body,
+                        "        crate::limits::text(&self.{rust}, {n}, prefix, \"{name}\", out);"
+                    )
+                    .expect("writing to a String"),
+                    (Some(n), true) => writeln!(
+                        body,
+                        "        crate::limits::texts(&self.{rust}, {n}, prefix, \"{name}\", out);"
+                    )
+                    .expect("writing to a String"),
+                    (None, _) if is_request => {
+                        missing.insert(format!("{} (max_len)", field.full_name()));
+                    }
+                    (None, _) => {}
+                },
+                Kind::Bytes if !repeated => match max_len {
+                    Some(n) => writeln!(
+                        body,
+                        "        crate::limits::bytes(self.{rust}.len(), {n}, prefix, \"{name}\", out);"
+                    )
+                    .expect("writing to a String"),
+                    None if is_request => {
+                        missing.insert(format!("{} (max_len)", field.full_name()));
+                    }
+                    None => {}
+                },
+                Kind::Message(_) if !field.is_map() => {
+                    if repeated {
+                        writeln!(
+                            body,
+                            "        crate::limits::each(&self.{rust}, prefix, \"{name}\", out);"
+                        )
+                        .expect("writing to a String");
+                    } else {
+                        writeln!(
+                            body,
+                            "        if let Some(value) = &self.{rust} {{ crate::limits::nested(value, prefix, \"{name}\", out); }}"
+                        )
+                        .expect("writing to a String");
+                    }
+                }
+                _ => {}
+            }
+        }
+        if body.is_empty() {
+            writeln!(
+                code,
+                "impl crate::limits::Bounded for {path} {{\n    fn bounds(&self, _prefix: &str, _out: &mut Vec<crate::limits::Violation>) {{}}\n}}"
+            )
+            .expect("writing to a String");
+        } else {
+            writeln!(
+                code,
+                "impl crate::limits::Bounded for {path} {{\n    fn bounds(&self, prefix: &str, out: &mut Vec<crate::limits::Violation>) {{\n{body}    }}\n}}"
+            )
+            .expect("writing to a String");
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "every string, bytes and repeated field of a request needs a bound \
+         ([(common.v1.max_len) = …] / [(common.v1.max_items) = …]); missing:\n  {}",
+        missing.into_iter().collect::<Vec<_>>().join("\n  ")
+    );
+    code
 }

@@ -29,6 +29,12 @@ pub mod notification {
     }
 }
 
+pub mod ops {
+    pub mod v1 {
+        tonic::include_proto!("ops.v1");
+    }
+}
+
 pub mod orgaccess {
     pub mod v1 {
         tonic::include_proto!("orgaccess.v1");
@@ -45,3 +51,4 @@ pub mod staff {
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
 
 pub mod convert;
+pub mod limits;

@@ -29,6 +29,8 @@ pub type Authed = InterceptedService<Channel, Credential>;
 
 pub const OPERATOR_TOKEN: &str = "bench-operator-token";
 pub const INTERNAL_TOKEN: &str = "bench-internal-token";
+/// Seals identity's signing keys (32 bytes, base64).
+const TEST_KEY_ENCRYPTION_KEY: &str = "YmVuY2gta2V5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=";
 pub const PASSWORD: &str = "a bench password";
 
 /// Where the services keep their data.
@@ -86,9 +88,11 @@ impl Product {
                 databases: databases.clone(),
                 rabbitmq: external.as_ref().map(|e| e.rabbit.clone()),
                 mail_folder: mail_dir.clone(),
+                mail: Default::default(),
                 clock: Arc::new(ps_core::SystemClock),
                 operator_token: Secret::new(OPERATOR_TOKEN),
                 internal_token: Secret::new(INTERNAL_TOKEN),
+                signing_key_encryption_key: Secret::new(TEST_KEY_ENCRYPTION_KEY),
                 console_url: "https://app.example.test".into(),
                 hashing: Some(hashing),
             },
@@ -196,6 +200,7 @@ impl Product {
         );
         operator
             .create_practice(staff::CreatePracticeRequest {
+                request_id: String::new(),
                 name: name.into(),
                 owner_email: email.clone(),
                 owner_name: format!("Owner of {name}"),
@@ -362,6 +367,7 @@ impl Product {
                 let mut orgs = orgs.clone();
                 async move {
                     orgs.create_organisation(org::CreateOrganisationRequest {
+                        request_id: String::new(),
                         name: format!("{prefix} {i}"),
                     })
                     .await

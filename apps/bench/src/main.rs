@@ -4,7 +4,7 @@
 //! the median and min–max over the blocks.
 //!
 //! Modules: [`check_access`] (P1, P2), [`offboarding`] (P3), [`invites`] (P4), [`sign_in`]
-//! (P5), [`footprint`] (P6); [`harness`] starts the product and seeds it, [`load`] drives
+//! (P5), [`footprint`] (P6), [`reset`] (P7); [`harness`] starts the product and seeds it, [`load`] drives
 //! closed-loop load, [`spans`] reads event-handling times from the product's spans, [`stats`]
 //! summarises.
 
@@ -14,6 +14,7 @@ mod harness;
 mod invites;
 mod load;
 mod offboarding;
+mod reset;
 mod sign_in;
 mod spans;
 mod stats;
@@ -33,6 +34,7 @@ enum Scenario {
     P4,
     P5,
     P6,
+    P7,
 }
 
 #[derive(Parser)]
@@ -208,6 +210,9 @@ async fn main() -> std::process::ExitCode {
             .clone()
             .unwrap_or_else(footprint::default_binary);
         outcome("P6", footprint::p6(&settings, &binary).await);
+    }
+    if wants(Scenario::P7) {
+        outcome("P7", reset::p7(&settings).await);
     }
     if failed.is_empty() {
         std::process::ExitCode::SUCCESS

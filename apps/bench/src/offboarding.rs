@@ -92,6 +92,7 @@ async fn run(
         .map(|(n, w)| {
             let mut orgs = orgs.clone();
             let request = org::CreateWorkflowRequest {
+                request_id: String::new(),
                 organisation_id: organisations[n].clone(),
                 name: format!("Process {w}"),
                 steps: (0..STEPS_EACH)
@@ -137,6 +138,7 @@ async fn run(
         let sent = Instant::now();
         let requested = directory
             .offboard_staff(staff::OffboardStaffRequest {
+                request_id: String::new(),
                 staff_id: leaver.clone(),
                 replacement_id: replacement.clone(),
                 existing_access: 0,

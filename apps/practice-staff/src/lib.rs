@@ -74,10 +74,14 @@ pub struct SystemConfig {
     /// `None`: the in-process bus (embedded default).
     pub rabbitmq: Option<ps_events::rabbit::RabbitSettings>,
     pub mail_folder: PathBuf,
+    /// Other mail settings (SMTP, attempts); `folder` is taken from `mail_folder`.
+    pub mail: ps_notification::mail::MailSettings,
     pub clock: SharedClock,
     pub operator_token: Secret,
     /// Credential the services present to each other's internal RPCs.
     pub internal_token: Secret,
+    /// Seals identity's token signing keys in its database (32 bytes, base64).
+    pub signing_key_encryption_key: Secret,
     /// Where people reach the web console (no trailing slash), e.g. `http://localhost:8080`:
     /// the links in e-mails point into it, and the services accept grpc-web from its origin.
     pub console_url: String,
@@ -128,12 +132,14 @@ impl System {
             shutdown,
         };
         let internal_token = config.internal_token.clone();
+        let operator_token = config.operator_token.clone();
         let console_url = config.console_url.trim_end_matches('/').to_owned();
         let cors_origins = console_origins(&console_url);
         let common = |name: &str, database: &DbSettings| {
             let mut common = CommonConfig {
                 database: database.clone(),
                 internal_token: internal_token.clone(),
+                operator_token: operator_token.clone(),
                 identity_url: format!("http://{}", addresses.identity),
                 ..CommonConfig::defaults(name, 0, 0)
             };
@@ -145,6 +151,10 @@ impl System {
             common: common("identity", &config.databases.identity),
             invitation_url: format!("{console_url}/invitation?token={{token}}"),
             password_reset_url: format!("{console_url}/reset-password?token={{token}}"),
+            signing: ps_identity::config::SigningSettings {
+                key_encryption_key: config.signing_key_encryption_key.clone(),
+                ..Default::default()
+            },
             ..ps_identity::Config::default()
         };
         if let Some(hashing) = config.hashing {
@@ -156,7 +166,6 @@ impl System {
             ps_staff_directory::start(
                 ps_staff_directory::Config {
                     common: common("staff-directory", &config.databases.staff_directory),
-                    operator_token: config.operator_token.clone(),
                     ..ps_staff_directory::Config::default()
                 },
                 env.clone(),
@@ -180,7 +189,7 @@ impl System {
                     common: common("notification", &config.databases.notification),
                     mail: ps_notification::mail::MailSettings {
                         folder: config.mail_folder.clone(),
-                        ..ps_notification::mail::MailSettings::default()
+                        ..config.mail.clone()
                     },
                     certification_url: format!("{console_url}/certification"),
                     org_invitations_url: format!("{console_url}/organisation-invitations"),

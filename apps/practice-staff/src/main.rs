@@ -42,12 +42,13 @@ struct Args {
     public_url: Option<String>,
 }
 
-/// The operator credential: kept in the data directory (mode 0600) so staffctl can read it.
-fn operator_token(path: &std::path::Path) -> anyhow::Result<Secret> {
+/// A secret kept in the data directory (mode 0600): the operator credential (so staffctl can
+/// read it) and the key that seals identity's signing keys. Made by `generate` on first start.
+fn kept_secret(path: &std::path::Path, generate: fn() -> String) -> anyhow::Result<Secret> {
     if let Ok(existing) = std::fs::read_to_string(path) {
         return Ok(Secret::new(existing.trim()));
     }
-    let token = ps_auth::random_token();
+    let token = generate();
     std::fs::write(path, &token).with_context(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]
     {
@@ -99,8 +100,13 @@ async fn main() -> anyhow::Result<()> {
             databases: Databases::sqlite(&args.data_dir),
             rabbitmq: None,
             mail_folder: mail_folder.clone(),
+            mail: Default::default(),
             clock: Arc::new(ps_core::SystemClock),
-            operator_token: operator_token(&operator_token_file)?,
+            operator_token: kept_secret(&operator_token_file, ps_auth::random_token)?,
+            signing_key_encryption_key: kept_secret(
+                &args.data_dir.join("signing-key-encryption-key"),
+                ps_identity::app::keyring::Kek::generate,
+            )?,
             // In one process the internal credential never leaves memory: a fresh one per run.
             internal_token: Secret::new(ps_auth::random_token()),
             console_url: args

@@ -411,6 +411,12 @@ struct Session {
     user_id: String,
 }
 
+/// A fresh request id for a creating request (AIP-155): the service answers a repeated one
+/// with what the first created, so a retried command never creates twice.
+pub(crate) fn request_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 fn session_path(cli: &Cli) -> PathBuf {
     cli.session.clone().unwrap_or_else(|| {
         dirs::config_dir()
@@ -646,6 +652,7 @@ async fn run(cli: &Cli) -> Result<()> {
             );
             let reply = client
                 .create_practice(staff::CreatePracticeRequest {
+                    request_id: request_id(),
                     name: practice.clone(),
                     owner_email: owner_email.clone(),
                     owner_name: owner_name.clone(),
@@ -791,6 +798,7 @@ async fn run(cli: &Cli) -> Result<()> {
             let mut client = as_user(cli, &cli.staff_url, StaffDirectoryServiceClient::new).await?;
             let member = client
                 .invite_staff(staff::InviteStaffRequest {
+                    request_id: request_id(),
                     email: email.clone(),
                     name: name.clone(),
                     practice_role: PracticeRole::from(*role) as i32,
@@ -819,7 +827,10 @@ async fn run(cli: &Cli) -> Result<()> {
                 }
                 LocationCommand::Create { name } => {
                     let created = client
-                        .create_location(staff::CreateLocationRequest { name: name.clone() })
+                        .create_location(staff::CreateLocationRequest {
+                            name: name.clone(),
+                            request_id: request_id(),
+                        })
                         .await
                         .map_err(status_error)?
                         .into_inner();
@@ -854,6 +865,7 @@ async fn run(cli: &Cli) -> Result<()> {
                 CertificationCommand::Invite { staff_id } => {
                     let member = client
                         .invite_to_certification(staff::InviteToCertificationRequest {
+                            request_id: request_id(),
                             staff_id: staff_id.clone(),
                         })
                         .await
@@ -1098,6 +1110,7 @@ async fn staff_command(cli: &Cli, command: &StaffCommand) -> Result<()> {
         StaffCommand::Reinvite { staff_id } => {
             client
                 .reinvite_staff(staff::ReinviteStaffRequest {
+                    request_id: request_id(),
                     staff_id: id(staff_id),
                 })
                 .await

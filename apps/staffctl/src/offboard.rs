@@ -229,6 +229,7 @@ pub async fn offboard(
     }
     let requested = directory
         .offboard_staff(staff::OffboardStaffRequest {
+            request_id: crate::request_id(),
             staff_id: args.staff_id.clone(),
             replacement_id: args.replacement.clone(),
             existing_access,

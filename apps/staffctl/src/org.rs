@@ -421,7 +421,10 @@ pub async fn orgs(mut client: Client, command: &OrgCommand) -> Result<()> {
         ),
         OrgCommand::Create { name } => print_org(
             &client
-                .create_organisation(org::CreateOrganisationRequest { name: name.clone() })
+                .create_organisation(org::CreateOrganisationRequest {
+                    name: name.clone(),
+                    request_id: crate::request_id(),
+                })
                 .await
                 .map_err(e)?
                 .into_inner(),
@@ -481,6 +484,7 @@ pub async fn workflows(mut client: Client, command: &WorkflowCommand) -> Result<
         } => print_workflow(
             &client
                 .create_workflow(org::CreateWorkflowRequest {
+                    request_id: crate::request_id(),
                     organisation_id: organisation_id.clone(),
                     name: name.clone(),
                     steps: parse_steps(steps)?,
@@ -553,6 +557,7 @@ pub async fn roles(mut client: Client, command: &RoleCommand) -> Result<()> {
         RoleCommand::Create { name, permissions } => print(
             &client
                 .create_role(org::CreateRoleRequest {
+                    request_id: crate::request_id(),
                     name: name.clone(),
                     permissions: permissions.clone(),
                 })

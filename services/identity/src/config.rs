@@ -41,6 +41,29 @@ pub struct Config {
     #[serde(with = "humantime_serde")]
     pub reset_window: Duration,
     pub hashing: HashingSettings,
+    pub signing: SigningSettings,
+}
+
+/// How the keys that sign access tokens are kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SigningSettings {
+    /// 32 random bytes, base64 (`openssl rand -base64 32`): seals the private keys in the
+    /// database. Required; changing it makes the stored keys unreadable (identity then refuses
+    /// to start rather than signing with a key it cannot read).
+    pub key_encryption_key: ps_config::Secret,
+    /// After RotateSigningKey, how long the new key is published before it signs, so every
+    /// verifier can have it first (they refresh on an unknown key at most once a second).
+    #[serde(with = "humantime_serde")]
+    pub activation_delay: Duration,
+}
+
+impl Default for SigningSettings {
+    fn default() -> Self {
+        Self {
+            key_encryption_key: ps_config::Secret::default(),
+            activation_delay: Duration::from_secs(2),
+        }
+    }
 }
 
 impl Default for Config {
@@ -58,6 +81,7 @@ impl Default for Config {
             reset_limit: 3,
             reset_window: Duration::from_secs(3600),
             hashing: HashingSettings::default(),
+            signing: SigningSettings::default(),
         }
     }
 }

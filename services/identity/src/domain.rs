@@ -175,6 +175,7 @@ pub struct MyPractice {
 /// A password reset link, returned once to notification.
 #[derive(Debug, Clone)]
 pub struct IssuedResetLink {
+    pub id: uuid::Uuid,
     pub token: SecretToken,
     pub url: String,
     pub expires_at: DateTime<Utc>,
@@ -214,6 +215,7 @@ pub struct IssueInvitation {
 
 #[derive(Debug, Clone)]
 pub struct IssuedLink {
+    pub id: uuid::Uuid,
     pub token: SecretToken,
     pub url: String,
     pub expires_at: DateTime<Utc>,

@@ -16,10 +16,14 @@ impl EventHandler for Handler {
 
     async fn handle(&self, event: Event) -> Result<(), HandleError> {
         let identity = self.0.clone();
-        inbox::apply_once(self.0.db(), self.consumer(), &event, move |tx, event| {
+        let applied = inbox::apply_once(self.0.db(), self.consumer(), &event, move |tx, event| {
             Box::pin(async move { identity.apply_staff_event(tx, event).await })
         })
-        .await
-        .map(drop)
+        .await?;
+        // Ending a membership ends its sessions, which publishes SessionsEnded.
+        if applied {
+            self.0.wake();
+        }
+        Ok(())
     }
 }

@@ -8,7 +8,7 @@ use ps_proto::identity::v1::identity_internal_service_server::IdentityInternalSe
 use ps_proto::identity::v1::identity_service_server::IdentityService;
 use tonic::{Request, Response, Status};
 
-use crate::app::{Identity, published_keys};
+use crate::app::Identity;
 use crate::domain::{IssueInvitation, Password, RefreshToken, SecretToken, SignedIn};
 use crate::error::Error;
 
@@ -180,7 +180,7 @@ impl IdentityService for Api {
         &self,
         _request: Request<pb::GetJwksRequest>,
     ) -> Result<Response<pb::GetJwksResponse>, Status> {
-        let keys = published_keys(self.identity.db()).await?;
+        let keys = self.identity.published_keys().await?;
         Ok(Response::new(pb::GetJwksResponse {
             keys: keys
                 .into_iter()
@@ -227,6 +227,7 @@ impl IdentityInternalService for Api {
             url: issued.url,
             expires_at: Some(timestamp(issued.expires_at)),
             user_id: issued.user_id.to_string(),
+            link_id: issued.id.to_string(),
         }))
     }
 
@@ -241,6 +242,34 @@ impl IdentityInternalService for Api {
             token: issued.token.as_str().to_owned(),
             url: issued.url,
             expires_at: Some(timestamp(issued.expires_at)),
+            link_id: issued.id.to_string(),
+        }))
+    }
+
+    async fn void_link(
+        &self,
+        request: Request<pb::VoidLinkRequest>,
+    ) -> Result<Response<pb::VoidLinkResponse>, Status> {
+        let id = ps_core::ids::parse_uuid("link_id", &request.get_ref().link_id)
+            .map_err(|v| Status::from(Error::Invalid(v.into())))?;
+        let voided = self.identity.void_link(id).await?;
+        Ok(Response::new(pb::VoidLinkResponse { voided }))
+    }
+}
+
+#[tonic::async_trait]
+impl ps_proto::identity::v1::identity_operator_service_server::IdentityOperatorService for Api {
+    async fn rotate_signing_key(
+        &self,
+        _request: Request<pb::RotateSigningKeyRequest>,
+    ) -> Result<Response<pb::RotateSigningKeyResponse>, Status> {
+        let rotated = self.identity.rotate_signing_key().await?;
+        tracing::info!(caller = "operator", kid = %rotated.kid, "signing key rotation requested");
+        Ok(Response::new(pb::RotateSigningKeyResponse {
+            kid: rotated.kid,
+            activates_at: Some(timestamp(rotated.activates_at)),
+            retiring_kids: rotated.retiring,
+            retires_at: Some(timestamp(rotated.retires_at)),
         }))
     }
 }

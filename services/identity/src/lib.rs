@@ -26,9 +26,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ps_auth::{Access, AccessPolicy, KeySource, PublicJwk};
-use ps_config::Secret;
 use ps_events::OutboxWaker;
 use ps_proto::identity::v1::identity_internal_service_server::IdentityInternalServiceServer;
+use ps_proto::identity::v1::identity_operator_service_server::IdentityOperatorServiceServer;
 use ps_proto::identity::v1::identity_service_server::IdentityServiceServer;
 use ps_service::{Environment, Launch, Running, StartError};
 use tokio::net::TcpListener;
@@ -61,17 +61,16 @@ pub fn access_policy() -> AccessPolicy {
             )
         })
         .service("identity.v1.IdentityInternalService", Access::Internal)
+        .service("identity.v1.IdentityOperatorService", Access::Operator)
 }
 
 /// Identity verifies its own tokens with the keys in its database.
-struct DatabaseKeys(sea_orm::DatabaseConnection);
+struct DatabaseKeys(app::Identity);
 
 #[async_trait]
 impl KeySource for DatabaseKeys {
     async fn fetch(&self) -> Result<Vec<PublicJwk>, String> {
-        app::published_keys(&self.0)
-            .await
-            .map_err(|e| e.to_string())
+        self.0.published_keys().await.map_err(|e| e.to_string())
     }
 }
 
@@ -85,11 +84,21 @@ pub async fn start(
     let waker = OutboxWaker::default();
     let hasher = passwords::PasswordHasher::new(config.hashing)
         .map_err(|e| StartError::Config(e.to_string()))?;
+    if config.signing.key_encryption_key.is_empty() {
+        return Err(StartError::Config(
+            "PS_SIGNING__KEY_ENCRYPTION_KEY is required: 32 random bytes, base64 \
+             (`openssl rand -base64 32`), which seal the token signing keys in the database"
+                .into(),
+        ));
+    }
+    let kek = app::keyring::Kek::parse(config.signing.key_encryption_key.expose())
+        .map_err(|e| StartError::Config(format!("PS_SIGNING__KEY_ENCRYPTION_KEY: {e}")))?;
     let identity = app::Identity::new(
         db.clone(),
         env.clock.clone(),
         waker.clone(),
         hasher,
+        kek,
         app::Settings {
             access_token_ttl: config.access_token_ttl,
             refresh_token_ttl: config.refresh_token_ttl,
@@ -102,6 +111,7 @@ pub async fn start(
             reset_limit: config.reset_limit,
             reset_window: config.reset_window,
             tokens: config.common.tokens.clone(),
+            key_activation_delay: config.signing.activation_delay,
         },
     )
     .await
@@ -112,18 +122,27 @@ pub async fn start(
     let internal = ps_grpc::with_message_limits!(IdentityInternalServiceServer::new(grpc::Api {
         identity: identity.clone(),
     }));
+    let operator = ps_grpc::with_message_limits!(IdentityOperatorServiceServer::new(grpc::Api {
+        identity: identity.clone(),
+    }));
+    let resets = tokio::spawn(identity.clone().run_reset_requests(env.shutdown.clone()));
+    let signing = identity.refresh_signing_key(env.shutdown.clone());
     ps_service::launch(
         Launch {
             name: "identity",
             health_names: HEALTH_NAMES,
             db: db.clone(),
             waker,
-            handler: Some(Arc::new(events::Handler(identity))),
-            add_routes: Box::new(move |routes| routes.add_service(public).add_service(internal)),
+            handler: Some(Arc::new(events::Handler(identity.clone()))),
+            add_routes: Box::new(move |routes| {
+                routes
+                    .add_service(public)
+                    .add_service(internal)
+                    .add_service(operator)
+            }),
             policy: access_policy(),
-            keys: Arc::new(DatabaseKeys(db)),
-            operator_token: Secret::default(),
-            background: Vec::new(),
+            keys: Arc::new(DatabaseKeys(identity.clone())),
+            background: vec![resets, signing],
         },
         &config.common,
         &env,

@@ -33,6 +33,7 @@ fn delivery(d: Delivery) -> pb::Delivery {
         last_error: d.last_error,
         created_at: Some(timestamp(d.created_at)),
         sent_at: optional_timestamp(d.sent_at),
+        link_voided_at: optional_timestamp(d.link_voided_at),
     }
 }
 

@@ -2,6 +2,8 @@
 //!
 //! - [`events`] / [`app`]: an event is applied by queuing a delivery in the same transaction
 //!   that records the event id; a mailer task sends queued deliveries and records the outcome.
+//! - [`links`]: e-mails with a single-use link store no link; the mailer mints it at send time
+//!   through the [`links::LinkIssuer`] port ([`identity_client`] is identity over gRPC).
 //! - [`templates`]: the e-mails (text and HTML); [`mail`]: SMTP or a folder of `.eml` files.
 //! - [`store`]: tables and migrations; [`grpc`]: the edge; [`error`]: the error mapping.
 //!
@@ -13,6 +15,8 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod identity_client;
+pub mod links;
 pub mod mail;
 pub mod store;
 pub mod templates;
@@ -20,7 +24,6 @@ pub mod templates;
 use std::sync::Arc;
 
 use ps_auth::{AccessPolicy, RemoteJwks};
-use ps_config::Secret;
 use ps_events::OutboxWaker;
 use ps_proto::notification::v1::notification_service_server::NotificationServiceServer;
 use ps_service::{Environment, Launch, Running, StartError};
@@ -41,19 +44,24 @@ pub async fn start(
     let mailer =
         mail::Mailer::new(&config.mail).map_err(|e| StartError::Config(format!("mail: {e}")))?;
     info!(mail = %mailer.describe(), "mail transport ready");
+    let links = identity_client::IdentityLinks::new(
+        &config.common.identity_url,
+        config.common.internal_token.expose(),
+    )
+    .map_err(StartError::Config)?;
+    let waker = OutboxWaker::default();
     let notifications = app::Notifications::new(
         db.clone(),
         env.clock.clone(),
-        &config.common.identity_url,
-        config.common.internal_token.expose(),
+        Arc::new(links),
         mailer,
-        config.mail.concurrency,
+        waker.clone(),
+        &config.mail,
         app::Links {
             certification: config.certification_url.clone(),
             org_invitations: config.org_invitations_url.clone(),
         },
-    )
-    .map_err(StartError::Config)?;
+    );
     let keys = RemoteJwks::new(&config.common.identity_url)
         .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
     let api = ps_grpc::with_message_limits!(NotificationServiceServer::new(grpc::Api {
@@ -65,12 +73,11 @@ pub async fn start(
             name: "notification",
             health_names: HEALTH_NAMES,
             db,
-            waker: OutboxWaker::default(),
+            waker,
             handler: Some(Arc::new(events::Handler(notifications))),
             add_routes: Box::new(move |routes| routes.add_service(api)),
             policy: AccessPolicy::new(),
             keys: Arc::new(keys),
-            operator_token: Secret::default(),
             background: vec![mailer_task],
         },
         &config.common,

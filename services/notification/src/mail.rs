@@ -24,6 +24,12 @@ pub struct MailSettings {
     pub smtp_url: String,
     /// E-mails sent at once (each its own SMTP connection; providers limit how many).
     pub concurrency: usize,
+    /// Sending attempts before an e-mail is given up on (its link voided, the failure
+    /// published); failures of identity to mint a link do not count.
+    pub max_attempts: u32,
+    /// Wait after the first failed attempt; it doubles after each further one, up to 10 minutes.
+    #[serde(with = "humantime_serde")]
+    pub retry_delay: std::time::Duration,
 }
 
 impl Default for MailSettings {
@@ -33,6 +39,8 @@ impl Default for MailSettings {
             folder: PathBuf::from("data/mail"),
             smtp_url: String::new(),
             concurrency: 8,
+            max_attempts: 6,
+            retry_delay: std::time::Duration::from_secs(2),
         }
     }
 }

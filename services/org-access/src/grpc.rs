@@ -389,6 +389,17 @@ fn explain_request(req: &pb::ExplainAccessRequest) -> Result<(UserId, AccessQuer
     Ok((checked(user), checked(query)))
 }
 
+/// The request id of a creating request, checked with its other fields.
+fn request_key<M: prost::Message + Clone>(
+    v: &mut Violations,
+    message: &M,
+    id: &str,
+    without_id: impl FnOnce(&mut M),
+) -> Option<ps_core::RequestKey> {
+    v.check(ps_grpc::idempotency::request_key(message, id, without_id))
+        .flatten()
+}
+
 #[tonic::async_trait]
 impl OrgAccessService for Api {
     async fn create_organisation(
@@ -396,9 +407,15 @@ impl OrgAccessService for Api {
         request: Request<pb::CreateOrganisationRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
         let caller = Caller::user_of(&request)?;
-        let name = TitleText::parse("name", &request.get_ref().name).map_err(Error::from)?;
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        let name = v.check(TitleText::parse("name", &req.name));
+        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
+        v.finish().map_err(Error::from)?;
         Ok(Response::new(organisation(
-            self.org_access.create_organisation(&caller, name).await?,
+            self.org_access
+                .create_organisation(&caller, checked(name), key)
+                .await?,
         )))
     }
 
@@ -478,10 +495,11 @@ impl OrgAccessService for Api {
         let organisation_id = v.check(parse_uuid("organisation_id", &req.organisation_id));
         let name = v.check(TitleText::parse("name", &req.name));
         let steps = steps(&mut v, &req.steps);
+        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
         v.finish().map_err(Error::from)?;
         let created = self
             .org_access
-            .create_workflow(&caller, checked(organisation_id), checked(name), steps)
+            .create_workflow(&caller, checked(organisation_id), checked(name), steps, key)
             .await?;
         Ok(Response::new(workflow(created)))
     }
@@ -583,10 +601,11 @@ impl OrgAccessService for Api {
         let mut v = Violations::default();
         let name = v.check(TitleText::parse("name", &req.name));
         let permissions = permissions(&mut v, &req.permissions);
+        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
         v.finish().map_err(Error::from)?;
         Ok(Response::new(role(
             self.org_access
-                .create_role(&caller, checked(name), permissions)
+                .create_role(&caller, checked(name), permissions, key)
                 .await?,
         )))
     }

@@ -17,7 +17,6 @@ pub mod store;
 use std::sync::Arc;
 
 use ps_auth::{Access, AccessPolicy, RemoteJwks};
-use ps_config::Secret;
 use ps_events::OutboxWaker;
 use ps_proto::orgaccess::v1::org_access_authorization_service_server::OrgAccessAuthorizationServiceServer;
 use ps_proto::orgaccess::v1::org_access_service_server::OrgAccessServiceServer;
@@ -66,7 +65,6 @@ pub async fn start(
             add_routes: Box::new(move |routes| routes.add_service(api).add_service(authorization)),
             policy: access_policy(),
             keys: Arc::new(keys),
-            operator_token: Secret::default(),
             background: Vec::new(),
         },
         &config.common,

@@ -1,6 +1,5 @@
 use std::time::Duration;
 
-use ps_config::Secret;
 use ps_service::CommonConfig;
 use serde::{Deserialize, Serialize};
 
@@ -12,8 +11,6 @@ pub const DEFAULT_ADMIN_PORT: u16 = 9465;
 pub struct Config {
     #[serde(flatten)]
     pub common: CommonConfig,
-    /// Credential for operator RPCs (CreatePractice). Empty disables them.
-    pub operator_token: Secret,
     /// Recorded as the actor of operator actions.
     pub operator_name: String,
     /// Reinvites allowed per member within `reinvite_window` (default 3 per hour).
@@ -26,7 +23,6 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             common: CommonConfig::defaults("staff-directory", DEFAULT_PORT, DEFAULT_ADMIN_PORT),
-            operator_token: Secret::default(),
             operator_name: "Practice Staff support".into(),
             reinvite_limit: 3,
             reinvite_window: Duration::from_secs(3600),

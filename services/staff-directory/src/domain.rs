@@ -254,6 +254,8 @@ pub struct StaffMember {
     pub location_ids: Vec<LocationId>,
     pub provider: ProviderProfile,
     pub certification: Certification,
+    /// The latest invitation e-mail could not be delivered (when, and why).
+    pub invitation_failure: Option<(DateTime<Utc>, String)>,
 }
 
 /// One handover of a leaver's work to a replacement.

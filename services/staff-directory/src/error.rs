@@ -22,6 +22,9 @@ pub enum Error {
     AlreadyExists(String),
     #[error("{what}; retry in {} minutes", retry_after.as_secs().div_ceil(60))]
     RateLimited { what: String, retry_after: Duration },
+    /// Lost a race with a concurrent request; retrying is safe.
+    #[error("{0}")]
+    Aborted(String),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
     #[error("{0}")]
@@ -43,6 +46,7 @@ impl From<Error> for Status {
                 details.set_retry_info(Some(retry_after));
                 Status::with_error_details(tonic::Code::ResourceExhausted, err.to_string(), details)
             }
+            Error::Aborted(message) => Status::aborted(message),
             Error::Database(db) => ps_grpc::status::database("staff-directory database", &db),
             Error::Internal(reason) => ps_grpc::status::internal("staff-directory", &reason),
         }

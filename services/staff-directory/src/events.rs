@@ -34,6 +34,25 @@ impl EventHandler for Handler {
             .await
             .map(drop);
         }
+        if let Payload::DeliveryFailed(failed) = &event.payload {
+            // Only invitations concern staff-directory; a personal e-mail has no practice.
+            let Some(practice_id) = event.practice_id else {
+                return Ok(());
+            };
+            let directory = self.0.clone();
+            let failed = failed.clone();
+            return inbox::apply_once(self.0.db(), self.consumer(), &event, move |tx, event| {
+                Box::pin(async move {
+                    let marked = directory
+                        .invitation_failed(tx, practice_id, &event.actor, &failed)
+                        .await?;
+                    info!(%practice_id, delivery_id = %failed.delivery_id, marked, "invitation e-mail failed");
+                    Ok::<_, crate::error::Error>(())
+                })
+            })
+            .await
+            .map(drop);
+        }
         let (staff_id, user_id, to) = match &event.payload {
             Payload::InvitationAccepted(p) => (p.staff_id, p.user_id, StaffStatus::Active),
             Payload::InvitationDeclined(p) => (p.staff_id, p.user_id, StaffStatus::Declined),

@@ -31,6 +31,17 @@ fn invalid(violation: FieldViolation) -> Status {
     Error::Invalid(violation.into()).into()
 }
 
+/// The request id of a creating request, checked with its other fields.
+fn request_key<M: prost::Message + Clone>(
+    v: &mut Violations,
+    message: &M,
+    id: &str,
+    without_id: impl FnOnce(&mut M),
+) -> Option<ps_core::RequestKey> {
+    v.check(ps_grpc::idempotency::request_key(message, id, without_id))
+        .flatten()
+}
+
 fn staff_id(field: &str, raw: &str) -> Result<StaffId, Status> {
     StaffId::parse_field(field, raw).map_err(invalid)
 }
@@ -105,6 +116,11 @@ fn staff(m: StaffMember) -> pb::StaffMember {
         status_changed_at: Some(timestamp(m.status_changed_at)),
         invitation_count: m.invitation_count,
         last_invited_at: Some(timestamp(m.last_invited_at)),
+        invitation_failed_at: m.invitation_failure.as_ref().map(|(at, _)| timestamp(*at)),
+        invitation_failure: m
+            .invitation_failure
+            .map(|(_, reason)| reason)
+            .unwrap_or_default(),
         external_agent: m.external_agent,
         primary_location_id: m
             .primary_location_id
@@ -341,14 +357,18 @@ impl StaffDirectoryService for Api {
         let name = v.check(TitleText::parse("name", &req.name));
         let owner_email = v.check(Email::parse("owner_email", &req.owner_email));
         let owner_name = v.check(PersonName::parse("owner_name", &req.owner_name));
+        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
         v.finish().map_err(Error::from)?;
         let (created, owner) = self
             .directory
-            .create_practice(NewPractice {
-                name: checked(name),
-                owner_email: checked(owner_email),
-                owner_name: checked(owner_name),
-            })
+            .create_practice(
+                NewPractice {
+                    name: checked(name),
+                    owner_email: checked(owner_email),
+                    owner_name: checked(owner_name),
+                },
+                key,
+            )
             .await?;
         Ok(Response::new(pb::CreatePracticeResponse {
             practice: Some(practice(created)),
@@ -413,6 +433,7 @@ impl StaffDirectoryService for Api {
                 v.check(LocationId::parse_field(&format!("location_ids[{i}]"), id))
             })
             .collect();
+        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
         v.finish().map_err(Error::from)?;
         let invited = self
             .directory
@@ -426,6 +447,7 @@ impl StaffDirectoryService for Api {
                     locations,
                     external_agent: req.external_agent,
                 },
+                key,
             )
             .await?;
         Ok(Response::new(staff(invited)))
@@ -436,9 +458,15 @@ impl StaffDirectoryService for Api {
         request: Request<pb::ReinviteStaffRequest>,
     ) -> Result<Response<pb::StaffMember>, Status> {
         let caller = Caller::user_of(&request)?;
-        let id = staff_id("staff_id", &request.get_ref().staff_id)?;
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.check(StaffId::parse_field("staff_id", &req.staff_id));
+        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
+        v.finish().map_err(Error::from)?;
         Ok(Response::new(staff(
-            self.directory.reinvite_staff(&caller, id).await?,
+            self.directory
+                .reinvite_staff(&caller, checked(id), key)
+                .await?,
         )))
     }
 
@@ -573,9 +601,15 @@ impl StaffDirectoryService for Api {
         request: Request<pb::CreateLocationRequest>,
     ) -> Result<Response<pb::Location>, Status> {
         let caller = Caller::user_of(&request)?;
-        let name = TitleText::parse("name", &request.get_ref().name).map_err(invalid)?;
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        let name = v.check(TitleText::parse("name", &req.name));
+        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
+        v.finish().map_err(Error::from)?;
         Ok(Response::new(location(
-            self.directory.create_location(&caller, name).await?,
+            self.directory
+                .create_location(&caller, checked(name), key)
+                .await?,
         )))
     }
 
@@ -626,9 +660,15 @@ impl StaffDirectoryService for Api {
         request: Request<pb::InviteToCertificationRequest>,
     ) -> Result<Response<pb::StaffMember>, Status> {
         let caller = Caller::user_of(&request)?;
-        let id = staff_id("staff_id", &request.get_ref().staff_id)?;
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        let id = v.check(StaffId::parse_field("staff_id", &req.staff_id));
+        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
+        v.finish().map_err(Error::from)?;
         Ok(Response::new(staff(
-            self.directory.invite_to_certification(&caller, id).await?,
+            self.directory
+                .invite_to_certification(&caller, checked(id), key)
+                .await?,
         )))
     }
 
@@ -706,6 +746,7 @@ impl StaffDirectoryService for Api {
             "existing_access",
             req.existing_access,
         ));
+        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
         v.finish().map_err(Error::from)?;
         let requested = self
             .directory
@@ -714,6 +755,7 @@ impl StaffDirectoryService for Api {
                 checked(leaver),
                 checked(replacement),
                 checked(existing),
+                key,
             )
             .await?;
         Ok(Response::new(offboarding(requested)))

@@ -83,7 +83,6 @@ pub async fn start(
             add_routes: Box::new(move |routes| routes.add_service(api).add_service(internal)),
             policy: access_policy(),
             keys: Arc::new(keys),
-            operator_token: config.operator_token.clone(),
             background: Vec::new(),
         },
         &config.common,

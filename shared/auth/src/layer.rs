@@ -83,9 +83,26 @@ impl AccessPolicy {
     }
 }
 
+/// Whether a session has ended (signed out, reset, deactivated): its access tokens are then
+/// refused although their signature and expiry still hold.
+pub trait SessionCheck: Send + Sync + 'static {
+    fn has_ended(&self, session: ps_core::SessionId) -> bool;
+}
+
+/// For callers that track no sessions (tests of the layer itself).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoEndedSessions;
+
+impl SessionCheck for NoEndedSessions {
+    fn has_ended(&self, _session: ps_core::SessionId) -> bool {
+        false
+    }
+}
+
 struct State {
     policy: AccessPolicy,
     verifier: Arc<TokenVerifier>,
+    sessions: Arc<dyn SessionCheck>,
     internal_token: Secret,
     operator_token: Secret,
 }
@@ -98,12 +115,14 @@ impl AuthLayer {
     pub fn new(
         policy: AccessPolicy,
         verifier: Arc<TokenVerifier>,
+        sessions: Arc<dyn SessionCheck>,
         internal_token: Secret,
         operator_token: Secret,
     ) -> Self {
         Self(Arc::new(State {
             policy,
             verifier,
+            sessions,
             internal_token,
             operator_token,
         }))
@@ -182,6 +201,12 @@ async fn authenticate(
                     )
                 })?;
             match state.verifier.verify_user(token).await {
+                Ok(user) if state.sessions.has_ended(user.session_id) => {
+                    debug!(path, session_id = %user.session_id, "token of an ended session refused");
+                    Err(tonic::Status::unauthenticated(
+                        "this session has ended; sign in again",
+                    ))
+                }
                 Ok(user) => Ok(Caller::User(user)),
                 // Identity (the keys' source) is down: not the caller's fault, retry later.
                 Err(err @ crate::verifier::TokenError::KeysUnavailable) => {

@@ -20,7 +20,7 @@ pub mod verifier;
 pub use caller::{Caller, UserCaller};
 pub use claims::{AccessClaims, TokenSettings};
 pub use keys::{PublicJwk, SigningKey};
-pub use layer::{Access, AccessPolicy, AuthLayer};
+pub use layer::{Access, AccessPolicy, AuthLayer, NoEndedSessions, SessionCheck};
 pub use verifier::{KeySource, RemoteJwks, StaticKeys, TokenVerifier};
 
 /// Header carrying the internal service credential.

@@ -1,6 +1,6 @@
 //! Verifies access tokens locally. Keys come from a [`KeySource`] (identity's `GetJwks` for
 //! other services, identity's own keys for itself) and are cached; an unknown key id triggers
-//! one refresh, at most every few seconds, so a flood of forged kids cannot hammer identity.
+//! one refresh, at most once a second, so a flood of forged kids cannot hammer identity.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -99,8 +99,11 @@ impl KeySource for RemoteJwks {
     }
 }
 
-/// Minimum time between two key refreshes triggered by unknown key ids.
-const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+/// Minimum time between two key refreshes triggered by unknown key ids: short enough that a
+/// key identity rotated in (published before it signs, see identity's activation delay) is
+/// fetched before its first token arrives, long enough that forged key ids cannot hammer
+/// identity.
+const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 /// Tolerated clock skew for not-before between replicas.
 const NOT_BEFORE_LEEWAY_SECS: i64 = 30;
 

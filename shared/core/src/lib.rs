@@ -5,11 +5,13 @@
 //! - [`validation`]: field violations collected while validating input.
 //! - [`values`]: newtypes that are valid once constructed (e-mail, names).
 //! - [`role`]: practice roles and what each may do.
+//! - [`request`]: request ids that make a retried creating request safe.
 //! - [`shutdown`]: a cloneable shutdown signal passed into every long-running task.
 
 pub mod clock;
 pub mod ids;
 pub mod offboarding;
+pub mod request;
 pub mod role;
 pub mod shutdown;
 pub mod validation;
@@ -18,6 +20,7 @@ pub mod values;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use ids::{EventId, LocationId, PracticeId, SessionId, StaffId, UserId};
 pub use offboarding::{ExistingAccess, OffboardingCounts};
+pub use request::RequestKey;
 pub use role::PracticeRole;
 pub use shutdown::{Shutdown, ShutdownTrigger};
 pub use validation::{FieldViolation, Invalid, Violations};

@@ -12,7 +12,9 @@
 //! (retry later: UNAVAILABLE) from a bug (INTERNAL).
 //!
 //! - [`lease`]: rows claimed by one worker with a lease it keeps renewing while it works.
+//! - [`idempotency`]: request ids recorded with what they created, so retries are safe.
 
+pub mod idempotency;
 pub mod lease;
 
 use std::time::Duration;

@@ -11,11 +11,11 @@ use ps_proto::events::v1 as pb;
 use uuid::Uuid;
 
 use crate::event::{
-    Actor, ActorKind, CertificationInvited, CertificationRecorded, Event, Holding,
+    Actor, ActorKind, CertificationInvited, CertificationRecorded, DeliveryFailed, Event, Holding,
     InvitationAccepted, InvitationDeclined, LocationChanged, OffboardingCompleted,
     OffboardingFailed, OffboardingParty, OrgAccessInvited, PasswordResetRequested, Payload,
-    StaffInvited, StaffLeft, StaffLocationsChanged, StaffOffboardingRequested, StaffReactivated,
-    StaffReinvited, StaffRoleChanged, StatusBefore,
+    SessionsEnded, StaffInvited, StaffLeft, StaffLocationsChanged, StaffOffboardingRequested,
+    StaffReactivated, StaffReinvited, StaffRoleChanged, StatusBefore,
 };
 
 /// Bytes that are not a valid envelope; retrying will not help.
@@ -202,6 +202,20 @@ fn to_envelope(event: &Event) -> pb::Envelope {
             leaver_status_before: status_before_to_wire(p.leaver_status_before),
             replacement: Some(party_to_wire(&p.replacement)),
             requested_by_email: p.requested_by_email.to_string(),
+            reason: p.reason.clone(),
+        }),
+        Payload::DeliveryFailed(p) => P::DeliveryFailed(pb::DeliveryFailed {
+            delivery_id: p.delivery_id.to_string(),
+            template: p.template.clone(),
+            recipient: p.recipient.to_string(),
+            staff_id: opt(p.staff_id),
+            reason: p.reason.clone(),
+            requested_at: Some(timestamp(p.requested_at)),
+        }),
+        Payload::SessionsEnded(p) => P::SessionsEnded(pb::SessionsEnded {
+            user_id: p.user_id.to_string(),
+            session_ids: strings(&p.session_ids),
+            tokens_expire_by: Some(timestamp(p.tokens_expire_by)),
             reason: p.reason.clone(),
         }),
     };
@@ -413,6 +427,28 @@ fn from_envelope(envelope: pb::Envelope) -> Result<Event, DecodeError> {
             leaver_status_before: status_before(p.leaver_status_before)?,
             replacement: party("replacement", p.replacement)?,
             requested_by_email: email(&p.requested_by_email)?,
+            reason: p.reason,
+        }),
+        P::DeliveryFailed(p) => Payload::DeliveryFailed(DeliveryFailed {
+            delivery_id: id("delivery_id", &p.delivery_id)?,
+            template: p.template,
+            recipient: email(&p.recipient)?,
+            staff_id: optional_id("staff_id", &p.staff_id)?,
+            reason: p.reason,
+            requested_at: p
+                .requested_at
+                .as_ref()
+                .and_then(from_timestamp)
+                .ok_or_else(|| bad("requested_at is missing"))?,
+        }),
+        P::SessionsEnded(p) => Payload::SessionsEnded(SessionsEnded {
+            user_id: id("user_id", &p.user_id)?,
+            session_ids: ids("session_ids", &p.session_ids)?,
+            tokens_expire_by: p
+                .tokens_expire_by
+                .as_ref()
+                .and_then(from_timestamp)
+                .ok_or_else(|| bad("tokens_expire_by is missing"))?,
             reason: p.reason,
         }),
     };

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use ps_core::{
     Email, EventId, ExistingAccess, LocationId, OffboardingCounts, PersonName, PracticeId,
-    PracticeRole, StaffId, UserId,
+    PracticeRole, SessionId, StaffId, UserId,
 };
 
 /// Routing keys (the AMQP routing key and the envelope's `event_type`).
@@ -25,8 +25,10 @@ pub mod types {
     pub const STAFF_OFFBOARDING_REQUESTED: &str = "staff.offboarding_requested";
     pub const OFFBOARDING_COMPLETED: &str = "orgaccess.offboarding_completed";
     pub const OFFBOARDING_FAILED: &str = "orgaccess.offboarding_failed";
+    pub const DELIVERY_FAILED: &str = "notification.delivery_failed";
+    pub const SESSIONS_ENDED: &str = "identity.sessions_ended";
 
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 19] = [
         STAFF_INVITED,
         STAFF_REINVITED,
         STAFF_ROLE_CHANGED,
@@ -44,6 +46,8 @@ pub mod types {
         STAFF_OFFBOARDING_REQUESTED,
         OFFBOARDING_COMPLETED,
         OFFBOARDING_FAILED,
+        DELIVERY_FAILED,
+        SESSIONS_ENDED,
     ];
 }
 
@@ -176,6 +180,8 @@ pub enum Payload {
     StaffOffboardingRequested(StaffOffboardingRequested),
     OffboardingCompleted(OffboardingCompleted),
     OffboardingFailed(OffboardingFailed),
+    DeliveryFailed(DeliveryFailed),
+    SessionsEnded(SessionsEnded),
 }
 
 impl Payload {
@@ -198,6 +204,8 @@ impl Payload {
             Payload::StaffOffboardingRequested(_) => types::STAFF_OFFBOARDING_REQUESTED,
             Payload::OffboardingCompleted(_) => types::OFFBOARDING_COMPLETED,
             Payload::OffboardingFailed(_) => types::OFFBOARDING_FAILED,
+            Payload::DeliveryFailed(_) => types::DELIVERY_FAILED,
+            Payload::SessionsEnded(_) => types::SESSIONS_ENDED,
         }
     }
 }
@@ -387,5 +395,28 @@ pub struct OffboardingFailed {
     pub leaver_status_before: StatusBefore,
     pub replacement: OffboardingParty,
     pub requested_by_email: Email,
+    pub reason: String,
+}
+
+/// Notification gave up on an e-mail; the link it would have carried was voided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryFailed {
+    pub delivery_id: uuid::Uuid,
+    pub template: String,
+    pub recipient: Email,
+    /// The member an invitation was for.
+    pub staff_id: Option<StaffId>,
+    pub reason: String,
+    /// When the e-mail was asked for (the causing event's time).
+    pub requested_at: DateTime<Utc>,
+}
+
+/// Sessions that ended: their access tokens are refused everywhere from now on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionsEnded {
+    pub user_id: UserId,
+    pub session_ids: Vec<SessionId>,
+    /// Every access token of these sessions expires by then (business clock).
+    pub tokens_expire_by: DateTime<Utc>,
     pub reason: String,
 }

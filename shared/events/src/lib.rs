@@ -18,6 +18,7 @@
 //! - [`in_process`], [`rabbit`], [`topology`]: the two transports and the queue layout.
 //! - [`runtime`]: wiring a service to whichever transport is configured, under supervision.
 //! - [`status`]: whether the consumer and relay are connected, for health and metrics.
+//! - [`operations`]: listing and redriving dead letters.
 
 pub mod codec;
 pub mod consumer;
@@ -26,6 +27,7 @@ pub mod event;
 pub mod in_process;
 pub mod inbox;
 pub mod migration;
+pub mod operations;
 pub mod outbox;
 pub mod rabbit;
 pub mod relay;

@@ -412,12 +412,25 @@ impl Publisher for RabbitPublisher {
         results
     }
 
-    fn connected(&self) -> bool {
-        self.link
-            .try_lock()
-            .map(|link| link.as_ref().is_some_and(Link::is_open))
-            // Someone is publishing right now: the outcome of that publish will say.
-            .unwrap_or(true)
+    async fn check(&self) -> bool {
+        // Someone is publishing right now: the outcome of that publish will say.
+        let Ok(mut guard) = self.link.try_lock() else {
+            return true;
+        };
+        if guard.as_ref().is_some_and(Link::is_open) {
+            return true;
+        }
+        if let Some(old) = guard.take() {
+            close(&old.connection, "reconnecting").await;
+        }
+        match Self::open(&self.settings, &self.connection_name).await {
+            Ok(link) => {
+                info!(connection = %self.connection_name, "publisher reconnected");
+                *guard = Some(link);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 
@@ -555,7 +568,7 @@ impl RabbitConsumer {
                             _ = tokio::time::sleep(backoff) => {}
                             _ = shutdown.clone().wait() => return,
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
                         continue;
                     }
                 },

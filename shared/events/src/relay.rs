@@ -4,13 +4,13 @@
 //! PostgreSQL, so replicas share the work; SQLite has one writer anyway), publishes it, and
 //! marks each row published only once the transport confirmed it. The lease is short and
 //! renewed while the batch is in flight ([`ps_db::lease`]), so rows claimed by a relay that
-//! died are free again within one lease (10 s by default); on SQLite, where only this process
+//! died are free again within one lease (6 s by default); on SQLite, where only this process
 //! writes, claims left by a previous run are released at start. Consumers absorb the
 //! republishing by idempotency.
 //!
 //! Failures: an event the broker refuses or cannot route backs off per row. A transport that
 //! cannot be reached is not the event's fault: the rows are released untouched and the whole
-//! relay backs off (200 ms doubling to 5 s), so once the broker is back every event goes out
+//! relay backs off (200 ms doubling to 2 s), so once the broker is back every event goes out
 //! within seconds, not after its own backoff; the warning is logged once per interval with a
 //! count, not once per event.
 //!
@@ -72,9 +72,10 @@ pub trait Publisher: Send + Sync + 'static {
         shutdown: &Shutdown,
     ) -> Vec<Result<(), PublishError>>;
 
-    /// Whether the transport is reachable as far as the publisher can tell without publishing
-    /// (its connection is open), for health between publishes.
-    fn connected(&self) -> bool {
+    /// Whether the transport can take events now, checked between publishes (for health): a
+    /// connection that dropped is opened again here, so a service that has nothing to publish
+    /// still shows, and heals, a broker outage.
+    async fn check(&self) -> bool {
         true
     }
 }
@@ -94,7 +95,7 @@ impl Default for RelaySettings {
         Self {
             batch_size: 100,
             poll_interval: Duration::from_millis(500),
-            claim_lease: Duration::from_secs(10),
+            claim_lease: Duration::from_secs(6),
             max_backoff: Duration::from_secs(60),
         }
     }

@@ -33,6 +33,7 @@ pub enum StartError {
 pub struct EventsRuntime {
     waker: OutboxWaker,
     status: EventsStatus,
+    dead_letters: crate::operations::DeadLetters,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -51,6 +52,15 @@ impl EventsRuntime {
         let runner = handler.map(|h| ConsumerRunner::new(h, Retry::default()));
         let status = EventsStatus::new(runner.is_some());
         let mut tasks = Vec::new();
+        let dead_letters = match transport {
+            EventTransport::InProcess(_) => {
+                crate::operations::DeadLetters::in_process(db.clone(), runner.clone())
+            }
+            EventTransport::RabbitMq(rabbit) => crate::operations::DeadLetters::rabbit(
+                rabbit.clone(),
+                runner.as_ref().map(ConsumerRunner::consumer),
+            ),
+        };
         let publisher: Arc<dyn Publisher> = match transport {
             EventTransport::InProcess(bus) => {
                 if let Some(runner) = runner {
@@ -98,8 +108,14 @@ impl EventsRuntime {
         Ok(Self {
             waker,
             status,
+            dead_letters,
             tasks,
         })
+    }
+
+    /// The consumer's dead letters, for operators.
+    pub fn dead_letters(&self) -> crate::operations::DeadLetters {
+        self.dead_letters.clone()
     }
 
     /// The consumer's and relay's state, for health and metrics.
@@ -166,9 +182,7 @@ async fn observe(
     let metrics = ps_telemetry::metrics();
     let mut round: u32 = 0;
     loop {
-        if !publisher.connected() {
-            status.set_publisher(false);
-        }
+        status.set_publisher(publisher.check().await);
         let health = status.health();
         metrics
             .publisher_connected

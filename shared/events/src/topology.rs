@@ -66,8 +66,12 @@ impl ConsumerName {
                 types::INVITATION_DECLINED,
                 types::OFFBOARDING_COMPLETED,
                 types::OFFBOARDING_FAILED,
+                types::DELIVERY_FAILED,
+                types::SESSIONS_ENDED,
             ],
-            ConsumerName::OrgAccess => roster_events!(types::LOCATION_CHANGED),
+            ConsumerName::OrgAccess => {
+                roster_events!(types::LOCATION_CHANGED, types::SESSIONS_ENDED)
+            }
             ConsumerName::Notification => roster_events!(
                 types::STAFF_REINVITED,
                 types::CERTIFICATION_INVITED,
@@ -76,6 +80,7 @@ impl ConsumerName {
                 types::ORG_ACCESS_INVITED,
                 types::OFFBOARDING_COMPLETED,
                 types::OFFBOARDING_FAILED,
+                types::SESSIONS_ENDED,
             ),
         }
     }

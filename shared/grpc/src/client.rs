@@ -11,9 +11,15 @@
 //!   tonic says INTERNAL ("h2 protocol error"). RFC 9113 §6.8: such streams "have not been
 //!   processed" and may be retried.
 //!
-//! [`UnsentIsUnavailable`] reports both as UNAVAILABLE, the code gRPC reserves for "transient,
-//! retry", and leaves every other error as it was (a stream cut after it was sent, for one,
-//! fails with a broken pipe and stays an error whose outcome is unknown).
+//! A third kind fails when the server dies (SIGKILL, a crashed node, a cut connection) with the
+//! request sent: hyper reports a broken pipe, a reset or an incomplete message, and tonic says
+//! UNKNOWN. Whether it was processed is not known; gRPC's own implementations answer
+//! UNAVAILABLE here too, and the product's creating RPCs take a request id, so a retry with
+//! the same id is safe.
+//!
+//! [`UnsentIsUnavailable`] reports all three as UNAVAILABLE, the code gRPC reserves for
+//! "transient, retry", each with a message saying which, and leaves every other error as it
+//! was.
 
 use std::error::Error as StdError;
 use std::task::{Context, Poll};
@@ -72,9 +78,41 @@ fn classify(error: tonic::transport::Error) -> BoxError {
         Box::new(tonic::Status::unavailable(format!(
             "the server is draining; the request was not processed, retry: {error}"
         )))
+    } else if connection_lost(&error) {
+        Box::new(tonic::Status::unavailable(format!(
+            "the connection to the server was lost; the request may or may not have been \
+             processed, retry with the same request id: {error}"
+        )))
     } else {
         Box::new(error)
     }
+}
+
+/// The connection broke under a request already sent: a broken pipe, a reset, or the
+/// response cut short.
+fn connection_lost(error: &(dyn StdError + 'static)) -> bool {
+    use std::io::ErrorKind;
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>()
+            && (hyper.is_incomplete_message() || hyper.is_closed())
+        {
+            return true;
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                ErrorKind::BrokenPipe
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::UnexpectedEof
+            )
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 /// hyper hands a queued request back with a `Canceled` error when its connection closes before

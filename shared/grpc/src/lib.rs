@@ -8,8 +8,10 @@
 //! - [`client`]: channels for the product's own clients, on which a request the transport never
 //!   sent answers UNAVAILABLE (retriable) rather than CANCELLED.
 //! - [`signals`]: SIGTERM / SIGINT handling for binaries.
+//! - [`idempotency`]: request ids (AIP-155) read from creating requests.
 
 pub mod client;
+pub mod idempotency;
 pub mod server;
 pub mod signals;
 pub mod status;

@@ -7,13 +7,45 @@ use ps_core::Invalid;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-/// InvalidArgument naming every bad field (google.rpc.BadRequest details).
+/// Violations an answer carries at most.
+const MAX_VIOLATIONS: usize = 20;
+/// Characters a field name or description carries at most: a description that quotes the
+/// caller's input never makes the answer grow with it.
+const MAX_TEXT: usize = 200;
+
+/// `text` cut to [`MAX_TEXT`] characters, with an ellipsis when cut.
+fn bounded(text: &str) -> String {
+    match text.char_indices().nth(MAX_TEXT) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
+/// InvalidArgument naming every bad field (google.rpc.BadRequest details), at most
+/// [`MAX_VIOLATIONS`] of them, each cut to [`MAX_TEXT`] characters: a few hundred bytes
+/// whatever the input.
 pub fn invalid_argument(invalid: &Invalid) -> Status {
     let mut details = ErrorDetails::new();
-    for violation in &invalid.violations {
-        details.add_bad_request_violation(violation.field.clone(), violation.description.clone());
+    let shown = &invalid.violations[..invalid.violations.len().min(MAX_VIOLATIONS)];
+    for violation in shown {
+        details
+            .add_bad_request_violation(bounded(&violation.field), bounded(&violation.description));
     }
-    Status::with_error_details(Code::InvalidArgument, invalid.to_string(), details)
+    let summary = match invalid.violations.as_slice() {
+        [] => "invalid input".to_owned(),
+        [only] => format!(
+            "invalid input: {} {}",
+            bounded(&only.field),
+            bounded(&only.description)
+        ),
+        [first, rest @ ..] => format!(
+            "invalid input: {} {} (and {} more)",
+            bounded(&first.field),
+            bounded(&first.description),
+            rest.len()
+        ),
+    };
+    Status::with_error_details(Code::InvalidArgument, summary, details)
 }
 
 /// An unexpected failure: logged with its cause, answered with a generic message so no SQL or

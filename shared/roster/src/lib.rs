@@ -295,7 +295,9 @@ pub async fn apply<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), Db
         | Payload::CertificationRecorded(_)
         | Payload::PasswordResetRequested(_)
         | Payload::LocationChanged(_)
-        | Payload::OrgAccessInvited(_) => Ok(()),
+        | Payload::OrgAccessInvited(_)
+        | Payload::DeliveryFailed(_)
+        | Payload::SessionsEnded(_) => Ok(()),
     }
 }
 

@@ -14,6 +14,8 @@
 //! replica during an outage that none of them can fix, while requests that need the missing
 //! dependency answer UNAVAILABLE.
 
+pub mod operations;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -51,6 +53,10 @@ pub struct CommonConfig {
     pub rabbitmq: RabbitSettings,
     /// Credential services present to each other's internal RPCs.
     pub internal_token: Secret,
+    /// Credential for operator RPCs (staff-directory's CreatePractice, every service's
+    /// `ops.v1.EventOperations`). Empty disables them.
+    #[serde(default)]
+    pub operator_token: Secret,
     /// Identity's gRPC address, for token keys (and, for some services, internal calls).
     pub identity_url: String,
     pub tokens: TokenSettings,
@@ -68,6 +74,7 @@ impl CommonConfig {
             database: DbSettings::new(format!("sqlite://data/{name}.db?mode=rwc")),
             rabbitmq: RabbitSettings::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
             internal_token: Secret::default(),
+            operator_token: Secret::default(),
             identity_url: "http://127.0.0.1:50051".into(),
             tokens: TokenSettings::default(),
             serve: ServeSettings::default(),
@@ -110,7 +117,6 @@ pub struct Launch {
     pub add_routes: Box<dyn FnOnce(tonic::service::Routes) -> tonic::service::Routes + Send>,
     pub policy: AccessPolicy,
     pub keys: Arc<dyn KeySource>,
-    pub operator_token: Secret,
     /// The service's own long-running tasks (they must stop on `Environment::shutdown`).
     pub background: Vec<JoinHandle<()>>,
 }
@@ -151,28 +157,50 @@ pub async fn launch(
         .local_addr()
         .map_err(|e| StartError::Other(e.to_string()))?;
     let db = parts.db.clone();
+    // Ended sessions: recorded by the consumer (or, in identity, by the use cases), read back
+    // by every replica, refused by the auth layer.
+    let ended_sessions = ps_sessions::EndedSessions::new(env.clock.clone());
+    let sessions_watch = tokio::spawn(ps_sessions::watch(
+        db.clone(),
+        ended_sessions.clone(),
+        env.shutdown.clone(),
+    ));
+    let handler = parts
+        .handler
+        .map(|h| ps_sessions::with_sessions(h, db.clone(), ended_sessions.clone()));
     let events = EventsRuntime::start(
         parts.name,
         &env.events,
         parts.db,
         parts.waker,
-        parts.handler,
+        handler,
         RelaySettings::default(),
         env.shutdown.clone(),
     )
     .await?;
     let served = Served::new(parts.health_names).await?;
-    let routes = (parts.add_routes)(served.routes);
+    let operations = ps_grpc::with_message_limits!(
+        ps_proto::ops::v1::event_operations_server::EventOperationsServer::new(
+            operations::EventOperationsApi {
+                service: parts.name,
+                dead_letters: events.dead_letters(),
+            }
+        )
+    );
+    let routes = (parts.add_routes)(served.routes).add_service(operations);
     let verifier = Arc::new(TokenVerifier::new(
         parts.keys,
         common.tokens.clone(),
         env.clock.clone(),
     ));
     let auth = AuthLayer::new(
-        parts.policy,
+        parts
+            .policy
+            .service("ops.v1.EventOperations", ps_auth::Access::Operator),
         verifier,
+        Arc::new(ended_sessions),
         common.internal_token.clone(),
-        parts.operator_token,
+        common.operator_token.clone(),
     );
     let dependencies = tokio::spawn(watch_dependencies(
         parts.name,
@@ -200,6 +228,7 @@ pub async fn launch(
     info!(service = parts.name, %addr, "serving");
     let mut background = parts.background;
     background.push(dependencies);
+    background.push(sessions_watch);
     Ok(Running {
         addr,
         server,

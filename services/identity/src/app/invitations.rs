@@ -199,6 +199,21 @@ impl Identity {
         Ok(update.exec(conn).await?.rows_affected)
     }
 
+    /// Voids one link that was issued but not delivered; `false` when it was already used or
+    /// void.
+    pub async fn void_link(&self, id: Uuid) -> Result<bool, Error> {
+        let voided = action_links::Entity::update_many()
+            .col_expr(action_links::Column::VoidedAt, Expr::value(self.now()))
+            .filter(action_links::Column::Id.eq(id))
+            .filter(action_links::Column::UsedAt.is_null())
+            .filter(action_links::Column::VoidedAt.is_null())
+            .exec(&self.0.db)
+            .await?
+            .rows_affected;
+        info!(link_id = %id, voided = voided == 1, "undelivered link voided");
+        Ok(voided == 1)
+    }
+
     /// Creates the user if new, voids their older invitation links to the same membership, and
     /// stores a new link. Returns the raw token once.
     pub async fn issue_invitation_link(
@@ -242,8 +257,9 @@ impl Identity {
                 now,
             )
             .await?;
+        let id = Uuid::now_v7();
         action_links::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(id),
             token_hash: Set(token.hash()),
             purpose: Set(purpose::INVITATION.to_owned()),
             user_id: Set(user.id),
@@ -264,6 +280,7 @@ impl Identity {
         tx.commit().await?;
         info!(user_id = %user.id, practice_id = %request.practice_id, voided, "invitation link issued");
         Ok(IssuedLink {
+            id,
             url: self
                 .0
                 .settings

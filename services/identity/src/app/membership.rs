@@ -7,7 +7,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use tracing::info;
 
-use super::Identity;
+use super::{Identity, Sessions};
 use crate::domain::purpose;
 use crate::error::Error;
 use crate::store::{action_links, memberships};
@@ -45,12 +45,18 @@ impl Identity {
                     .exec(tx)
                     .await?;
             }
-            Payload::StaffRemoved(p) | Payload::StaffDeactivated(p) => {
-                self.end_membership(tx, practice, p.staff_id, p.user_id)
+            Payload::StaffRemoved(p) => {
+                self.end_membership(tx, event, practice, p.staff_id, p.user_id, "removed")
+                    .await?;
+            }
+            Payload::StaffDeactivated(p) => {
+                let reason = "deactivated";
+                self.end_membership(tx, event, practice, p.staff_id, p.user_id, reason)
                     .await?;
             }
             Payload::OffboardingCompleted(p) => {
-                self.end_membership(tx, practice, p.leaver.staff_id, p.leaver.user_id)
+                let (staff, user) = (p.leaver.staff_id, p.leaver.user_id);
+                self.end_membership(tx, event, practice, staff, user, "offboarded")
                     .await?;
             }
             Payload::StaffReactivated(p) => {
@@ -75,9 +81,11 @@ impl Identity {
     async fn end_membership<C: ConnectionTrait>(
         &self,
         tx: &C,
+        event: &Event,
         practice: PracticeId,
         staff: StaffId,
         user: Option<UserId>,
+        reason: &str,
     ) -> Result<(), Error> {
         self.set_membership(
             tx,
@@ -97,7 +105,8 @@ impl Identity {
             .await?;
         let ended = match user {
             Some(user) => {
-                self.end_sessions(tx, user.as_uuid(), Some(practice.as_uuid()))
+                let which = Sessions::InPractice(practice);
+                self.end_sessions(tx, user.as_uuid(), which, &event.actor, reason)
                     .await?
             }
             None => 0,

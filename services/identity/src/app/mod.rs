@@ -6,8 +6,10 @@
 //! - [`signing`]: sign-in with lockout, refresh with reuse detection, sign-out, practices.
 //! - [`reset`]: password reset requests, links and the reset itself.
 //! - [`membership`]: keeping memberships and sessions in step with staff lifecycle events.
+//! - [`keyring`]: the signing keys, sealed at rest and rotated.
 
 mod invitations;
+pub mod keyring;
 mod membership;
 mod reset;
 mod signing;
@@ -17,13 +19,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ps_auth::claims::ACCESS_TOKEN_TYPE;
-use ps_auth::{AccessClaims, PublicJwk, SigningKey, TokenSettings};
+use ps_auth::{AccessClaims, PublicJwk, TokenSettings};
 use ps_core::{PracticeId, PracticeRole, SessionId, SharedClock, UserId};
-use ps_events::OutboxWaker;
+use ps_events::event::SessionsEnded;
+use ps_events::{Actor, Event, OutboxWaker, Payload, outbox};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    Set,
 };
 use tracing::info;
 use uuid::Uuid;
@@ -31,7 +34,15 @@ use uuid::Uuid;
 use crate::domain::{RefreshToken, SecretToken, SignedIn, purpose};
 use crate::error::Error;
 use crate::passwords::PasswordHasher;
-use crate::store::{action_links, memberships, sessions, signing_keys, users};
+use crate::store::{action_links, memberships, sessions, users};
+
+/// Which of a user's sessions to end.
+#[derive(Debug, Clone, Copy)]
+enum Sessions {
+    All,
+    InPractice(PracticeId),
+    One(SessionId),
+}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -49,6 +60,8 @@ pub struct Settings {
     pub reset_limit: u32,
     pub reset_window: Duration,
     pub tokens: TokenSettings,
+    /// How long a rotated-in signing key is published before it signs.
+    pub key_activation_delay: Duration,
 }
 
 pub(crate) fn span(d: Duration) -> chrono::Duration {
@@ -63,11 +76,13 @@ struct Inner {
     clock: SharedClock,
     waker: OutboxWaker,
     hasher: PasswordHasher,
-    signer: SigningKey,
+    keyring: Arc<keyring::Keyring>,
     settings: Settings,
     /// Verified against when the e-mail is unknown or the account locked, so every path
     /// costs one hash.
     dummy_hash: String,
+    /// Wakes the reset-request queue.
+    reset_queued: tokio::sync::Notify,
 }
 
 impl Identity {
@@ -76,9 +91,10 @@ impl Identity {
         clock: SharedClock,
         waker: OutboxWaker,
         hasher: PasswordHasher,
+        kek: keyring::Kek,
         settings: Settings,
     ) -> Result<Self, Error> {
-        let signer = current_signing_key(&db, clock.now()).await?;
+        let keyring = Arc::new(keyring::Keyring::load(db.clone(), kek, clock.now()).await?);
         let dummy_hash = hasher
             .hash(SecretToken::generate().as_str().to_owned())
             .await?;
@@ -87,9 +103,10 @@ impl Identity {
             clock,
             waker,
             hasher,
-            signer,
+            keyring,
             settings,
             dummy_hash,
+            reset_queued: tokio::sync::Notify::new(),
         })))
     }
 
@@ -160,21 +177,91 @@ impl Identity {
         Err(used(&current))
     }
 
-    /// Ends sessions of `user` (in one practice, or all); returns how many.
+    /// Ends the sessions of `user` that `which` selects and are still open, in `conn` (the
+    /// caller's transaction): records them as ended and publishes SessionsEnded, so every
+    /// service refuses their access tokens from now on. Returns how many ended.
     async fn end_sessions<C: ConnectionTrait>(
         &self,
         conn: &C,
         user: Uuid,
-        practice: Option<Uuid>,
-    ) -> Result<u64, Error> {
+        which: Sessions,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<usize, Error> {
         let mut update = sessions::Entity::update_many()
             .col_expr(sessions::Column::RevokedAt, Expr::value(self.now()))
             .filter(sessions::Column::UserId.eq(user))
             .filter(sessions::Column::RevokedAt.is_null());
-        if let Some(practice) = practice {
-            update = update.filter(sessions::Column::PracticeId.eq(practice));
+        update = match which {
+            Sessions::All => update,
+            Sessions::InPractice(practice) => {
+                update.filter(sessions::Column::PracticeId.eq(practice.as_uuid()))
+            }
+            Sessions::One(session) => update.filter(sessions::Column::Id.eq(session.as_uuid())),
+        };
+        let ended: Vec<SessionId> = update
+            .exec_with_returning(conn)
+            .await?
+            .into_iter()
+            .map(|row| SessionId(row.id))
+            .collect();
+        if ended.is_empty() {
+            return Ok(0);
         }
-        Ok(update.exec(conn).await?.rows_affected)
+        let now = self.now();
+        let payload = SessionsEnded {
+            user_id: UserId(user),
+            session_ids: ended.clone(),
+            tokens_expire_by: now + span(self.0.settings.access_token_ttl),
+            reason: reason.to_owned(),
+        };
+        ps_sessions::record(conn, &payload).await?;
+        let event = match which {
+            Sessions::InPractice(practice) => Event::new(
+                practice,
+                actor.clone(),
+                now,
+                Payload::SessionsEnded(payload),
+            ),
+            Sessions::All | Sessions::One(_) => {
+                Event::personal(actor.clone(), now, Payload::SessionsEnded(payload))
+            }
+        };
+        outbox::enqueue(conn, &event).await?;
+        info!(user_id = %user, sessions = ended.len(), reason, "sessions ended");
+        Ok(ended.len())
+    }
+
+    /// Every published public key (GetJwks, and identity's own verifier).
+    pub async fn published_keys(&self) -> Result<Vec<PublicJwk>, Error> {
+        self.0.keyring.published(self.now()).await
+    }
+
+    /// Operator: a new signing key (see [`keyring`]).
+    pub async fn rotate_signing_key(&self) -> Result<keyring::Rotated, Error> {
+        self.0
+            .keyring
+            .rotate(
+                self.now(),
+                self.0.settings.key_activation_delay,
+                self.0.settings.access_token_ttl,
+            )
+            .await
+    }
+
+    /// Keeps the signing key current (rotations, other replicas) until shutdown.
+    pub fn refresh_signing_key(&self, shutdown: ps_core::Shutdown) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(
+            self.0
+                .keyring
+                .clone()
+                .run_refresh(self.0.clock.clone(), shutdown),
+        )
+    }
+
+    /// Tells the relay about events committed outside a use case (the consumer's).
+    pub fn wake(&self) {
+        self.0.waker.wake();
     }
 
     /// A new session for an active membership, with its first tokens.
@@ -224,7 +311,8 @@ impl Identity {
         };
         let access_token = self
             .0
-            .signer
+            .keyring
+            .signer()
             .sign(&claims)
             .map_err(|e| Error::Internal(e.to_string()))?;
         Ok(SignedIn {
@@ -273,47 +361,4 @@ fn usable(link: &action_links::Model, now: DateTime<Utc>) -> Result<(), Error> {
 fn stored_role(value: &str) -> Result<PracticeRole, Error> {
     PracticeRole::parse(value)
         .ok_or_else(|| Error::Internal(format!("unknown stored role {value}")))
-}
-
-/// The key that signs new tokens: the newest unretired one, created on first start.
-async fn current_signing_key(
-    db: &DatabaseConnection,
-    now: DateTime<Utc>,
-) -> Result<SigningKey, Error> {
-    let newest = signing_keys::Entity::find()
-        .filter(signing_keys::Column::RetiredAt.is_null())
-        .order_by_desc(signing_keys::Column::CreatedAt)
-        .one(db)
-        .await?;
-    if let Some(row) = newest {
-        return SigningKey::from_pkcs8(row.kid, row.private_key)
-            .map_err(|e| Error::Internal(e.to_string()));
-    }
-    let key = SigningKey::generate();
-    signing_keys::ActiveModel {
-        kid: Set(key.kid().to_owned()),
-        private_key: Set(key.pkcs8_der().to_vec()),
-        created_at: Set(now),
-        retired_at: Set(None),
-    }
-    .insert(db)
-    .await?;
-    info!(kid = key.kid(), "created token signing key");
-    Ok(key)
-}
-
-/// Every unretired public key. Read from the database each time so keys created by another
-/// replica are published too; verifiers cache the answer.
-pub async fn published_keys(db: &DatabaseConnection) -> Result<Vec<PublicJwk>, Error> {
-    signing_keys::Entity::find()
-        .filter(signing_keys::Column::RetiredAt.is_null())
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|row| {
-            SigningKey::from_pkcs8(row.kid, row.private_key)
-                .map(|k| k.public_jwk())
-                .map_err(|e| Error::Internal(e.to_string()))
-        })
-        .collect()
 }

@@ -2,12 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use ps_auth::UserCaller;
-use ps_core::{Email, FieldViolation, Invalid, PracticeId, StaffId};
+use ps_core::{Email, FieldViolation, Invalid, PracticeId, SessionId, StaffId, UserId};
+use ps_events::Actor;
+use sea_orm::TransactionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use tracing::{info, warn};
 
-use super::{Identity, span, stored_role};
+use super::{Identity, Sessions, span, stored_role};
 use crate::domain::{MyPractice, Password, RefreshToken, SignedIn};
 use crate::error::Error;
 use crate::store::{memberships, sessions, users};
@@ -124,7 +126,7 @@ impl Identity {
             return Err(Error::SessionEnded);
         }
         if !token.matches(&session.refresh_hash) {
-            self.end_session(session.id).await?;
+            self.end_replayed_session(&session).await?;
             warn!(session_id = %session.id, user_id = %session.user_id, "an old refresh token was reused; session revoked");
             return Err(Error::SessionEnded);
         }
@@ -148,30 +150,42 @@ impl Identity {
             .rows_affected;
         if rotated != 1 {
             // A concurrent refresh with the same token won: this one is the replay.
-            self.end_session(session.id).await?;
+            self.end_replayed_session(&session).await?;
             return Err(Error::SessionEnded);
         }
         self.signed_in(&membership, next, session.expires_at, now)
     }
 
-    async fn end_session(&self, id: uuid::Uuid) -> Result<(), Error> {
-        sessions::Entity::update_many()
-            .col_expr(sessions::Column::RevokedAt, Expr::value(self.now()))
-            .filter(sessions::Column::Id.eq(id))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .exec(&self.0.db)
-            .await?;
+    /// A refresh token was replayed: the session ends, its access tokens with it.
+    async fn end_replayed_session(&self, session: &sessions::Model) -> Result<(), Error> {
+        let user = self.user(session.user_id).await?;
+        let tx = self.0.db.begin().await?;
+        self.end_sessions(
+            &tx,
+            session.user_id,
+            Sessions::One(SessionId(session.id)),
+            &Actor::user(UserId(user.id), user.name),
+            "a refresh token was replayed",
+        )
+        .await?;
+        tx.commit().await?;
+        self.wake();
         Ok(())
     }
 
     pub async fn sign_out(&self, caller: &UserCaller) -> Result<(), Error> {
-        sessions::Entity::update_many()
-            .col_expr(sessions::Column::RevokedAt, Expr::value(self.now()))
-            .filter(sessions::Column::Id.eq(caller.session_id.as_uuid()))
-            .filter(sessions::Column::UserId.eq(caller.user_id.as_uuid()))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .exec(&self.0.db)
-            .await?;
+        let user = self.user(caller.user_id.as_uuid()).await?;
+        let tx = self.0.db.begin().await?;
+        self.end_sessions(
+            &tx,
+            caller.user_id.as_uuid(),
+            Sessions::One(caller.session_id),
+            &Actor::user(caller.user_id, user.name),
+            "signed out",
+        )
+        .await?;
+        tx.commit().await?;
+        self.wake();
         info!(user_id = %caller.user_id, session_id = %caller.session_id, "signed out");
         Ok(())
     }

@@ -8,6 +8,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(ps_events::migration::EventTables),
             Box::new(Initial),
+            Box::new(ps_sessions::EndedSessionsTable),
+            Box::new(ResetRequestsAndSealedKeys),
         ]
     }
 }
@@ -146,6 +148,65 @@ impl MigrationTrait for Initial {
         ] {
             manager
                 .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Password reset requests queued by the RPC (the same work for known and unknown e-mails),
+/// and signing keys sealed with a key-encryption key, activated and retired on a schedule.
+struct ResetRequestsAndSealedKeys;
+
+impl MigrationName for ResetRequestsAndSealedKeys {
+    fn name(&self) -> &str {
+        "m20261201_000004_reset_requests_sealed_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ResetRequestsAndSealedKeys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("reset_requests")
+                    .col(pk_uuid("id"))
+                    .col(string("email"))
+                    .col(timestamp_with_time_zone("requested_at"))
+                    .to_owned(),
+            )
+            .await?;
+        // One column per statement: SQLite alters one column at a time. Existing keys are
+        // "pkcs8" (clear) until identity seals them at its next start.
+        for mut column in [
+            string("key_format").default("pkcs8").to_owned(),
+            timestamp_with_time_zone_null("activates_at"),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("signing_keys")
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table("reset_requests").to_owned())
+            .await?;
+        for column in ["key_format", "activates_at"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("signing_keys")
+                        .drop_column(column)
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())

@@ -120,8 +120,10 @@ pub mod memberships {
 pub mod signing_keys {
     use sea_orm::entity::prelude::*;
 
-    /// Ed25519 keys that sign access tokens (PKCS#8). The newest signs; all unretired ones are
-    /// published so tokens signed just before a rotation still verify.
+    /// Ed25519 keys that sign access tokens. The private key is sealed with the configured
+    /// key-encryption key (`key_format` "sealed-v1"; "pkcs8" is a clear key of before, sealed
+    /// at the next start). The newest active key signs; every key not yet retired is
+    /// published, so tokens signed just before a rotation still verify.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "signing_keys")]
     pub struct Model {
@@ -129,7 +131,33 @@ pub mod signing_keys {
         pub kid: String,
         pub private_key: Vec<u8>,
         pub created_at: DateTimeUtc,
+        /// From then on it is no longer published (tokens it signed have expired); None: not
+        /// scheduled.
         pub retired_at: Option<DateTimeUtc>,
+        pub key_format: String,
+        /// It signs from then on (published before, so verifiers know it first); None: from
+        /// creation.
+        pub activates_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod reset_requests {
+    use sea_orm::entity::prelude::*;
+
+    /// A password reset request, queued by RequestPasswordReset whatever the e-mail (so a
+    /// known and an unknown address cost the caller the same) and applied moments later.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "reset_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub email: String,
+        pub requested_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

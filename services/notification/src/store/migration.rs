@@ -10,6 +10,8 @@ impl MigratorTrait for Migrator {
             Box::new(ps_roster::RosterTable),
             Box::new(Initial),
             Box::new(DeliveryTrace),
+            Box::new(ps_sessions::EndedSessionsTable),
+            Box::new(LinksAtSendTime),
         ]
     }
 }
@@ -108,5 +110,69 @@ impl MigrationTrait for DeliveryTrace {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// Links minted at send time: what a link e-mail needs instead of its bodies, the last link's
+/// id (to void it when the e-mail finally fails), and who asked (a failure is reported in
+/// their name). Bodies of failed e-mails, which held working links before this, are dropped.
+struct LinksAtSendTime;
+
+impl MigrationName for LinksAtSendTime {
+    fn name(&self) -> &str {
+        "m20261201_000003_links_at_send_time"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for LinksAtSendTime {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters one column at a time.
+        for column in [
+            text_null("link_mail"),
+            uuid_null("link_id"),
+            timestamp_with_time_zone_null("link_voided_at"),
+            uuid_null("staff_id"),
+            timestamp_with_time_zone_null("requested_at"),
+            text_null("requested_by"),
+        ] {
+            let mut column = column;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("deliveries")
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "UPDATE deliveries SET body_text = NULL, body_html = NULL WHERE status = 'failed'",
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in [
+            "link_mail",
+            "link_id",
+            "link_voided_at",
+            "staff_id",
+            "requested_at",
+            "requested_by",
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("deliveries")
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -6,8 +6,8 @@ pub mod deliveries {
     use sea_orm::entity::prelude::*;
 
     /// One e-mail: queued when its event is consumed (in the same transaction that records the
-    /// event id), sent by the mailer afterwards. The rendered bodies hold single-use links, so
-    /// they are kept only until the e-mail is sent.
+    /// event id), sent by the mailer afterwards. E-mails with a single-use link keep no body
+    /// and no link: `link_mail` says what to write, and the link is minted at send time.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "deliveries")]
     pub struct Model {
@@ -31,6 +31,19 @@ pub mod deliveries {
         pub sent_at: Option<DateTimeUtc>,
         /// The trace the e-mail belongs to (the event's consumer span), empty when none.
         pub traceparent: Option<String>,
+        /// For e-mails with a single-use link: `crate::links::LinkMail` as JSON (no secret).
+        pub link_mail: Option<String>,
+        /// The last link minted for this e-mail (an id, not the link).
+        pub link_id: Option<Uuid>,
+        /// When that link was voided, after the e-mail finally failed.
+        pub link_voided_at: Option<DateTimeUtc>,
+        /// The member an invitation is for.
+        pub staff_id: Option<Uuid>,
+        /// When the causing event happened.
+        pub requested_at: Option<DateTimeUtc>,
+        /// The causing event's actor (kind, id, name) as JSON: a failure is reported in their
+        /// name.
+        pub requested_by: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

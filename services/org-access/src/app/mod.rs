@@ -37,6 +37,28 @@ use crate::error::Error;
 use crate::store::access_audit;
 use cache::{DecisionCache, Writing};
 
+/// Records in `tx` that `key` (if any) created `result` (see `ps_db::idempotency`).
+async fn remember<C: ConnectionTrait>(
+    tx: &C,
+    scope: PracticeId,
+    operation: &str,
+    key: Option<&ps_core::RequestKey>,
+    result: Uuid,
+) -> Result<(), Error> {
+    let scope = scope.as_uuid();
+    ps_db::idempotency::remember_or(tx, scope, operation, key, result, Error::Aborted).await
+}
+
+/// The error for a request id reused with a different request.
+fn reused(key: Option<&ps_core::RequestKey>) -> impl Fn() -> Error + '_ {
+    move || {
+        Error::FailedPrecondition(
+            key.map(ps_db::idempotency::reused_message)
+                .unwrap_or_default(),
+        )
+    }
+}
+
 /// Who may manage organisations, workflows and access.
 pub(crate) const MANAGERS: [PracticeRole; 3] = PracticeRole::STAFF_MANAGERS;
 /// Who may change roles and access settings.

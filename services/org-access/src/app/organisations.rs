@@ -51,10 +51,31 @@ impl OrgAccess {
             .ok_or(Error::NotFound("organisation"))
     }
 
+    /// A retry with the same request id answers with the organisation the first one created.
     pub async fn create_organisation(
         &self,
         caller: &UserCaller,
         name: TitleText,
+        key: Option<ps_core::RequestKey>,
+    ) -> Result<Organisation, Error> {
+        let key = key.as_ref();
+        ps_db::idempotency::run_once(
+            &self.0.db,
+            caller.practice_id.as_uuid(),
+            "CreateOrganisation",
+            key,
+            super::reused(key),
+            || self.create_organisation_now(caller, name, key),
+            |id| self.get_organisation(caller, id),
+        )
+        .await
+    }
+
+    async fn create_organisation_now(
+        &self,
+        caller: &UserCaller,
+        name: TitleText,
+        key: Option<&ps_core::RequestKey>,
     ) -> Result<Organisation, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&MANAGERS, "adding organisations")?;
@@ -84,6 +105,7 @@ impl OrgAccess {
             },
         )
         .await?;
+        super::remember(&tx, caller.practice_id, "CreateOrganisation", key, row.id).await?;
         tx.commit().await?;
         info!(practice_id = %caller.practice_id, organisation_id = %row.id, "organisation created");
         Ok(organisation(row))

@@ -192,11 +192,41 @@ impl OrgAccess {
         }
     }
 
+    /// A retry with the same request id answers with the role the first one created.
     pub async fn create_role(
         &self,
         caller: &UserCaller,
         name: TitleText,
         permissions: BTreeSet<String>,
+        key: Option<ps_core::RequestKey>,
+    ) -> Result<Role, Error> {
+        let key = key.as_ref();
+        ps_db::idempotency::run_once(
+            &self.0.db,
+            caller.practice_id.as_uuid(),
+            "CreateRole",
+            key,
+            super::reused(key),
+            || self.create_role_now(caller, name, permissions, key),
+            |id| async move {
+                self.acting(caller).await?;
+                let row = roles::Entity::find_by_id(id)
+                    .filter(roles::Column::PracticeId.eq(caller.practice_id.as_uuid()))
+                    .one(&self.0.db)
+                    .await?
+                    .ok_or(Error::NotFound("role"))?;
+                self.one_role(&self.0.db, row).await
+            },
+        )
+        .await
+    }
+
+    async fn create_role_now(
+        &self,
+        caller: &UserCaller,
+        name: TitleText,
+        permissions: BTreeSet<String>,
+        key: Option<&ps_core::RequestKey>,
     ) -> Result<Role, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&ADMINS, "managing roles")?;
@@ -230,6 +260,7 @@ impl OrgAccess {
         )
         .await?;
         let role = self.one_role(&tx, row).await?;
+        super::remember(&tx, caller.practice_id, "CreateRole", key, role.id).await?;
         tx.commit().await?;
         Ok(role)
     }

@@ -215,12 +215,35 @@ impl OrgAccess {
         )
     }
 
+    /// A retry with the same request id answers with the workflow the first one created.
     pub async fn create_workflow(
         &self,
         caller: &UserCaller,
         organisation: Uuid,
         name: TitleText,
         steps: Vec<StepInput>,
+        key: Option<ps_core::RequestKey>,
+    ) -> Result<Workflow, Error> {
+        let key = key.as_ref();
+        ps_db::idempotency::run_once(
+            &self.0.db,
+            caller.practice_id.as_uuid(),
+            "CreateWorkflow",
+            key,
+            super::reused(key),
+            || self.create_workflow_now(caller, organisation, name, steps, key),
+            |id| self.get_workflow(caller, id),
+        )
+        .await
+    }
+
+    async fn create_workflow_now(
+        &self,
+        caller: &UserCaller,
+        organisation: Uuid,
+        name: TitleText,
+        steps: Vec<StepInput>,
+        key: Option<&ps_core::RequestKey>,
     ) -> Result<Workflow, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&MANAGERS, "changing workflows")?;
@@ -257,6 +280,7 @@ impl OrgAccess {
         )
         .await?;
         let workflow = self.one_workflow(&tx, row).await?;
+        super::remember(&tx, caller.practice_id, "CreateWorkflow", key, workflow.id).await?;
         tx.commit().await?;
         Ok(workflow)
     }

@@ -9,6 +9,8 @@ impl MigratorTrait for Migrator {
             Box::new(ps_events::migration::EventTables),
             Box::new(ps_roster::RosterTable),
             Box::new(Initial),
+            Box::new(ps_sessions::EndedSessionsTable),
+            Box::new(ps_db::idempotency::RequestResultsTable),
         ]
     }
 }

@@ -29,10 +29,31 @@ pub struct CertificateFile {
 }
 
 impl Directory {
+    /// A retry with the same request id answers with the member instead of inviting again.
     pub async fn invite_to_certification(
         &self,
         caller: &UserCaller,
         id: StaffId,
+        key: Option<ps_core::RequestKey>,
+    ) -> Result<StaffMember, Error> {
+        let key = key.as_ref();
+        ps_db::idempotency::run_once(
+            &self.0.db,
+            caller.practice_id.as_uuid(),
+            "InviteToCertification",
+            key,
+            super::reused(key),
+            || self.invite_to_certification_now(caller, id, key),
+            |id| self.get_staff(caller, StaffId(id)),
+        )
+        .await
+    }
+
+    async fn invite_to_certification_now(
+        &self,
+        caller: &UserCaller,
+        id: StaffId,
+        key: Option<&ps_core::RequestKey>,
     ) -> Result<StaffMember, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&PracticeRole::STAFF_MANAGERS, "inviting to certification")?;
@@ -80,6 +101,8 @@ impl Directory {
         )
         .await?;
         let member = self.member(&tx, row).await?;
+        let scope = caller.practice_id.as_uuid();
+        super::remember(&tx, scope, "InviteToCertification", key, id.as_uuid()).await?;
         tx.commit().await?;
         self.published();
         Ok(member)

@@ -63,10 +63,37 @@ impl Directory {
             .ok_or(Error::NotFound("location"))
     }
 
+    /// A retry with the same request id answers with the location the first request created.
     pub async fn create_location(
         &self,
         caller: &UserCaller,
         name: TitleText,
+        key: Option<ps_core::RequestKey>,
+    ) -> Result<Location, Error> {
+        let key = key.as_ref();
+        ps_db::idempotency::run_once(
+            &self.0.db,
+            caller.practice_id.as_uuid(),
+            "CreateLocation",
+            key,
+            super::reused(key),
+            || self.create_location_now(caller, name, key),
+            |id| async move {
+                self.acting(caller).await?;
+                let row = self
+                    .location_for_update(&self.0.db, caller.practice_id, LocationId(id))
+                    .await?;
+                Ok(location(row))
+            },
+        )
+        .await
+    }
+
+    async fn create_location_now(
+        &self,
+        caller: &UserCaller,
+        name: TitleText,
+        key: Option<&ps_core::RequestKey>,
     ) -> Result<Location, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&LOCATION_ADMINS, "managing locations")?;
@@ -95,6 +122,8 @@ impl Directory {
         .await?;
         self.publish(&tx, caller.practice_id, &acting.actor, changed(&row))
             .await?;
+        let scope = caller.practice_id.as_uuid();
+        super::remember(&tx, scope, "CreateLocation", key, row.id).await?;
         tx.commit().await?;
         self.published();
         Ok(location(row))

@@ -2,7 +2,9 @@
 
 use chrono::Duration;
 use ps_auth::UserCaller;
-use ps_core::{LocationId, Page, PageRequest, PracticeId, PracticeRole, StaffId, UserId};
+use ps_core::{
+    LocationId, Page, PageRequest, PracticeId, PracticeRole, RequestKey, StaffId, UserId,
+};
 use ps_events::Actor;
 use ps_events::Payload;
 use ps_events::event::{
@@ -16,7 +18,7 @@ use sea_orm::{
 };
 use tracing::info;
 
-use super::{Acting, Directory, located, stored_role, stored_status};
+use super::{Acting, Directory, located, remember, reused, stored_role, stored_status};
 use crate::domain::{
     CertificationStatus, Invitation, StaffChanges, StaffFilter, StaffMember, StaffStatus,
 };
@@ -141,6 +143,8 @@ impl Directory {
                 again.status_changed_at = Set(now);
                 again.invitation_count = Set(invitation_count);
                 again.last_invited_at = Set(now);
+                again.invitation_failed_at = Set(None);
+                again.invitation_failure = Set(None);
                 again.external_agent = Set(invitation.external_agent);
                 again.primary_location_id = Set(invitation.primary_location.map(|l| l.as_uuid()));
                 again.update(tx).await?
@@ -172,6 +176,8 @@ impl Directory {
                 certification_invited_at: Set(None),
                 certified_at: Set(None),
                 certificate_number: Set(None),
+                invitation_failed_at: Set(None),
+                invitation_failure: Set(None),
             }
             .insert(tx)
             .await
@@ -225,10 +231,31 @@ impl Directory {
         Ok(row)
     }
 
+    /// A retry with the same request id answers with the member the first request invited.
     pub async fn invite_staff(
         &self,
         caller: &UserCaller,
         invitation: Invitation,
+        key: Option<RequestKey>,
+    ) -> Result<StaffMember, Error> {
+        let key = key.as_ref();
+        ps_db::idempotency::run_once(
+            &self.0.db,
+            caller.practice_id.as_uuid(),
+            "InviteStaff",
+            key,
+            reused(key),
+            || self.invite_staff_now(caller, invitation, key),
+            |id| self.get_staff(caller, StaffId(id)),
+        )
+        .await
+    }
+
+    async fn invite_staff_now(
+        &self,
+        caller: &UserCaller,
+        invitation: Invitation,
+        key: Option<&RequestKey>,
     ) -> Result<StaffMember, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&STAFF_MANAGERS, "inviting staff")?;
@@ -240,16 +267,40 @@ impl Directory {
             .invite_into(&tx, &practice, &acting.actor, invitation)
             .await?;
         let invited = self.member(&tx, row).await?;
+        let scope = caller.practice_id.as_uuid();
+        remember(&tx, scope, "InviteStaff", key, invited.id.as_uuid()).await?;
         tx.commit().await?;
         self.published();
         info!(practice_id = %caller.practice_id, staff_id = %invited.id, role = role.as_str(), "staff invited");
         Ok(invited)
     }
 
+    /// A retry with the same request id answers with the member instead of reinviting again
+    /// (and using up the reinvite limit).
     pub async fn reinvite_staff(
         &self,
         caller: &UserCaller,
         id: StaffId,
+        key: Option<RequestKey>,
+    ) -> Result<StaffMember, Error> {
+        let key = key.as_ref();
+        ps_db::idempotency::run_once(
+            &self.0.db,
+            caller.practice_id.as_uuid(),
+            "ReinviteStaff",
+            key,
+            reused(key),
+            || self.reinvite_staff_now(caller, id, key),
+            |id| self.get_staff(caller, StaffId(id)),
+        )
+        .await
+    }
+
+    async fn reinvite_staff_now(
+        &self,
+        caller: &UserCaller,
+        id: StaffId,
+        key: Option<&RequestKey>,
     ) -> Result<StaffMember, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&STAFF_MANAGERS, "reinviting staff")?;
@@ -284,6 +335,8 @@ impl Directory {
         let count = active.invitation_count.as_ref() + 1;
         active.invitation_count = Set(count);
         active.last_invited_at = Set(now);
+        active.invitation_failed_at = Set(None);
+        active.invitation_failure = Set(None);
         active.reinvite_window_started_at = Set(Some(window_start));
         active.reinvites_in_window = Set(used + 1);
         let row = active.update(&tx).await?;
@@ -315,6 +368,8 @@ impl Directory {
         )
         .await?;
         let member = self.member(&tx, row).await?;
+        let scope = caller.practice_id.as_uuid();
+        remember(&tx, scope, "ReinviteStaff", key, id.as_uuid()).await?;
         tx.commit().await?;
         self.published();
         Ok(member)
@@ -744,6 +799,53 @@ impl Directory {
 
     /// Moves a Pending member to `to` in `tx` when identity reports the invitee's answer;
     /// returns whether it changed anything (not for a replayed or outdated answer).
+    /// Notification gave up on an invitation e-mail: a Pending member whose latest invitation
+    /// it was shows it as failed (with the reason), so a manager knows to reinvite. A failure
+    /// of an older invitation than the latest changes nothing. Returns whether it applied.
+    pub async fn invitation_failed<C: ConnectionTrait>(
+        &self,
+        tx: &C,
+        practice_id: PracticeId,
+        actor: &Actor,
+        failed: &ps_events::event::DeliveryFailed,
+    ) -> Result<bool, Error> {
+        let Some(staff_id) = failed.staff_id else {
+            return Ok(false);
+        };
+        let reason: String = failed.reason.chars().take(500).collect();
+        let changed = staff_members::Entity::update_many()
+            .col_expr(
+                staff_members::Column::InvitationFailedAt,
+                Expr::value(Some(self.now())),
+            )
+            .col_expr(
+                staff_members::Column::InvitationFailure,
+                Expr::value(Some(reason.clone())),
+            )
+            .filter(staff_members::Column::PracticeId.eq(practice_id.as_uuid()))
+            .filter(staff_members::Column::Id.eq(staff_id.as_uuid()))
+            .filter(staff_members::Column::Status.eq(StaffStatus::Pending.as_str()))
+            .filter(staff_members::Column::LastInvitedAt.lte(failed.requested_at))
+            .exec(tx)
+            .await?
+            .rows_affected
+            == 1;
+        if changed {
+            self.audit(
+                tx,
+                practice_id,
+                actor,
+                "invitation.delivery_failed",
+                Some(staff_id),
+                None,
+                serde_json::Value::Null,
+                serde_json::json!({ "recipient": failed.recipient.as_str(), "reason": reason }),
+            )
+            .await?;
+        }
+        Ok(changed)
+    }
+
     pub async fn answer_invitation<C: ConnectionTrait>(
         &self,
         tx: &C,

@@ -36,6 +36,29 @@ use crate::domain::{
 use crate::error::Error;
 use crate::store::{audit_events, practices, staff_locations, staff_members};
 
+/// The request-id scope of operator requests, which act in no practice yet.
+const OPERATOR_SCOPE: Uuid = Uuid::nil();
+
+/// Records in `tx` that `key` (if any) created `result` (see `ps_db::idempotency`).
+async fn remember<C: ConnectionTrait>(
+    tx: &C,
+    scope: Uuid,
+    operation: &str,
+    key: Option<&ps_core::RequestKey>,
+    result: Uuid,
+) -> Result<(), Error> {
+    ps_db::idempotency::remember_or(tx, scope, operation, key, result, Error::Aborted).await
+}
+
+fn reused(key: Option<&ps_core::RequestKey>) -> impl Fn() -> Error + '_ {
+    move || {
+        Error::FailedPrecondition(
+            key.map(ps_db::idempotency::reused_message)
+                .unwrap_or_default(),
+        )
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Name recorded as the actor of operator actions (bootstrap).
@@ -394,6 +417,9 @@ fn member(row: staff_members::Model, location_ids: Vec<LocationId>) -> Result<St
             certified_at: row.certified_at,
             certificate_number: row.certificate_number,
         },
+        invitation_failure: row
+            .invitation_failed_at
+            .map(|at| (at, row.invitation_failure.unwrap_or_default())),
     })
 }
 

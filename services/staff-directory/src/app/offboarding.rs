@@ -89,12 +89,35 @@ fn leaver_refusal(row: &staff_members::Model, status: StaffStatus) -> Option<Str
 impl Directory {
     /// Checks the request, marks the leaver Offboarding and publishes
     /// StaffOffboardingRequested, all in one transaction; refusals publish nothing.
+    /// A retry with the same request id answers with the offboarding the first request began.
     pub async fn offboard_staff(
         &self,
         caller: &UserCaller,
         leaver_id: StaffId,
         replacement_id: StaffId,
         existing_access: ExistingAccess,
+        key: Option<ps_core::RequestKey>,
+    ) -> Result<Offboarding, Error> {
+        let key = key.as_ref();
+        ps_db::idempotency::run_once(
+            &self.0.db,
+            caller.practice_id.as_uuid(),
+            "OffboardStaff",
+            key,
+            super::reused(key),
+            || self.offboard_staff_now(caller, leaver_id, replacement_id, existing_access, key),
+            |id| self.get_offboarding(caller, id),
+        )
+        .await
+    }
+
+    async fn offboard_staff_now(
+        &self,
+        caller: &UserCaller,
+        leaver_id: StaffId,
+        replacement_id: StaffId,
+        existing_access: ExistingAccess,
+        key: Option<&ps_core::RequestKey>,
     ) -> Result<Offboarding, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&STAFF_MANAGERS, "offboarding staff")?;
@@ -210,6 +233,7 @@ impl Directory {
             }),
         )
         .await?;
+        super::remember(&tx, practice.as_uuid(), "OffboardStaff", key, id).await?;
         tx.commit().await?;
         self.published();
         info!(%practice, offboarding_id = %id, leaver = %leaver_id, replacement = %replacement_id, "offboarding requested");

@@ -1,15 +1,15 @@
 //! Practices: operator bootstrap and the practice's settings.
 
 use ps_auth::UserCaller;
-use ps_core::{PracticeId, PracticeRole};
+use ps_core::{PracticeId, PracticeRole, RequestKey, StaffId};
 use ps_events::Actor;
-use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set, TransactionTrait};
 use tracing::info;
 
-use super::Directory;
+use super::{Directory, OPERATOR_SCOPE, remember, reused};
 use crate::domain::{Invitation, NewPractice, Practice, PracticeSettings, StaffMember};
 use crate::error::Error;
-use crate::store::practices;
+use crate::store::{practices, staff_members};
 
 pub(super) fn practice(row: practices::Model) -> Practice {
     Practice {
@@ -23,10 +23,42 @@ pub(super) fn practice(row: practices::Model) -> Practice {
 }
 
 impl Directory {
-    /// Operator bootstrap: a new practice with its Account Owner invited.
+    /// Operator bootstrap: a new practice with its Account Owner invited. A retry with the same
+    /// request id answers with the practice and owner the first request created.
     pub async fn create_practice(
         &self,
         new: NewPractice,
+        key: Option<RequestKey>,
+    ) -> Result<(Practice, StaffMember), Error> {
+        let key = key.as_ref();
+        ps_db::idempotency::run_once(
+            &self.0.db,
+            OPERATOR_SCOPE,
+            "CreatePractice",
+            key,
+            reused(key),
+            || self.create_practice_now(new, key),
+            |owner| self.practice_of_owner(StaffId(owner)),
+        )
+        .await
+    }
+
+    /// The practice an owner was created with, and the owner as they are now.
+    async fn practice_of_owner(&self, owner: StaffId) -> Result<(Practice, StaffMember), Error> {
+        let row = staff_members::Entity::find_by_id(owner.as_uuid())
+            .one(&self.0.db)
+            .await?
+            .ok_or(Error::NotFound("staff member"))?;
+        let practice_row = self
+            .practice_row(&self.0.db, PracticeId(row.practice_id))
+            .await?;
+        Ok((practice(practice_row), self.member(&self.0.db, row).await?))
+    }
+
+    async fn create_practice_now(
+        &self,
+        new: NewPractice,
+        key: Option<&RequestKey>,
     ) -> Result<(Practice, StaffMember), Error> {
         let now = self.now();
         let actor = Actor::operator(self.0.settings.operator_name.clone());
@@ -67,6 +99,14 @@ impl Directory {
             )
             .await?;
         let owner = self.member(&tx, owner).await?;
+        remember(
+            &tx,
+            OPERATOR_SCOPE,
+            "CreatePractice",
+            key,
+            owner.id.as_uuid(),
+        )
+        .await?;
         tx.commit().await?;
         self.published();
         info!(practice_id = %row.id, owner_staff_id = %owner.id, "practice created");

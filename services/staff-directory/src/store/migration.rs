@@ -9,6 +9,9 @@ impl MigratorTrait for Migrator {
             Box::new(ps_events::migration::EventTables),
             Box::new(Initial),
             Box::new(Offboardings),
+            Box::new(ps_sessions::EndedSessionsTable),
+            Box::new(InvitationFailures),
+            Box::new(ps_db::idempotency::RequestResultsTable),
         ]
     }
 }
@@ -270,5 +273,49 @@ impl MigrationTrait for Offboardings {
         manager
             .drop_table(Table::drop().table("offboardings").to_owned())
             .await
+    }
+}
+
+/// Whether the latest invitation e-mail could not be delivered (notification's DeliveryFailed).
+struct InvitationFailures;
+
+impl MigrationName for InvitationFailures {
+    fn name(&self) -> &str {
+        "m20261201_000002_invitation_failures"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for InvitationFailures {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters one column at a time.
+        for mut column in [
+            timestamp_with_time_zone_null("invitation_failed_at"),
+            text_null("invitation_failure"),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("staff_members")
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["invitation_failed_at", "invitation_failure"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("staff_members")
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -81,6 +81,9 @@ pub mod staff_members {
         pub certification_invited_at: Option<DateTimeUtc>,
         pub certified_at: Option<DateTimeUtc>,
         pub certificate_number: Option<String>,
+        /// Set when notification gave up on the latest invitation e-mail; cleared by the next.
+        pub invitation_failed_at: Option<DateTimeUtc>,
+        pub invitation_failure: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

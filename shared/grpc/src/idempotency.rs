@@ -1,0 +1,23 @@
+//! Request ids at the edge: the [`RequestKey`] of a creating request, with a fingerprint of
+//! everything else it asked (SHA-256 of the message encoded without its request id).
+
+use prost::Message;
+use ps_core::{FieldViolation, RequestKey};
+use sha2::{Digest, Sha256};
+
+/// The key of `message`, whose `request_id` is `id`; `without_id` clears the id from a copy so
+/// the fingerprint covers the rest. `None` when no id was given.
+pub fn request_key<M: Message + Clone>(
+    message: &M,
+    id: &str,
+    without_id: impl FnOnce(&mut M),
+) -> Result<Option<RequestKey>, FieldViolation> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    let mut rest = message.clone();
+    without_id(&mut rest);
+    let digest = Sha256::digest(rest.encode_to_vec());
+    let fingerprint = digest.iter().map(|b| format!("{b:02x}")).collect();
+    RequestKey::parse("request_id", id, fingerprint)
+}
