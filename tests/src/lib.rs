@@ -11,6 +11,9 @@
 //! Each test gets a [`ManualClock`] it can move; waits on asynchronous outcomes poll with a
 //! deadline ([`eventually`]) and never sleep for a fixed time.
 
+pub mod processes;
+pub mod proxy;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -262,6 +265,23 @@ pub async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
     .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// `sql` is a `SELECT … AS s …` of text on `db`; every value.
+pub async fn strings(db: &sea_orm::DatabaseConnection, sql: &str) -> Vec<String> {
+    use sea_orm::ConnectionTrait;
+    db.query_all_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql,
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    .iter()
+    .map(|row| {
+        row.try_get::<String>("", "s")
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    })
+    .collect()
+}
+
 /// How many `.eml` files in `dir` are addressed to each recipient.
 pub fn mail_recipients(dir: &Path) -> std::collections::HashMap<String, usize> {
     let mut counts = std::collections::HashMap::new();
@@ -365,10 +385,13 @@ impl Person {
 
 pub const OPERATOR_TOKEN: &str = "test-operator-token";
 pub const INTERNAL_TOKEN: &str = "test-internal-token";
+/// The key that seals identity's signing keys in tests (32 bytes, base64).
+pub const TEST_KEY_ENCRYPTION_KEY: &str = "dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM=";
 
 /// The product, started for one test.
 pub struct TestSystem {
     hashing: ps_identity::passwords::HashingSettings,
+    mail: ps_notification::mail::MailSettings,
     pub clock: Arc<ManualClock>,
     pub addresses: Addresses,
     pub databases: Databases,
@@ -418,6 +441,29 @@ impl TestSystem {
         system
     }
 
+    /// With notification's mail settings (SMTP, attempts) set to `mail`; the folder stays the
+    /// test's own.
+    pub async fn start_with_mail(
+        backend: &Backend,
+        mail: ps_notification::mail::MailSettings,
+    ) -> Self {
+        let mut system = Self::start(backend).await;
+        system.mail = mail;
+        system.restart().await;
+        system
+    }
+
+    /// Restarts every service with notification's mail settings set to `mail`.
+    pub async fn set_mail(&mut self, mail: ps_notification::mail::MailSettings) {
+        self.mail = mail;
+        self.restart().await;
+    }
+
+    /// The directory holding the SQLite files on the embedded backend.
+    pub fn data_dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     /// With identity's password hashing set to `hashing`.
     pub async fn start_with(
         backend: &Backend,
@@ -444,6 +490,7 @@ impl TestSystem {
         let clock = Arc::new(ManualClock::starting_now());
         let mut test = Self {
             hashing,
+            mail: Default::default(),
             clock,
             addresses: placeholder_addresses(),
             databases,
@@ -466,9 +513,11 @@ impl TestSystem {
                 databases: self.databases.clone(),
                 rabbitmq: self.rabbit.clone(),
                 mail_folder: self.mail_dir.clone(),
+                mail: self.mail.clone(),
                 clock: self.clock.clone(),
                 operator_token: Secret::new(OPERATOR_TOKEN),
                 internal_token: Secret::new(INTERNAL_TOKEN),
+                signing_key_encryption_key: Secret::new(TEST_KEY_ENCRYPTION_KEY),
                 console_url: "https://app.example.test".into(),
                 hashing: Some(self.hashing),
             },
@@ -613,6 +662,7 @@ impl TestSystem {
                 client
                     .create_organisation(ps_proto::orgaccess::v1::CreateOrganisationRequest {
                         name: name.into(),
+                        ..Default::default()
                     })
                     .await
                     .ok()
@@ -713,6 +763,7 @@ impl TestSystem {
                 name: name.into(),
                 owner_email: owner_email.into(),
                 owner_name: format!("Owner of {name}"),
+                ..Default::default()
             })
             .await
             .expect("CreatePractice succeeds")

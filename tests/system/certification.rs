@@ -36,6 +36,7 @@ async fn certification_from_invitation_to_pdf(backend: Backend) {
         .staff_as(&nurse)
         .await
         .invite_to_certification(staff::InviteToCertificationRequest {
+            request_id: String::new(),
             staff_id: manager_id.clone(),
         })
         .await
@@ -45,6 +46,7 @@ async fn certification_from_invitation_to_pdf(backend: Backend) {
         .staff_as(&manager)
         .await
         .invite_to_certification(staff::InviteToCertificationRequest {
+            request_id: String::new(),
             staff_id: nurse_id.clone(),
         })
         .await
@@ -63,12 +65,16 @@ async fn certification_from_invitation_to_pdf(backend: Backend) {
         "{}",
         mail.subject()
     );
-    assert!(mail.content.contains("http://localhost:8080/certification"));
+    assert!(
+        mail.content
+            .contains("https://app.example.test/certification")
+    );
     let pending = system
         .invite(&owner, "pending@cert.test", PracticeRole::Member)
         .await;
     let not_active = client
         .invite_to_certification(staff::InviteToCertificationRequest {
+            request_id: String::new(),
             staff_id: pending.id.clone(),
         })
         .await

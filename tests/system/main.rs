@@ -3,15 +3,21 @@
 //! on PostgreSQL + RabbitMQ (see `system_tests::Backend`).
 
 mod account;
+mod bounds;
 mod certification;
 mod events;
+mod faults;
 mod invite;
 mod lifecycle;
+mod links;
 mod offboarding;
+mod operations;
 mod orgaccess;
 mod profile;
 mod replicas;
+mod retries;
 mod scale;
 mod security;
 mod serving;
+mod sessions;
 mod telemetry;

@@ -56,6 +56,7 @@ async fn organisations_workflows_and_roles(backend: Backend) {
     let gamma = system.create_org(&owner, "Gamma Clinic").await;
     let taken = client
         .create_organisation(org::CreateOrganisationRequest {
+            request_id: String::new(),
             name: "alpha holdings".into(),
         })
         .await
@@ -139,6 +140,7 @@ async fn organisations_workflows_and_roles(backend: Backend) {
         .org_access_as(&clerk)
         .await
         .create_organisation(org::CreateOrganisationRequest {
+            request_id: String::new(),
             name: "Mine".into(),
         })
         .await
@@ -148,6 +150,7 @@ async fn organisations_workflows_and_roles(backend: Backend) {
     // Workflows: ordered steps with staff approvers.
     let created = client
         .create_workflow(org::CreateWorkflowRequest {
+            request_id: String::new(),
             organisation_id: alpha.id.clone(),
             name: "Bill approval".into(),
             steps: vec![
@@ -164,6 +167,7 @@ async fn organisations_workflows_and_roles(backend: Backend) {
     );
     let twice = client
         .create_workflow(org::CreateWorkflowRequest {
+            request_id: String::new(),
             organisation_id: alpha.id.clone(),
             name: "Broken".into(),
             steps: vec![step("Twice", &[&manager_id, &manager_id])],
@@ -174,6 +178,7 @@ async fn organisations_workflows_and_roles(backend: Backend) {
     let stranger_id = uuid::Uuid::now_v7().to_string();
     let unknown = client
         .create_workflow(org::CreateWorkflowRequest {
+            request_id: String::new(),
             organisation_id: alpha.id.clone(),
             name: "Broken".into(),
             steps: vec![step("Nobody", &[&stranger_id])],
@@ -279,6 +284,7 @@ async fn organisations_workflows_and_roles(backend: Backend) {
     }
     let bad = client
         .create_role(org::CreateRoleRequest {
+            request_id: String::new(),
             name: "Auditor".into(),
             permissions: vec!["billing.view_reports".into(), "billing.steal".into()],
         })
@@ -287,6 +293,7 @@ async fn organisations_workflows_and_roles(backend: Backend) {
     assert_eq!(violated_fields(&bad), ["permissions[1]"]);
     let auditor = client
         .create_role(org::CreateRoleRequest {
+            request_id: String::new(),
             name: "Auditor".into(),
             permissions: vec!["workflow.view".into(), "billing.view_reports".into()],
         })
@@ -311,6 +318,7 @@ async fn organisations_workflows_and_roles(backend: Backend) {
         .org_access_as(&manager)
         .await
         .create_role(org::CreateRoleRequest {
+            request_id: String::new(),
             name: "Mine".into(),
             permissions: vec![],
         })
@@ -718,6 +726,7 @@ async fn changesets_in_both_directions(backend: Backend) {
     // A role's permission change is in the very next check.
     let custom = client
         .create_role(org::CreateRoleRequest {
+            request_id: String::new(),
             name: "Scheduler".into(),
             permissions: vec!["calendar.view".into()],
         })
@@ -926,7 +935,10 @@ async fn staff_events_and_location_limits_decide_access(backend: Backend) {
         let name = name.to_owned();
         async move {
             client
-                .create_location(staff::CreateLocationRequest { name })
+                .create_location(staff::CreateLocationRequest {
+                    request_id: String::new(),
+                    name,
+                })
                 .await
                 .expect("location")
                 .into_inner()
@@ -1220,6 +1232,7 @@ async fn every_write_changes_the_next_decision(backend: Backend) {
     let mut client = system.org_access_as(&owner).await;
     let reader = client
         .create_role(org::CreateRoleRequest {
+            request_id: String::new(),
             name: "Reader".into(),
             permissions: vec!["organisation.view".into()],
         })

@@ -15,7 +15,10 @@ async fn create_location(system: &TestSystem, by: &Person, name: &str) -> staff:
     system
         .staff_as(by)
         .await
-        .create_location(staff::CreateLocationRequest { name: name.into() })
+        .create_location(staff::CreateLocationRequest {
+            request_id: String::new(),
+            name: name.into(),
+        })
         .await
         .expect("CreateLocation")
         .into_inner()
@@ -33,6 +36,7 @@ async fn locations_and_the_location_rule(backend: Backend) {
     let south = create_location(&system, &owner, "South").await;
     let taken = client
         .create_location(staff::CreateLocationRequest {
+            request_id: String::new(),
             name: "north".into(),
         })
         .await
@@ -51,6 +55,7 @@ async fn locations_and_the_location_rule(backend: Backend) {
         .staff_as(&user_manager)
         .await
         .create_location(staff::CreateLocationRequest {
+            request_id: String::new(),
             name: "East".into(),
         })
         .await

@@ -85,6 +85,7 @@ async fn check_access_on_a_thousand_organisations_and_five_hundred_staff(backend
             let mut orgs = orgs.clone();
             async move {
                 orgs.create_organisation(org::CreateOrganisationRequest {
+                    request_id: String::new(),
                     name: format!("Organisation {n}"),
                 })
                 .await
@@ -330,6 +331,7 @@ async fn offboarding_a_member_of_a_thousand_organisations_and_ten_thousand_steps
             async move {
                 let id = orgs
                     .create_organisation(org::CreateOrganisationRequest {
+                        request_id: String::new(),
                         name: format!("Client {n}"),
                     })
                     .await
@@ -409,6 +411,7 @@ async fn offboarding_a_member_of_a_thousand_organisations_and_ten_thousand_steps
         .for_each_concurrent(IN_FLIGHT, |(n, w)| {
             let mut orgs = orgs.clone();
             let request = org::CreateWorkflowRequest {
+                request_id: String::new(),
                 organisation_id: organisation_ids[n].clone(),
                 name: format!("Process {w}"),
                 steps: (0..STEPS_EACH)
@@ -477,6 +480,7 @@ async fn offboarding_a_member_of_a_thousand_organisations_and_ten_thousand_steps
     let started = Instant::now();
     let requested = directory
         .offboard_staff(staff::OffboardStaffRequest {
+            request_id: String::new(),
             staff_id: leaver_id.clone(),
             replacement_id: replacement_id.clone(),
             existing_access: 0,

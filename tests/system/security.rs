@@ -80,6 +80,7 @@ async fn every_method_needs_its_credential(backend: Backend) {
         .staff_as(&owner)
         .await
         .create_practice(staff::CreatePracticeRequest {
+            request_id: String::new(),
             name: "Sneaky".into(),
             owner_email: "sneaky@example.test".into(),
             owner_name: "Sneaky".into(),
@@ -183,6 +184,7 @@ async fn another_practice_is_invisible(backend: Backend) {
         async move {
             a_orgs
                 .create_organisation(orgaccess::CreateOrganisationRequest {
+                    request_id: String::new(),
                     name: "Client of A".into(),
                 })
                 .await
@@ -335,6 +337,7 @@ async fn invalid_input_changes_nothing(backend: Backend) {
         .staff_as_operator()
         .await
         .create_practice(staff::CreatePracticeRequest {
+            request_id: String::new(),
             name: "".into(),
             owner_email: "@nowhere".into(),
             owner_name: "Someone".into(),
@@ -472,6 +475,7 @@ async fn roles_limit_what_members_may_do(backend: Backend) {
         async move {
             let err = member_orgs
                 .create_organisation(orgaccess::CreateOrganisationRequest {
+                    request_id: String::new(),
                     name: "Not Mine".into(),
                 })
                 .await

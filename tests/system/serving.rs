@@ -225,6 +225,7 @@ async fn a_panicking_handler_answers_internal_and_the_server_survives() {
     let auth = ps_auth::AuthLayer::new(
         ps_auth::AccessPolicy::new(),
         verifier,
+        std::sync::Arc::new(ps_auth::NoEndedSessions),
         ps_config::Secret::default(),
         ps_config::Secret::default(),
     );
