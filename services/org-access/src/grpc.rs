@@ -389,17 +389,6 @@ fn explain_request(req: &pb::ExplainAccessRequest) -> Result<(UserId, AccessQuer
     Ok((checked(user), checked(query)))
 }
 
-/// The request id of a creating request, checked with its other fields.
-fn request_key<M: prost::Message + Clone>(
-    v: &mut Violations,
-    message: &M,
-    id: &str,
-    without_id: impl FnOnce(&mut M),
-) -> Option<ps_core::RequestKey> {
-    v.check(ps_grpc::idempotency::request_key(message, id, without_id))
-        .flatten()
-}
-
 #[tonic::async_trait]
 impl OrgAccessService for Api {
     async fn create_organisation(
@@ -410,7 +399,9 @@ impl OrgAccessService for Api {
         let req = request.into_inner();
         let mut v = Violations::default();
         let name = v.check(TitleText::parse("name", &req.name));
-        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
+        let key = ps_grpc::idempotency::checked_request_key(&mut v, &req, &req.request_id, |r| {
+            r.request_id.clear()
+        });
         v.finish().map_err(Error::from)?;
         Ok(Response::new(organisation(
             self.org_access
@@ -495,7 +486,9 @@ impl OrgAccessService for Api {
         let organisation_id = v.check(parse_uuid("organisation_id", &req.organisation_id));
         let name = v.check(TitleText::parse("name", &req.name));
         let steps = steps(&mut v, &req.steps);
-        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
+        let key = ps_grpc::idempotency::checked_request_key(&mut v, &req, &req.request_id, |r| {
+            r.request_id.clear()
+        });
         v.finish().map_err(Error::from)?;
         let created = self
             .org_access
@@ -601,7 +594,9 @@ impl OrgAccessService for Api {
         let mut v = Violations::default();
         let name = v.check(TitleText::parse("name", &req.name));
         let permissions = permissions(&mut v, &req.permissions);
-        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
+        let key = ps_grpc::idempotency::checked_request_key(&mut v, &req, &req.request_id, |r| {
+            r.request_id.clear()
+        });
         v.finish().map_err(Error::from)?;
         Ok(Response::new(role(
             self.org_access

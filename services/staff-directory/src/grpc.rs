@@ -31,17 +31,6 @@ fn invalid(violation: FieldViolation) -> Status {
     Error::Invalid(violation.into()).into()
 }
 
-/// The request id of a creating request, checked with its other fields.
-fn request_key<M: prost::Message + Clone>(
-    v: &mut Violations,
-    message: &M,
-    id: &str,
-    without_id: impl FnOnce(&mut M),
-) -> Option<ps_core::RequestKey> {
-    v.check(ps_grpc::idempotency::request_key(message, id, without_id))
-        .flatten()
-}
-
 fn staff_id(field: &str, raw: &str) -> Result<StaffId, Status> {
     StaffId::parse_field(field, raw).map_err(invalid)
 }
@@ -357,7 +346,9 @@ impl StaffDirectoryService for Api {
         let name = v.check(TitleText::parse("name", &req.name));
         let owner_email = v.check(Email::parse("owner_email", &req.owner_email));
         let owner_name = v.check(PersonName::parse("owner_name", &req.owner_name));
-        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
+        let key = ps_grpc::idempotency::checked_request_key(&mut v, &req, &req.request_id, |r| {
+            r.request_id.clear()
+        });
         v.finish().map_err(Error::from)?;
         let (created, owner) = self
             .directory
@@ -433,7 +424,9 @@ impl StaffDirectoryService for Api {
                 v.check(LocationId::parse_field(&format!("location_ids[{i}]"), id))
             })
             .collect();
-        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
+        let key = ps_grpc::idempotency::checked_request_key(&mut v, &req, &req.request_id, |r| {
+            r.request_id.clear()
+        });
         v.finish().map_err(Error::from)?;
         let invited = self
             .directory
@@ -461,7 +454,9 @@ impl StaffDirectoryService for Api {
         let req = request.into_inner();
         let mut v = Violations::default();
         let id = v.check(StaffId::parse_field("staff_id", &req.staff_id));
-        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
+        let key = ps_grpc::idempotency::checked_request_key(&mut v, &req, &req.request_id, |r| {
+            r.request_id.clear()
+        });
         v.finish().map_err(Error::from)?;
         Ok(Response::new(staff(
             self.directory
@@ -604,7 +599,9 @@ impl StaffDirectoryService for Api {
         let req = request.into_inner();
         let mut v = Violations::default();
         let name = v.check(TitleText::parse("name", &req.name));
-        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
+        let key = ps_grpc::idempotency::checked_request_key(&mut v, &req, &req.request_id, |r| {
+            r.request_id.clear()
+        });
         v.finish().map_err(Error::from)?;
         Ok(Response::new(location(
             self.directory
@@ -663,7 +660,9 @@ impl StaffDirectoryService for Api {
         let req = request.into_inner();
         let mut v = Violations::default();
         let id = v.check(StaffId::parse_field("staff_id", &req.staff_id));
-        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
+        let key = ps_grpc::idempotency::checked_request_key(&mut v, &req, &req.request_id, |r| {
+            r.request_id.clear()
+        });
         v.finish().map_err(Error::from)?;
         Ok(Response::new(staff(
             self.directory
@@ -746,7 +745,9 @@ impl StaffDirectoryService for Api {
             "existing_access",
             req.existing_access,
         ));
-        let key = request_key(&mut v, &req, &req.request_id, |r| r.request_id.clear());
+        let key = ps_grpc::idempotency::checked_request_key(&mut v, &req, &req.request_id, |r| {
+            r.request_id.clear()
+        });
         v.finish().map_err(Error::from)?;
         let requested = self
             .directory

@@ -176,12 +176,20 @@ where
     }
 }
 
-/// The message for an id reused with a different request.
-pub fn reused_message(key: &RequestKey) -> String {
-    format!(
-        "request id {} was already used for a different request",
-        key.id
-    )
+/// The error for `key`'s id reused with a different request, for [`run_once`]: `refuse`
+/// (the service's FAILED_PRECONDITION) with a message naming the id.
+pub fn reused<'a, E: 'a>(
+    key: Option<&'a RequestKey>,
+    refuse: fn(String) -> E,
+) -> impl Fn() -> E + 'a {
+    move || {
+        refuse(key.map_or_else(String::new, |key| {
+            format!(
+                "request id {} was already used for a different request",
+                key.id
+            )
+        }))
+    }
 }
 
 /// [`remember`] for an optional key, inside the creating transaction: `lost(message)` when a

@@ -49,16 +49,6 @@ async fn remember<C: ConnectionTrait>(
     ps_db::idempotency::remember_or(tx, scope, operation, key, result, Error::Aborted).await
 }
 
-/// The error for a request id reused with a different request.
-fn reused(key: Option<&ps_core::RequestKey>) -> impl Fn() -> Error + '_ {
-    move || {
-        Error::FailedPrecondition(
-            key.map(ps_db::idempotency::reused_message)
-                .unwrap_or_default(),
-        )
-    }
-}
-
 /// Who may manage organisations, workflows and access.
 pub(crate) const MANAGERS: [PracticeRole; 3] = PracticeRole::STAFF_MANAGERS;
 /// Who may change roles and access settings.

@@ -64,7 +64,7 @@ impl OrgAccess {
             caller.practice_id.as_uuid(),
             "CreateOrganisation",
             key,
-            super::reused(key),
+            ps_db::idempotency::reused(key, Error::FailedPrecondition),
             || self.create_organisation_now(caller, name, key),
             |id| self.get_organisation(caller, id),
         )

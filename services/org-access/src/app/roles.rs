@@ -206,7 +206,7 @@ impl OrgAccess {
             caller.practice_id.as_uuid(),
             "CreateRole",
             key,
-            super::reused(key),
+            ps_db::idempotency::reused(key, Error::FailedPrecondition),
             || self.create_role_now(caller, name, permissions, key),
             |id| async move {
                 self.acting(caller).await?;

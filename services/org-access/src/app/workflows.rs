@@ -230,7 +230,7 @@ impl OrgAccess {
             caller.practice_id.as_uuid(),
             "CreateWorkflow",
             key,
-            super::reused(key),
+            ps_db::idempotency::reused(key, Error::FailedPrecondition),
             || self.create_workflow_now(caller, organisation, name, steps, key),
             |id| self.get_workflow(caller, id),
         )

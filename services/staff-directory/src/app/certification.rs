@@ -42,7 +42,7 @@ impl Directory {
             caller.practice_id.as_uuid(),
             "InviteToCertification",
             key,
-            super::reused(key),
+            ps_db::idempotency::reused(key, Error::FailedPrecondition),
             || self.invite_to_certification_now(caller, id, key),
             |id| self.get_staff(caller, StaffId(id)),
         )

@@ -76,7 +76,7 @@ impl Directory {
             caller.practice_id.as_uuid(),
             "CreateLocation",
             key,
-            super::reused(key),
+            ps_db::idempotency::reused(key, Error::FailedPrecondition),
             || self.create_location_now(caller, name, key),
             |id| async move {
                 self.acting(caller).await?;

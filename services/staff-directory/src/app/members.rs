@@ -18,7 +18,7 @@ use sea_orm::{
 };
 use tracing::info;
 
-use super::{Acting, Directory, located, remember, reused, stored_role, stored_status};
+use super::{Acting, Directory, located, remember, stored_role, stored_status};
 use crate::domain::{
     CertificationStatus, Invitation, StaffChanges, StaffFilter, StaffMember, StaffStatus,
 };
@@ -244,7 +244,7 @@ impl Directory {
             caller.practice_id.as_uuid(),
             "InviteStaff",
             key,
-            reused(key),
+            ps_db::idempotency::reused(key, Error::FailedPrecondition),
             || self.invite_staff_now(caller, invitation, key),
             |id| self.get_staff(caller, StaffId(id)),
         )
@@ -289,7 +289,7 @@ impl Directory {
             caller.practice_id.as_uuid(),
             "ReinviteStaff",
             key,
-            reused(key),
+            ps_db::idempotency::reused(key, Error::FailedPrecondition),
             || self.reinvite_staff_now(caller, id, key),
             |id| self.get_staff(caller, StaffId(id)),
         )

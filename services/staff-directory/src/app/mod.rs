@@ -50,15 +50,6 @@ async fn remember<C: ConnectionTrait>(
     ps_db::idempotency::remember_or(tx, scope, operation, key, result, Error::Aborted).await
 }
 
-fn reused(key: Option<&ps_core::RequestKey>) -> impl Fn() -> Error + '_ {
-    move || {
-        Error::FailedPrecondition(
-            key.map(ps_db::idempotency::reused_message)
-                .unwrap_or_default(),
-        )
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Name recorded as the actor of operator actions (bootstrap).

@@ -104,7 +104,7 @@ impl Directory {
             caller.practice_id.as_uuid(),
             "OffboardStaff",
             key,
-            super::reused(key),
+            ps_db::idempotency::reused(key, Error::FailedPrecondition),
             || self.offboard_staff_now(caller, leaver_id, replacement_id, existing_access, key),
             |id| self.get_offboarding(caller, id),
         )

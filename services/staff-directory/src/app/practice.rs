@@ -6,7 +6,7 @@ use ps_events::Actor;
 use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set, TransactionTrait};
 use tracing::info;
 
-use super::{Directory, OPERATOR_SCOPE, remember, reused};
+use super::{Directory, OPERATOR_SCOPE, remember};
 use crate::domain::{Invitation, NewPractice, Practice, PracticeSettings, StaffMember};
 use crate::error::Error;
 use crate::store::{practices, staff_members};
@@ -36,7 +36,7 @@ impl Directory {
             OPERATOR_SCOPE,
             "CreatePractice",
             key,
-            reused(key),
+            ps_db::idempotency::reused(key, Error::FailedPrecondition),
             || self.create_practice_now(new, key),
             |owner| self.practice_of_owner(StaffId(owner)),
         )
