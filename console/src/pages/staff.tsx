@@ -303,6 +303,15 @@ export function StaffPage() {
                           Sent {m.invitationCount} {m.invitationCount === 1 ? "time" : "times"}
                         </span>
                         <span class="muted small nowrap">last {formatDateTime(m.lastInvitedAt)}</span>
+                        {m.invitationFailedAt ? (
+                          <span
+                            class="badge badge-bad"
+                            data-testid="invitation-failed"
+                            title={m.invitationFailure || undefined}
+                          >
+                            Not delivered {formatDate(m.invitationFailedAt)}
+                          </span>
+                        ) : null}
                         {can.reinvite(session.role, m) ? (
                           <Button small busy={ops.action.busy} onClick={() => void ops.reinvite(m)}>
                             Reinvite
