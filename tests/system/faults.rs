@@ -25,9 +25,13 @@ const INVITATIONS: usize = 1_000;
 const IN_FLIGHT: usize = 16;
 const PACE: Duration = Duration::from_millis(10);
 const PATIENCE: Duration = Duration::from_secs(240);
-/// How long a dependency's health may take to show an outage or a recovery (checked every
-/// second).
-const HEALTH_PATIENCE: Duration = Duration::from_secs(6);
+/// How long a dependency's health may take to show an outage (it is checked every second, a
+/// live subscription watches its connection every second).
+const OUTAGE_PATIENCE: Duration = Duration::from_secs(6);
+/// How long it may take to show a recovery: a lost subscription first lets the deliveries in
+/// hand finish (at most 5 s), closes (1 s), waits out its reconnect backoff (at most 2 s) and
+/// subscribes again; then the next health check sees it.
+const RECOVERY_PATIENCE: Duration = Duration::from_secs(15);
 
 /// One scenario: the processes, the practice, the invitations under way.
 struct Run {
@@ -103,16 +107,22 @@ impl Run {
     /// the whole server stays SERVING.
     async fn every_health(&self, dependency: &str, serving: bool) -> Duration {
         let began = Instant::now();
+        let patience = if serving {
+            RECOVERY_PATIENCE
+        } else {
+            OUTAGE_PATIENCE
+        };
         for process in &self.system.processes {
-            eventually_within(
-                HEALTH_PATIENCE,
-                &format!(
-                    "{} to report {dependency} serving={serving}",
-                    process.service
-                ),
-                || async { (process.health(dependency).await == Some(serving)).then_some(()) },
-            )
-            .await;
+            while process.health(dependency).await != Some(serving) {
+                assert!(
+                    began.elapsed() < patience,
+                    "{} did not report {dependency} serving={serving} within {patience:?}; what \
+                     its log says of its event connections:\n{}",
+                    process.service,
+                    connection_lines(&process.log)
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             assert_eq!(
                 process.health("").await,
                 Some(true),
@@ -317,6 +327,28 @@ async fn a_database_cut_of_10_s_answers_unavailable_and_heals() {
         recovered.as_secs_f64()
     ))
     .await;
+}
+
+/// The last lines of a process log about its broker connections.
+fn connection_lines(log: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            [
+                "consum",
+                "publish",
+                "reconnect",
+                "subscri",
+                "dependency",
+                "drain",
+                "in hand",
+            ]
+            .iter()
+            .any(|word| l.contains(word))
+        })
+        .collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 /// Ids of what `service` still has to hand on: unpublished events, and for notification
