@@ -29,6 +29,7 @@ use ps_proto::common::v1::PracticeRole;
 use ps_proto::identity::v1 as identity;
 use ps_proto::identity::v1::identity_internal_service_client::IdentityInternalServiceClient;
 use ps_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use ps_proto::identity::v1::service_account_service_client::ServiceAccountServiceClient;
 use ps_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use ps_proto::orgaccess::v1::org_access_service_client::OrgAccessServiceClient;
 use ps_proto::staff::v1 as staff;
@@ -384,7 +385,8 @@ impl Person {
 }
 
 pub const OPERATOR_TOKEN: &str = "test-operator-token";
-pub const INTERNAL_TOKEN: &str = "test-internal-token";
+/// notification's client secret in tests (43 base64url characters, as identity requires).
+pub const NOTIFICATION_SECRET: &str = "dGVzdC1ub3RpZmljYXRpb24tY2xpZW50LXNlY3JldC0";
 /// The key that seals identity's signing keys in tests (32 bytes, base64).
 pub const TEST_KEY_ENCRYPTION_KEY: &str = "dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM=";
 
@@ -398,6 +400,9 @@ pub struct TestSystem {
     pub mail_dir: PathBuf,
     system: Option<System>,
     rabbit: Option<RabbitSettings>,
+    /// Service accounts made for the test's internal calls, by their scopes: (client id,
+    /// secret).
+    service_accounts: tokio::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
     _external: Option<External>,
     _dir: TempDir,
 }
@@ -497,6 +502,7 @@ impl TestSystem {
             mail_dir,
             system: None,
             rabbit,
+            service_accounts: Default::default(),
             _external: external,
             _dir: dir,
         };
@@ -516,7 +522,7 @@ impl TestSystem {
                 mail: self.mail.clone(),
                 clock: self.clock.clone(),
                 operator_token: Secret::new(OPERATOR_TOKEN),
-                internal_token: Secret::new(INTERNAL_TOKEN),
+                notification_secret: Secret::new(NOTIFICATION_SECRET),
                 signing_key_encryption_key: Secret::new(TEST_KEY_ENCRYPTION_KEY),
                 console_url: "https://app.example.test".into(),
                 hashing: Some(self.hashing),
@@ -549,7 +555,7 @@ impl TestSystem {
         self.rabbit.as_ref()
     }
 
-    async fn channel(addr: std::net::SocketAddr) -> Channel {
+    pub async fn channel(addr: std::net::SocketAddr) -> Channel {
         Channel::from_shared(format!("http://{addr}"))
             .expect("valid address")
             .connect()
@@ -568,11 +574,69 @@ impl TestSystem {
         )
     }
 
-    pub async fn identity_internal(&self, token: &str) -> IdentityInternalServiceClient<Authed> {
+    /// identity's internal API, as notification calls it (a service token with the link
+    /// scopes).
+    pub async fn identity_internal(&self) -> IdentityInternalServiceClient<Authed> {
+        let token = self.service_token(ps_auth::scopes::NOTIFICATION).await;
         IdentityInternalServiceClient::with_interceptor(
             Self::channel(self.addresses.identity).await,
-            Credential::service(token).expect("ascii token"),
+            bearer(&token),
         )
+    }
+
+    /// Service accounts, managed with the operator credential.
+    pub async fn service_accounts_as_operator(&self) -> ServiceAccountServiceClient<Authed> {
+        ServiceAccountServiceClient::with_interceptor(
+            Self::channel(self.addresses.identity).await,
+            Credential::operator(OPERATOR_TOKEN).expect("ascii token"),
+        )
+    }
+
+    /// A platform-wide service account holding `scopes`: (client id, secret).
+    pub async fn service_account(&self, scopes: &[ps_auth::Scope]) -> (String, String) {
+        let key = scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut accounts = self.service_accounts.lock().await;
+        if let Some(account) = accounts.get(&key) {
+            return account.clone();
+        }
+        let created = self
+            .service_accounts_as_operator()
+            .await
+            .create_service_account(identity::CreateServiceAccountRequest {
+                name: format!("test caller {}", accounts.len() + 1),
+                description: format!("holds {key}"),
+                scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+                ..Default::default()
+            })
+            .await
+            .expect("CreateServiceAccount")
+            .into_inner();
+        let account = (
+            created.service_account.expect("account").id,
+            created.client_secret,
+        );
+        accounts.insert(key, account.clone());
+        account
+    }
+
+    /// A fresh service token (valid at the test clock's now) of an account holding `scopes`.
+    pub async fn service_token(&self, scopes: &[ps_auth::Scope]) -> String {
+        let (client_id, client_secret) = self.service_account(scopes).await;
+        self.identity()
+            .await
+            .issue_service_token(identity::IssueServiceTokenRequest {
+                client_id,
+                client_secret,
+                ..Default::default()
+            })
+            .await
+            .expect("IssueServiceToken")
+            .into_inner()
+            .access_token
     }
 
     pub async fn staff(&self) -> StaffDirectoryServiceClient<Channel> {
@@ -593,22 +657,29 @@ impl TestSystem {
         )
     }
 
+    /// staff-directory's internal API with a service token holding `scopes`.
     pub async fn staff_internal(
         &self,
-        token: &str,
+        scopes: &[ps_auth::Scope],
     ) -> ps_proto::staff::v1::staff_directory_internal_service_client::StaffDirectoryInternalServiceClient<Authed>{
+        let token = self.service_token(scopes).await;
         ps_proto::staff::v1::staff_directory_internal_service_client::StaffDirectoryInternalServiceClient::with_interceptor(
             Self::channel(self.addresses.staff_directory).await,
-            Credential::service(token).expect("ascii token"),
+            bearer(&token),
         )
     }
 
+    /// The authorisation API as another service calls it (a service token with
+    /// `orgaccess.check`).
     pub async fn authorization(
         &self,
     ) -> ps_proto::orgaccess::v1::org_access_authorization_service_client::OrgAccessAuthorizationServiceClient<Authed>{
+        let token = self
+            .service_token(&[ps_auth::scopes::ORGACCESS_CHECK])
+            .await;
         ps_proto::orgaccess::v1::org_access_authorization_service_client::OrgAccessAuthorizationServiceClient::with_interceptor(
             Self::channel(self.addresses.org_access).await,
-            Credential::service(INTERNAL_TOKEN).expect("ascii token"),
+            bearer(&token),
         )
     }
 
@@ -964,6 +1035,23 @@ fn placeholder_addresses() -> Addresses {
         org_access: unset,
         notification: unset,
     }
+}
+
+/// The access policies of the four services (notification's has no internal method).
+pub fn access_policies() -> Vec<ps_auth::AccessPolicy> {
+    vec![
+        ps_identity::access_policy(),
+        ps_staff_directory::access_policy(),
+        ps_org_access::access_policy(),
+    ]
+}
+
+/// Every gRPC service that only service accounts call (`package.Service`).
+pub fn internal_services() -> Vec<String> {
+    access_policies()
+        .iter()
+        .flat_map(ps_auth::AccessPolicy::internal_services)
+        .collect()
 }
 
 pub fn bearer(token: &str) -> Credential {

@@ -451,7 +451,6 @@ impl ProcessSystem {
                         "PS_RABBITMQ__EXCHANGE".to_owned(),
                         infrastructure.rabbit.exchange.clone(),
                     ),
-                    ("PS_INTERNAL_TOKEN".to_owned(), crate::INTERNAL_TOKEN.into()),
                     ("PS_OPERATOR_TOKEN".to_owned(), crate::OPERATOR_TOKEN.into()),
                     // Replica i of every service talks to identity replica i.
                     (
@@ -471,10 +470,18 @@ impl ProcessSystem {
                             "PS_SIGNING__KEY_ENCRYPTION_KEY".to_owned(),
                             crate::TEST_KEY_ENCRYPTION_KEY.into(),
                         ),
+                        (
+                            "PS_PRODUCT_ACCOUNTS__NOTIFICATION_SECRET".to_owned(),
+                            crate::NOTIFICATION_SECRET.into(),
+                        ),
                     ]),
-                    "notification" => {
-                        env.push(("PS_MAIL__FOLDER".to_owned(), mail_dir.display().to_string()))
-                    }
+                    "notification" => env.extend([
+                        ("PS_MAIL__FOLDER".to_owned(), mail_dir.display().to_string()),
+                        (
+                            "PS_CREDENTIALS__CLIENT_SECRET".to_owned(),
+                            crate::NOTIFICATION_SECRET.into(),
+                        ),
+                    ]),
                     _ => {}
                 }
                 env.extend(options.env.iter().cloned());

@@ -9,12 +9,12 @@ use prost::Message;
 use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value,
 };
-use system_tests::{Backend, INTERNAL_TOKEN, OPERATOR_TOKEN, TestSystem, violated_fields};
+use system_tests::{Backend, OPERATOR_TOKEN, TestSystem, violated_fields};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 /// Raw protobuf bytes in both directions.
 #[derive(Debug, Clone, Default)]
-struct Raw;
+pub(crate) struct Raw;
 
 impl Codec for Raw {
     type Encode = Vec<u8>;
@@ -123,6 +123,12 @@ async fn every_oversized_string_of_every_method_is_refused_briefly() {
     let system = TestSystem::start(&Backend::Embedded).await;
     let owner = system.practice_with_owner("Bounded Practice").await;
     let pool = DescriptorPool::decode(ps_proto::FILE_DESCRIPTOR_SET).expect("the descriptors");
+    let every_scope: Vec<ps_auth::Scope> = ps_auth::scopes::CATALOGUE
+        .iter()
+        .map(|entry| entry.scope)
+        .collect();
+    let service_token = system.service_token(&every_scope).await;
+    let internal_services = system_tests::internal_services();
     let a = system.addresses;
     let mut checked = 0;
     let mut refusals = Vec::new();
@@ -142,15 +148,19 @@ async fn every_oversized_string_of_every_method_is_refused_briefly() {
         for method in service.methods() {
             for (path, name) in string_fields(&method.input()) {
                 let mut request = tonic::Request::new(oversized(&method.input(), &path));
-                // Whichever credential the method needs is there.
+                // Whichever credential the method needs is there: a service token with every
+                // scope for the internal services, the owner's token elsewhere.
+                let internal = internal_services.iter().any(|s| s == service.full_name());
+                let token = if internal {
+                    &service_token
+                } else {
+                    &owner.access_token
+                };
                 let headers = request.metadata_mut();
                 headers.insert(
                     "authorization",
-                    format!("Bearer {}", owner.access_token)
-                        .parse()
-                        .expect("ascii"),
+                    format!("Bearer {token}").parse().expect("ascii"),
                 );
-                headers.insert("x-service-token", INTERNAL_TOKEN.parse().expect("ascii"));
                 headers.insert("x-operator-token", OPERATOR_TOKEN.parse().expect("ascii"));
                 let mut grpc = tonic::client::Grpc::new(channel.clone());
                 grpc.ready().await.expect("ready");

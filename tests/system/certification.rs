@@ -3,7 +3,7 @@
 
 use ps_proto::common::v1::PracticeRole;
 use ps_proto::staff::v1 as staff;
-use system_tests::{Backend, Code, INTERNAL_TOKEN, TestSystem, on_every_backend, violated_fields};
+use system_tests::{Backend, Code, TestSystem, on_every_backend, violated_fields};
 
 on_every_backend!(certification_from_invitation_to_pdf);
 
@@ -131,7 +131,8 @@ async fn certification_from_invitation_to_pdf(backend: Backend) {
         "Your certificate from Certified Clinic is ready"
     );
 
-    // An internal service records for a practice; a wrong credential is refused.
+    // A course system records for a practice with `certification.record`; a token without
+    // that scope is refused.
     let internal_request = staff::InternalRecordCertificationRequest {
         practice_id: owner.practice_id.clone(),
         staff_id: manager_id.clone(),
@@ -140,14 +141,14 @@ async fn certification_from_invitation_to_pdf(backend: Backend) {
         recorded_by: "Course System".into(),
     };
     let refused = system
-        .staff_internal("wrong")
+        .staff_internal(&[ps_auth::scopes::STAFF_READ])
         .await
         .record_certification(internal_request.clone())
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), Code::Unauthenticated);
+    assert_eq!(refused.code(), Code::PermissionDenied);
     let by_service = system
-        .staff_internal(INTERNAL_TOKEN)
+        .staff_internal(&[ps_auth::scopes::CERTIFICATION_RECORD])
         .await
         .record_certification(internal_request)
         .await

@@ -261,7 +261,7 @@ async fn a_newer_link_voids_the_older_one(backend: Backend) {
         .await;
     let first = system.wait_for_mail("relink@example.test", 1).await;
 
-    let mut internal = system.identity_internal(system_tests::INTERNAL_TOKEN).await;
+    let mut internal = system.identity_internal().await;
     let second = internal
         .issue_invitation_link(identity::IssueInvitationLinkRequest {
             email: "relink@example.test".into(),
@@ -288,14 +288,16 @@ async fn a_newer_link_voids_the_older_one(backend: Backend) {
         .await
         .expect("the newest link works");
 
-    // Internal RPCs refuse a wrong service credential.
-    let refused = system
-        .identity_internal("not-the-token")
-        .await
-        .issue_invitation_link(identity::IssueInvitationLinkRequest::default())
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), Code::Unauthenticated);
+    // Internal RPCs refuse a person's token: only a service token with the scope mints links.
+    let person = system.practice_with_owner("Other Relink Practice").await;
+    let refused = identity::identity_internal_service_client::IdentityInternalServiceClient::with_interceptor(
+        TestSystem::channel(system.addresses.identity).await,
+        system_tests::bearer(&person.access_token),
+    )
+    .issue_invitation_link(identity::IssueInvitationLinkRequest::default())
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
 }
 
 async fn refresh_rotates_and_sign_out_ends_the_session(backend: Backend) {

@@ -333,7 +333,6 @@ async fn the_signing_key_rotates_without_refusing_a_token() {
     let wrong = ps_identity::Config {
         common: ps_service::CommonConfig {
             database: system.databases.identity.clone(),
-            internal_token: ps_config::Secret::new("x"),
             ..ps_service::CommonConfig::defaults("identity", 0, 0)
         },
         signing: ps_identity::config::SigningSettings {

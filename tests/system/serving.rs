@@ -227,7 +227,6 @@ async fn a_panicking_handler_answers_internal_and_the_server_survives() {
         verifier,
         std::sync::Arc::new(ps_auth::NoEndedSessions),
         ps_config::Secret::default(),
-        ps_config::Secret::default(),
     );
     let routes = tonic::service::Routes::new(tonic_health::pb::health_server::HealthServer::new(
         PanickingHealth,

@@ -141,11 +141,11 @@ async fn metrics_are_served_on_the_admin_port(backend: Backend) {
     let invite = "/staff.v1.StaffDirectoryService/InviteStaff";
     let series = [
         format!(
-            "ps_rpc_requests_total{{code=\"OK\",method=\"{invite}\",service=\"staff-directory\"}}"
+            "ps_rpc_requests_total{{caller=\"user\",code=\"OK\",method=\"{invite}\",service=\"staff-directory\"}}"
         ),
-        "ps_rpc_requests_total{code=\"UNAUTHENTICATED\",method=\"/staff.v1.StaffDirectoryService/ListStaff\",service=\"staff-directory\"}".to_owned(),
+        "ps_rpc_requests_total{caller=\"unauthenticated\",code=\"UNAUTHENTICATED\",method=\"/staff.v1.StaffDirectoryService/ListStaff\",service=\"staff-directory\"}".to_owned(),
         format!(
-            "ps_rpc_duration_seconds_count{{code=\"OK\",method=\"{invite}\",service=\"staff-directory\"}}"
+            "ps_rpc_duration_seconds_count{{caller=\"user\",code=\"OK\",method=\"{invite}\",service=\"staff-directory\"}}"
         ),
         "ps_events_published_total{outcome=\"published\",service=\"staff-directory\"}".to_owned(),
         "ps_events_consumed_total{event_type=\"staff.invited\",outcome=\"handled\",service=\"notification\"}".to_owned(),

@@ -16,6 +16,7 @@ use ps_events::rabbit::RabbitSettings;
 use ps_proto::common::v1::PracticeRole;
 use ps_proto::identity::v1 as identity;
 use ps_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use ps_proto::identity::v1::service_account_service_client::ServiceAccountServiceClient;
 use ps_proto::orgaccess::v1 as org;
 use ps_proto::orgaccess::v1::org_access_authorization_service_client::OrgAccessAuthorizationServiceClient;
 use ps_proto::orgaccess::v1::org_access_service_client::OrgAccessServiceClient;
@@ -28,7 +29,8 @@ use tonic::transport::Channel;
 pub type Authed = InterceptedService<Channel, Credential>;
 
 pub const OPERATOR_TOKEN: &str = "bench-operator-token";
-pub const INTERNAL_TOKEN: &str = "bench-internal-token";
+/// notification's client secret (43 base64url characters).
+const NOTIFICATION_SECRET: &str = "YmVuY2gtbm90aWZpY2F0aW9uLWNsaWVudC1zZWNyZXQ";
 /// Seals identity's signing keys (32 bytes, base64).
 const TEST_KEY_ENCRYPTION_KEY: &str = "YmVuY2gta2V5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=";
 pub const PASSWORD: &str = "a bench password";
@@ -91,7 +93,7 @@ impl Product {
                 mail: Default::default(),
                 clock: Arc::new(ps_core::SystemClock),
                 operator_token: Secret::new(OPERATOR_TOKEN),
-                internal_token: Secret::new(INTERNAL_TOKEN),
+                notification_secret: Secret::new(NOTIFICATION_SECRET),
                 signing_key_encryption_key: Secret::new(TEST_KEY_ENCRYPTION_KEY),
                 console_url: "https://app.example.test".into(),
                 hashing: Some(hashing),
@@ -156,13 +158,42 @@ impl Product {
         ))
     }
 
-    /// The authorisation API as another service calls it (internal credential).
+    /// The authorisation API as another service calls it: a service account of its own
+    /// holding `orgaccess.check`, and a service token it issued (valid 5 minutes, longer than
+    /// any scenario).
     pub async fn authorization(
         &self,
     ) -> anyhow::Result<OrgAccessAuthorizationServiceClient<Authed>> {
+        let mut accounts = ServiceAccountServiceClient::with_interceptor(
+            Self::channel(self.addresses.identity).await?,
+            Credential::operator(OPERATOR_TOKEN).map_err(|e| anyhow!("{e:?}"))?,
+        );
+        let created = accounts
+            .create_service_account(identity::CreateServiceAccountRequest {
+                name: format!("bench caller {}", uuid::Uuid::now_v7()),
+                description: "the benchmark's CheckAccess caller".into(),
+                scopes: vec![ps_auth::scopes::ORGACCESS_CHECK.as_str().into()],
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        let token = self
+            .identity()
+            .await?
+            .issue_service_token(identity::IssueServiceTokenRequest {
+                client_id: created
+                    .service_account
+                    .ok_or_else(|| anyhow!("no account"))?
+                    .id,
+                client_secret: created.client_secret,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .access_token;
         Ok(OrgAccessAuthorizationServiceClient::with_interceptor(
             Self::channel(self.addresses.org_access).await?,
-            Credential::service(INTERNAL_TOKEN).map_err(|e| anyhow!("{e:?}"))?,
+            bearer(&token)?,
         ))
     }
 

@@ -6,6 +6,7 @@
 //! tests use it with temporary directories, a movable clock and, on CI, PostgreSQL and RabbitMQ.
 
 pub mod console;
+pub mod local_credential;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -78,8 +79,9 @@ pub struct SystemConfig {
     pub mail: ps_notification::mail::MailSettings,
     pub clock: SharedClock,
     pub operator_token: Secret,
-    /// Credential the services present to each other's internal RPCs.
-    pub internal_token: Secret,
+    /// notification's client secret: identity provisions the product's notification service
+    /// account with it, and notification signs in with it to mint and void links.
+    pub notification_secret: Secret,
     /// Seals identity's token signing keys in its database (32 bytes, base64).
     pub signing_key_encryption_key: Secret,
     /// Where people reach the web console (no trailing slash), e.g. `http://localhost:8080`:
@@ -131,14 +133,12 @@ impl System {
             events,
             shutdown,
         };
-        let internal_token = config.internal_token.clone();
         let operator_token = config.operator_token.clone();
         let console_url = config.console_url.trim_end_matches('/').to_owned();
         let cors_origins = console_origins(&console_url);
         let common = |name: &str, database: &DbSettings| {
             let mut common = CommonConfig {
                 database: database.clone(),
-                internal_token: internal_token.clone(),
                 operator_token: operator_token.clone(),
                 identity_url: format!("http://{}", addresses.identity),
                 ..CommonConfig::defaults(name, 0, 0)
@@ -154,6 +154,9 @@ impl System {
             signing: ps_identity::config::SigningSettings {
                 key_encryption_key: config.signing_key_encryption_key.clone(),
                 ..Default::default()
+            },
+            product_accounts: ps_identity::config::ProductAccounts {
+                notification_secret: config.notification_secret.clone(),
             },
             ..ps_identity::Config::default()
         };
@@ -193,6 +196,11 @@ impl System {
                     },
                     certification_url: format!("{console_url}/certification"),
                     org_invitations_url: format!("{console_url}/organisation-invitations"),
+                    credentials: ps_auth::ServiceCredentialSettings {
+                        client_id: ps_auth::scopes::NOTIFICATION_ACCOUNT_ID.to_string(),
+                        client_secret: config.notification_secret.clone(),
+                        ..Default::default()
+                    },
                 },
                 env.clone(),
                 listeners.notification,

@@ -95,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
         admin_listener,
         admin_stopping.wait(),
     ));
+    let operator_token = kept_secret(&operator_token_file, ps_auth::random_token)?;
     let system = System::start(
         SystemConfig {
             databases: Databases::sqlite(&args.data_dir),
@@ -102,13 +103,16 @@ async fn main() -> anyhow::Result<()> {
             mail_folder: mail_folder.clone(),
             mail: Default::default(),
             clock: Arc::new(ps_core::SystemClock),
-            operator_token: kept_secret(&operator_token_file, ps_auth::random_token)?,
+            operator_token: operator_token.clone(),
             signing_key_encryption_key: kept_secret(
                 &args.data_dir.join("signing-key-encryption-key"),
                 ps_identity::app::keyring::Kek::generate,
             )?,
-            // In one process the internal credential never leaves memory: a fresh one per run.
-            internal_token: Secret::new(ps_auth::random_token()),
+            // notification's own service account: identity provisions it with this secret.
+            notification_secret: kept_secret(
+                &args.data_dir.join("notification-client-secret"),
+                ps_auth::random_token,
+            )?,
             console_url: args
                 .public_url
                 .clone()
@@ -119,6 +123,10 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let a = system.addresses;
+    let credential_file = args.data_dir.join("service-credentials.json");
+    practice_staff::local_credential::ensure(&credential_file, a.identity, operator_token.expose())
+        .await
+        .context("writing the local services' credential")?;
     let console_note = if practice_staff::console::is_built(&args.console_dir) {
         String::new()
     } else {
@@ -136,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "\nPractice Staff is running: all services SERVING after {} ms (embedded: SQLite + in-process events)\n\
          \n  console           http://localhost:{}/{}\n  identity          {}\n  staff-directory   {}\n  org-access        {}\n  notification      {}\n  metrics           http://{}/metrics\n\
-         \n  data directory    {}\n  e-mails           {}\n  operator token    {}\n\
+         \n  data directory    {}\n  e-mails           {}\n  operator token    {}\n  service account   {} (orgaccess.check, staff.read: for services on this machine)\n\
          \nNext: staffctl bootstrap --practice \"My Practice\" --owner-email you@example.com --owner-name \"Your Name\"\n\
          Stop with Ctrl-C.\n",
         started.elapsed().as_millis(),
@@ -150,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
         args.data_dir.display(),
         mail_folder.display(),
         operator_token_file.display(),
+        credential_file.display(),
     );
     let (trigger, signalled) = ps_core::Shutdown::new();
     ps_grpc::signals::install(trigger);

@@ -42,6 +42,21 @@ pub struct Config {
     pub reset_window: Duration,
     pub hashing: HashingSettings,
     pub signing: SigningSettings,
+    /// Lifetime of service tokens (default 5 minutes). A disabled account's tokens are refused
+    /// at once anyway; this bounds how long a token lives if it leaks.
+    #[serde(with = "humantime_serde")]
+    pub service_token_ttl: Duration,
+    pub product_accounts: ProductAccounts,
+}
+
+/// The secrets of the product's own service accounts, which identity provisions at start (the
+/// same value goes to the service that uses it). Empty: not provisioned.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProductAccounts {
+    /// notification's client secret (43 base64url characters): it mints and voids the links
+    /// it e-mails with it.
+    pub notification_secret: ps_config::Secret,
 }
 
 /// How the keys that sign access tokens are kept.
@@ -82,6 +97,8 @@ impl Default for Config {
             reset_window: Duration::from_secs(3600),
             hashing: HashingSettings::default(),
             signing: SigningSettings::default(),
+            service_token_ttl: Duration::from_secs(5 * 60),
+            product_accounts: ProductAccounts::default(),
         }
     }
 }

@@ -1,4 +1,8 @@
 //! Identity's domain values and results, independent of gRPC and storage.
+//!
+//! - [`service_accounts`]: the rules of machine callers' accounts and credentials.
+
+pub mod service_accounts;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -33,12 +33,26 @@ pub enum Error {
     NoActivePractice,
     #[error("the session has ended; sign in again")]
     SessionEnded,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("the service credential was refused")]
+    ServiceCredentialRefused,
     #[error("too many password checks in progress; retry in {} ms", .0.as_millis())]
     Busy(std::time::Duration),
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<ps_core::FieldViolation> for Error {
+    fn from(violation: ps_core::FieldViolation) -> Self {
+        Error::Invalid(violation.into())
+    }
 }
 
 impl From<HashError> for Error {
@@ -54,9 +68,12 @@ impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
             Error::Invalid(invalid) => ps_grpc::status::invalid_argument(&invalid),
-            Error::InvitationNotFound | Error::ResetLinkNotFound => {
+            Error::InvitationNotFound | Error::ResetLinkNotFound | Error::NotFound(_) => {
                 Status::not_found(err.to_string())
             }
+            Error::AlreadyExists(_) => Status::already_exists(err.to_string()),
+            Error::PermissionDenied(_) => Status::permission_denied(err.to_string()),
+            Error::ServiceCredentialRefused => Status::unauthenticated(err.to_string()),
             Error::InvitationUsed
             | Error::InvitationReplaced
             | Error::InvitationExpired

@@ -1,4 +1,7 @@
 //! Identity's gRPC edge: requests become domain values here, results become messages here.
+//! [`service_accounts`] holds the service-account RPCs.
+
+mod service_accounts;
 
 use ps_auth::{Caller, PublicJwk};
 use ps_core::{Email, PersonName, PracticeId, StaffId, UserId, Violations, validation::checked};
@@ -174,6 +177,15 @@ impl IdentityService for Api {
         Ok(Response::new(signed_in(
             self.identity.switch_practice(&caller, practice).await?,
         )))
+    }
+
+    async fn issue_service_token(
+        &self,
+        request: Request<pb::IssueServiceTokenRequest>,
+    ) -> Result<Response<pb::IssueServiceTokenResponse>, Status> {
+        Ok(Response::new(
+            self.issue_service_token_edge(request.into_inner()).await?,
+        ))
     }
 
     async fn get_jwks(

@@ -1,5 +1,6 @@
 //! Identity: users, password sign-in (argon2id), sessions and access tokens, single-use
-//! invitation links.
+//! invitation links, and service accounts (machine callers with their own credentials and
+//! scopes, exchanged for short-lived service tokens).
 //!
 //! - [`domain`]: passwords, secret tokens and use-case results.
 //! - [`app`]: the use cases ([`app::Identity`]); each state change and its event share one
@@ -25,11 +26,12 @@ pub mod store;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ps_auth::{Access, AccessPolicy, KeySource, PublicJwk};
+use ps_auth::{Access, AccessPolicy, KeySource, PublicJwk, scopes};
 use ps_events::OutboxWaker;
 use ps_proto::identity::v1::identity_internal_service_server::IdentityInternalServiceServer;
 use ps_proto::identity::v1::identity_operator_service_server::IdentityOperatorServiceServer;
 use ps_proto::identity::v1::identity_service_server::IdentityServiceServer;
+use ps_proto::identity::v1::service_account_service_server::ServiceAccountServiceServer;
 use ps_service::{Environment, Launch, Running, StartError};
 use tokio::net::TcpListener;
 
@@ -38,6 +40,7 @@ pub use config::Config;
 pub const HEALTH_NAMES: &[&str] = &[
     "identity.v1.IdentityService",
     "identity.v1.IdentityInternalService",
+    "identity.v1.ServiceAccountService",
 ];
 
 /// Which credential each identity method needs.
@@ -51,6 +54,7 @@ pub fn access_policy() -> AccessPolicy {
         "GetJwks",
         "RequestPasswordReset",
         "ResetPassword",
+        "IssueServiceToken",
     ];
     public
         .iter()
@@ -60,8 +64,16 @@ pub fn access_policy() -> AccessPolicy {
                 Access::Public,
             )
         })
-        .service("identity.v1.IdentityInternalService", Access::Internal)
+        .internal(
+            "identity.v1.IdentityInternalService",
+            &[
+                ("IssueInvitationLink", scopes::IDENTITY_INVITATION_LINKS),
+                ("IssuePasswordResetLink", scopes::IDENTITY_RESET_LINKS),
+                ("VoidLink", scopes::IDENTITY_VOID_LINKS),
+            ],
+        )
         .service("identity.v1.IdentityOperatorService", Access::Operator)
+        .service("identity.v1.ServiceAccountService", Access::OperatorOrUser)
 }
 
 /// Identity verifies its own tokens with the keys in its database.
@@ -112,10 +124,28 @@ pub async fn start(
             reset_window: config.reset_window,
             tokens: config.common.tokens.clone(),
             key_activation_delay: config.signing.activation_delay,
+            service_token_ttl: config.service_token_ttl,
         },
     )
     .await
     .map_err(|e| StartError::Other(e.to_string()))?;
+    if !config.product_accounts.notification_secret.is_empty() {
+        let secret = config.product_accounts.notification_secret.expose();
+        let account = domain::service_accounts::NOTIFICATION_ACCOUNT;
+        // Replicas starting together on a new database race to create the account; the one
+        // that loses finds it made on its second try.
+        let first = identity.provision_product_account(account, secret).await;
+        let provisioned = match first {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                identity.provision_product_account(account, secret).await
+            }
+        };
+        provisioned.map_err(|e| {
+            StartError::Config(format!("PS_PRODUCT_ACCOUNTS__NOTIFICATION_SECRET: {e}"))
+        })?;
+    }
     let public = ps_grpc::with_message_limits!(IdentityServiceServer::new(grpc::Api {
         identity: identity.clone(),
     }));
@@ -123,6 +153,9 @@ pub async fn start(
         identity: identity.clone(),
     }));
     let operator = ps_grpc::with_message_limits!(IdentityOperatorServiceServer::new(grpc::Api {
+        identity: identity.clone(),
+    }));
+    let accounts = ps_grpc::with_message_limits!(ServiceAccountServiceServer::new(grpc::Api {
         identity: identity.clone(),
     }));
     let resets = tokio::spawn(identity.clone().run_reset_requests(env.shutdown.clone()));
@@ -139,6 +172,7 @@ pub async fn start(
                     .add_service(public)
                     .add_service(internal)
                     .add_service(operator)
+                    .add_service(accounts)
             }),
             policy: access_policy(),
             keys: Arc::new(DatabaseKeys(identity.clone())),

@@ -1,3 +1,4 @@
+use ps_auth::ServiceCredentialSettings;
 use ps_service::CommonConfig;
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,9 @@ pub struct Config {
     pub certification_url: String,
     /// Link in organisation invitations (where the member answers them).
     pub org_invitations_url: String,
+    /// notification's own service account, for minting and voiding links at identity: its
+    /// client id is fixed (the product's notification account); the secret is required.
+    pub credentials: ServiceCredentialSettings,
 }
 
 impl Default for Config {
@@ -25,6 +29,10 @@ impl Default for Config {
             mail: MailSettings::default(),
             certification_url: "http://localhost:8080/certification".into(),
             org_invitations_url: "http://localhost:8080/organisation-invitations".into(),
+            credentials: ServiceCredentialSettings {
+                client_id: ps_auth::scopes::NOTIFICATION_ACCOUNT_ID.to_string(),
+                ..Default::default()
+            },
         }
     }
 }

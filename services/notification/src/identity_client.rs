@@ -4,20 +4,20 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ps_auth::credentials::Credential;
+use ps_auth::credentials::WithServiceToken;
+use ps_auth::{ServiceCredentialSettings, ServiceCredentials, TokenSettings};
 use ps_proto::identity::v1 as identity;
 use ps_proto::identity::v1::identity_internal_service_client::IdentityInternalServiceClient;
 use tonic::Code;
-use tonic::service::interceptor::InterceptedService;
+use tower::Layer;
 use uuid::Uuid;
 
 use crate::links::{LinkError, LinkIssuer, LinkMail, MintedLink};
 
-type Client = IdentityInternalServiceClient<
-    InterceptedService<ps_grpc::client::UnsentIsUnavailable, Credential>,
->;
+type Client = IdentityInternalServiceClient<WithServiceToken<ps_grpc::client::UnsentIsUnavailable>>;
 
-/// Links from identity over gRPC, with the internal service credential.
+/// Links from identity over gRPC, with notification's own service account (scopes
+/// `identity.invitation_links`, `identity.reset_links`, `identity.void_links`, nothing else).
 #[derive(Clone)]
 pub struct IdentityLinks {
     client: Client,
@@ -25,31 +25,36 @@ pub struct IdentityLinks {
 
 impl IdentityLinks {
     /// Connects lazily, so notification can start before identity answers.
-    pub fn new(identity_url: &str, internal_token: &str) -> Result<Self, String> {
-        let channel = ps_grpc::client::lazy(
-            tonic::transport::Endpoint::from_shared(identity_url.to_owned())
-                .map_err(|e| format!("identity_url: {e}"))?
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(10)),
-        );
-        let credential = Credential::service(internal_token).map_err(|e| e.to_string())?;
+    pub fn new(
+        identity_url: &str,
+        credentials: &ServiceCredentialSettings,
+        tokens: &TokenSettings,
+    ) -> Result<Self, String> {
+        let endpoint = tonic::transport::Endpoint::from_shared(identity_url.to_owned())
+            .map_err(|e| format!("identity_url: {e}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10));
+        let credentials = ServiceCredentials::new(endpoint.connect_lazy(), credentials, tokens)
+            .map_err(|e| format!("credentials: {e}"))?;
+        let channel = credentials.layer().layer(ps_grpc::client::lazy(endpoint));
         Ok(Self {
-            client: IdentityInternalServiceClient::with_interceptor(channel, credential),
+            client: IdentityInternalServiceClient::new(channel),
         })
     }
 }
 
-/// A refusal a retry will not change is permanent; anything else (identity down, slow,
-/// restarting) is worth retrying.
+/// A refusal a retry will not change is permanent. Anything else (identity down, slow,
+/// restarting) is worth retrying, and so is a refused credential: that is notification's
+/// configuration, not the e-mail's fault, and once fixed the e-mail goes out.
 fn refusal(status: tonic::Status) -> LinkError {
     let described = format!("{:?}: {}", status.code(), status.message());
     match status.code() {
-        Code::InvalidArgument
-        | Code::NotFound
-        | Code::AlreadyExists
-        | Code::FailedPrecondition
-        | Code::PermissionDenied
-        | Code::Unauthenticated => LinkError::Refused(described),
+        Code::InvalidArgument | Code::NotFound | Code::AlreadyExists | Code::FailedPrecondition => {
+            LinkError::Refused(described)
+        }
+        Code::PermissionDenied | Code::Unauthenticated => LinkError::Unavailable(format!(
+            "notification's service credential was refused ({described}); check PS_CREDENTIALS__*"
+        )),
         _ => LinkError::Unavailable(described),
     }
 }

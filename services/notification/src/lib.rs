@@ -44,9 +44,17 @@ pub async fn start(
     let mailer =
         mail::Mailer::new(&config.mail).map_err(|e| StartError::Config(format!("mail: {e}")))?;
     info!(mail = %mailer.describe(), "mail transport ready");
+    if !config.credentials.is_configured() {
+        return Err(StartError::Config(
+            "PS_CREDENTIALS__CLIENT_SECRET is required: notification's service account secret \
+             (the same value as identity's PS_PRODUCT_ACCOUNTS__NOTIFICATION_SECRET)"
+                .into(),
+        ));
+    }
     let links = identity_client::IdentityLinks::new(
         &config.common.identity_url,
-        config.common.internal_token.expose(),
+        &config.credentials,
+        &config.common.tokens,
     )
     .map_err(StartError::Config)?;
     let waker = OutboxWaker::default();

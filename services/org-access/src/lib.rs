@@ -16,7 +16,7 @@ pub mod store;
 
 use std::sync::Arc;
 
-use ps_auth::{Access, AccessPolicy, RemoteJwks};
+use ps_auth::{AccessPolicy, RemoteJwks, scopes};
 use ps_events::OutboxWaker;
 use ps_proto::orgaccess::v1::org_access_authorization_service_server::OrgAccessAuthorizationServiceServer;
 use ps_proto::orgaccess::v1::org_access_service_server::OrgAccessServiceServer;
@@ -31,9 +31,13 @@ pub const HEALTH_NAMES: &[&str] = &[
 ];
 
 pub fn access_policy() -> AccessPolicy {
-    AccessPolicy::new().service(
+    AccessPolicy::new().internal(
         "orgaccess.v1.OrgAccessAuthorizationService",
-        Access::Internal,
+        &[
+            ("CheckAccess", scopes::ORGACCESS_CHECK),
+            ("CheckAccessBatch", scopes::ORGACCESS_CHECK),
+            ("ExplainAccess", scopes::ORGACCESS_CHECK),
+        ],
     )
 }
 

@@ -1,6 +1,6 @@
 //! Staff-directory's gRPC edge: requests become domain values here, results become messages.
 
-use ps_auth::Caller;
+use ps_auth::{Caller, ServiceCaller};
 use ps_core::{
     Email, FieldViolation, Invalid, LocationId, PersonName, PracticeId, StaffId, TitleText,
     Violations, ids::parse_uuid, validation::checked,
@@ -801,10 +801,12 @@ impl StaffDirectoryService for Api {
 
 #[tonic::async_trait]
 impl StaffDirectoryInternalService for Api {
+    /// Recorded in the audit trail as the calling account, on behalf of `recorded_by`.
     async fn record_certification(
         &self,
         request: Request<pb::InternalRecordCertificationRequest>,
     ) -> Result<Response<pb::StaffMember>, Status> {
+        let service = Caller::service_of(&request)?;
         let req = request.into_inner();
         let mut v = Violations::default();
         let practice = v.check(PracticeId::parse_field("practice_id", &req.practice_id));
@@ -815,17 +817,77 @@ impl StaffDirectoryInternalService for Api {
             &req.certificate_number,
         ));
         v.finish().map_err(Error::from)?;
+        let practice = visible(&service, checked(practice))?;
         let recorded = self
             .directory
             .record_certification(
                 Recorder::Service {
-                    practice: checked(practice),
-                    on_behalf_of: checked(recorded_by).to_string(),
+                    practice,
+                    on_behalf_of: format!("{} via {}", checked(recorded_by), service.audit_name()),
                 },
                 checked(id),
                 checked(record),
             )
             .await?;
         Ok(Response::new(staff(recorded)))
+    }
+
+    async fn list_staff(
+        &self,
+        request: Request<pb::InternalListStaffRequest>,
+    ) -> Result<Response<pb::ListStaffResponse>, Status> {
+        let service = Caller::service_of(&request)?;
+        let req = request.into_inner();
+        let filter_request = req.filter.unwrap_or_default();
+        let mut v = Violations::default();
+        let practice = v.check(PracticeId::parse_field("practice_id", &req.practice_id));
+        let page = v.check_all(page_request("filter.page", filter_request.page.as_ref()));
+        let filter = v.check_all(staff_filter(&filter_request).map_err(|invalid| {
+            Invalid {
+                violations: invalid
+                    .violations
+                    .into_iter()
+                    .map(|violation| violation.within("filter"))
+                    .collect(),
+            }
+        }));
+        v.finish().map_err(Error::from)?;
+        let practice = visible(&service, checked(practice))?;
+        let found = self
+            .directory
+            .list_practice_staff(practice, checked(filter), checked(page))
+            .await?;
+        Ok(Response::new(pb::ListStaffResponse {
+            staff: found.items.into_iter().map(staff).collect(),
+            next_page_token: found.next_page_token,
+        }))
+    }
+
+    async fn get_staff(
+        &self,
+        request: Request<pb::InternalGetStaffRequest>,
+    ) -> Result<Response<pb::StaffMember>, Status> {
+        let service = Caller::service_of(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        let practice = v.check(PracticeId::parse_field("practice_id", &req.practice_id));
+        let id = v.check(StaffId::parse_field("staff_id", &req.staff_id));
+        v.finish().map_err(Error::from)?;
+        let practice = visible(&service, checked(practice))?;
+        Ok(Response::new(staff(
+            self.directory
+                .get_practice_staff(practice, checked(id))
+                .await?,
+        )))
+    }
+}
+
+/// The practice, if the calling account may see it; NOT_FOUND as for a missing practice
+/// otherwise.
+fn visible(service: &ServiceCaller, practice: PracticeId) -> Result<PracticeId, Error> {
+    if service.may_see(practice) {
+        Ok(practice)
+    } else {
+        Err(Error::NotFound("practice"))
     }
 }

@@ -23,7 +23,7 @@ pub mod store;
 
 use std::sync::Arc;
 
-use ps_auth::{Access, AccessPolicy, RemoteJwks};
+use ps_auth::{Access, AccessPolicy, RemoteJwks, scopes};
 use ps_events::OutboxWaker;
 use ps_proto::staff::v1::staff_directory_internal_service_server::StaffDirectoryInternalServiceServer;
 use ps_proto::staff::v1::staff_directory_service_server::StaffDirectoryServiceServer;
@@ -43,7 +43,14 @@ pub fn access_policy() -> AccessPolicy {
             "staff.v1.StaffDirectoryService/CreatePractice",
             Access::Operator,
         )
-        .service("staff.v1.StaffDirectoryInternalService", Access::Internal)
+        .internal(
+            "staff.v1.StaffDirectoryInternalService",
+            &[
+                ("RecordCertification", scopes::CERTIFICATION_RECORD),
+                ("ListStaff", scopes::STAFF_READ),
+                ("GetStaff", scopes::STAFF_READ),
+            ],
+        )
 }
 
 pub async fn start(

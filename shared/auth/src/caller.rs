@@ -1,14 +1,16 @@
 //! The verified caller of a request, as the auth layer established it.
 
-use ps_core::{PracticeId, PracticeRole, SessionId, StaffId, UserId};
+use ps_core::{PracticeId, PracticeRole, ServiceAccountId, SessionId, StaffId, UserId};
+
+use crate::scopes::Scope;
 
 /// Who is calling. The layer inserts one into every request's extensions.
 #[derive(Debug, Clone)]
 pub enum Caller {
     /// A signed-in user acting in one practice.
     User(UserCaller),
-    /// Another service holding the internal credential.
-    Service,
+    /// A service account holding a service token.
+    Service(ServiceCaller),
     /// Someone holding the operator credential.
     Operator,
     /// An allow-listed method called without credentials.
@@ -25,6 +27,35 @@ pub struct UserCaller {
     pub role: PracticeRole,
 }
 
+/// A machine caller: a service account with its scopes and, if it has one, its practice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCaller {
+    pub account_id: ServiceAccountId,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// `None`: platform-wide, answers for every practice.
+    pub practice: Option<PracticeId>,
+    pub session_id: SessionId,
+}
+
+impl ServiceCaller {
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    /// Whether the account may see `practice`: a platform-wide account sees every practice, a
+    /// practice-limited one only its own. Callers answer NotFound when it may not, exactly as
+    /// for a practice that does not exist.
+    pub fn may_see(&self, practice: PracticeId) -> bool {
+        self.practice.is_none_or(|own| own == practice)
+    }
+
+    /// How audit trails name it: `name (service account <id>)`.
+    pub fn audit_name(&self) -> String {
+        format!("{} (service account {})", self.name, self.account_id)
+    }
+}
+
 impl Caller {
     /// The signed-in user, or Unauthenticated. Handlers of user methods call this; the layer
     /// already refused requests without a valid token, so the error is a second line of defence.
@@ -34,6 +65,39 @@ impl Caller {
             _ => Err(tonic::Status::unauthenticated(
                 "a user access token is required",
             )),
+        }
+    }
+
+    /// The calling service account, or Unauthenticated (a second line of defence, as
+    /// [`Caller::user_of`]).
+    pub fn service_of<T>(request: &tonic::Request<T>) -> Result<ServiceCaller, tonic::Status> {
+        match request.extensions().get::<Caller>() {
+            Some(Caller::Service(service)) => Ok(service.clone()),
+            _ => Err(tonic::Status::unauthenticated(
+                "a service token is required",
+            )),
+        }
+    }
+
+    /// How logs and metrics name the caller: `user <id>`, `service <name> <id>`, `operator`,
+    /// `anonymous`.
+    pub fn describe(&self) -> String {
+        match self {
+            Caller::User(user) => format!("user {}", user.user_id),
+            Caller::Service(service) => format!("service {} {}", service.name, service.account_id),
+            Caller::Operator => "operator".into(),
+            Caller::Anonymous => "anonymous".into(),
+        }
+    }
+
+    /// The `caller` label of the RPC metrics: the service account's id, or `user`,
+    /// `operator`, `anonymous` (bounded: one value per account, never per person).
+    pub fn metric_label(&self) -> String {
+        match self {
+            Caller::User(_) => "user".into(),
+            Caller::Service(service) => service.account_id.to_string(),
+            Caller::Operator => "operator".into(),
+            Caller::Anonymous => "anonymous".into(),
         }
     }
 }

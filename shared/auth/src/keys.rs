@@ -3,10 +3,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
-
-use crate::claims::AccessClaims;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -56,6 +54,38 @@ impl SigningKey {
         Ok(Self::build(kid, pkcs8, key.verifying_key().to_bytes()))
     }
 
+    /// Restores a key from a PKCS#8 PEM file's text (`-----BEGIN PRIVATE KEY-----`).
+    pub fn from_pkcs8_pem(kid: String, pem: &str) -> Result<Self, KeyError> {
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem.trim())
+            .map_err(|_| KeyError::BadPrivateKey)?;
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|_| KeyError::BadPrivateKey)?
+            .as_bytes()
+            .to_vec();
+        Ok(Self::build(kid, der, key.verifying_key().to_bytes()))
+    }
+
+    /// The private key as PKCS#8 PEM, for a file only its owner reads.
+    pub fn to_pkcs8_pem(&self) -> Result<String, KeyError> {
+        let key = ed25519_dalek::SigningKey::from_pkcs8_der(&self.pkcs8)
+            .map_err(|_| KeyError::BadPrivateKey)?;
+        Ok(key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|_| KeyError::BadPrivateKey)?
+            .to_string())
+    }
+
+    /// A key with another id (the id identity assigns when the public half is registered).
+    pub fn with_kid(self, kid: String) -> Self {
+        Self { kid, ..self }
+    }
+
+    /// base64url of the 32-byte public key (a JWK's `x`), as registered with identity.
+    pub fn public_key(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.public)
+    }
+
     fn build(kid: String, pkcs8: Vec<u8>, public: [u8; 32]) -> Self {
         let encoding = EncodingKey::from_ed_der(&pkcs8);
         Self {
@@ -81,7 +111,8 @@ impl SigningKey {
         }
     }
 
-    pub fn sign(&self, claims: &AccessClaims) -> Result<String, KeyError> {
+    /// Signs any claims (access tokens, service tokens; in tests, whatever a test forges).
+    pub fn sign<C: serde::Serialize>(&self, claims: &C) -> Result<String, KeyError> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         header.typ = Some("JWT".into());
@@ -124,6 +155,11 @@ mod tests {
         let restored =
             SigningKey::from_pkcs8(key.kid().to_owned(), key.pkcs8_der().to_vec()).unwrap();
         assert_eq!(restored.public_jwk(), key.public_jwk());
+        let pem = key.to_pkcs8_pem().unwrap();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let from_pem = SigningKey::from_pkcs8_pem(key.kid().to_owned(), &pem).unwrap();
+        assert_eq!(from_pem.public_jwk(), key.public_jwk());
+        assert_eq!(from_pem.public_key(), key.public_jwk().x);
         assert!(SigningKey::from_pkcs8("k".into(), vec![1, 2, 3]).is_err());
     }
 

@@ -2,6 +2,14 @@
 //! credential is needed, verifies it, and hands the handler a [`Caller`]. Methods are closed by
 //! default: anything the [`AccessPolicy`] does not name needs a valid user access token, so a
 //! service added later without thought is not open.
+//!
+//! Refusals: no credential, or one that does not verify (bad signature, expired, an ended
+//! session or a disabled service account) is UNAUTHENTICATED; a valid credential of the wrong
+//! kind (a user token where a service token is needed, or the reverse) or a service token
+//! without the method's scope is PERMISSION_DENIED naming what is missing.
+//!
+//! The layer names the caller on the RPC's span (`ps.caller`) and, for the RPC metrics, in the
+//! response's extensions ([`CallerLabel`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,9 +21,10 @@ use subtle::ConstantTimeEq;
 use tower::{Layer, Service};
 use tracing::debug;
 
+use crate::OPERATOR_TOKEN_HEADER;
 use crate::caller::Caller;
-use crate::verifier::TokenVerifier;
-use crate::{OPERATOR_TOKEN_HEADER, SERVICE_TOKEN_HEADER};
+use crate::scopes::Scope;
+use crate::verifier::{TokenError, TokenVerifier, Verified};
 
 /// The credential a method needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,10 +33,16 @@ pub enum Access {
     Public,
     /// A user access token.
     User,
-    /// The internal service credential.
+    /// A service token holding the scope.
+    Scoped(Scope),
+    /// A whole internal service: every method needs a service token, and each must declare its
+    /// scope with [`Access::Scoped`]; a method that does not is refused (PERMISSION_DENIED),
+    /// so forgetting one closes it instead of opening it.
     Internal,
     /// The operator credential.
     Operator,
+    /// The operator credential, or a user access token (the handler decides what the user may).
+    OperatorOrUser,
 }
 
 /// Which credential each method needs. Keys are full method paths (`/pkg.Service/Method`) or
@@ -71,6 +86,16 @@ impl AccessPolicy {
         self
     }
 
+    /// An internal service and the scope each of its methods needs, in one table:
+    /// `internal("pkg.Service", &[("Method", scope), …])`.
+    pub fn internal(mut self, service: &str, methods: &[(&str, Scope)]) -> Self {
+        self = self.service(service, Access::Internal);
+        for (method, scope) in methods {
+            self = self.method(&format!("{service}/{method}"), Access::Scoped(*scope));
+        }
+        self
+    }
+
     pub fn access_for(&self, path: &str) -> Access {
         if let Some(access) = self.rules.get(path) {
             return *access;
@@ -81,10 +106,36 @@ impl AccessPolicy {
             .copied()
             .unwrap_or(Access::User)
     }
+
+    /// Every method with a declared scope, as `(/pkg.Service/Method, scope)`, sorted.
+    pub fn scoped_methods(&self) -> Vec<(String, Scope)> {
+        let mut methods: Vec<_> = self
+            .rules
+            .iter()
+            .filter_map(|(path, access)| match access {
+                Access::Scoped(scope) => Some((path.clone(), *scope)),
+                _ => None,
+            })
+            .collect();
+        methods.sort();
+        methods
+    }
+
+    /// The services declared [`Access::Internal`], as `pkg.Service`.
+    pub fn internal_services(&self) -> Vec<String> {
+        let mut services: Vec<_> = self
+            .rules
+            .iter()
+            .filter(|(_, access)| **access == Access::Internal)
+            .map(|(path, _)| path.trim_matches('/').to_owned())
+            .collect();
+        services.sort();
+        services
+    }
 }
 
-/// Whether a session has ended (signed out, reset, deactivated): its access tokens are then
-/// refused although their signature and expiry still hold.
+/// Whether a session has ended (signed out, reset, deactivated, a service account disabled):
+/// its tokens are then refused although their signature and expiry still hold.
 pub trait SessionCheck: Send + Sync + 'static {
     fn has_ended(&self, session: ps_core::SessionId) -> bool;
 }
@@ -99,11 +150,15 @@ impl SessionCheck for NoEndedSessions {
     }
 }
 
+/// The caller as the RPC metrics label it (see [`Caller::metric_label`]); `unauthenticated`
+/// when the request was refused before a caller was known. Put in the response's extensions.
+#[derive(Debug, Clone)]
+pub struct CallerLabel(pub String);
+
 struct State {
     policy: AccessPolicy,
     verifier: Arc<TokenVerifier>,
     sessions: Arc<dyn SessionCheck>,
-    internal_token: Secret,
     operator_token: Secret,
 }
 
@@ -116,14 +171,12 @@ impl AuthLayer {
         policy: AccessPolicy,
         verifier: Arc<TokenVerifier>,
         sessions: Arc<dyn SessionCheck>,
-        internal_token: Secret,
         operator_token: Secret,
     ) -> Self {
         Self(Arc::new(State {
             policy,
             verifier,
             sessions,
-            internal_token,
             operator_token,
         }))
     }
@@ -159,64 +212,123 @@ fn secret_matches(expected: &Secret, presented: Option<&str>) -> bool {
     }
 }
 
+fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    header(headers, "authorization")
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// A refused request, with the caller when the credential itself was valid.
+struct Refusal {
+    status: tonic::Status,
+    caller: Option<Caller>,
+}
+
+impl From<tonic::Status> for Refusal {
+    fn from(status: tonic::Status) -> Self {
+        Self {
+            status,
+            caller: None,
+        }
+    }
+}
+
+fn denied(caller: Caller, message: String) -> Refusal {
+    Refusal {
+        status: tonic::Status::permission_denied(message),
+        caller: Some(caller),
+    }
+}
+
+/// Verifies the bearer token (of either kind) and its session.
+async fn token_caller(
+    state: &State,
+    path: &str,
+    headers: &http::HeaderMap,
+) -> Result<Caller, Refusal> {
+    let token = bearer(headers).ok_or_else(|| {
+        tonic::Status::unauthenticated("an access token is required (authorization: Bearer …)")
+    })?;
+    let verified = match state.verifier.verify_caller(token).await {
+        Ok(verified) => verified,
+        // Identity (the keys' source) is down: not the caller's fault, retry later.
+        Err(err @ TokenError::KeysUnavailable) => {
+            return Err(tonic::Status::unavailable(err.to_string()).into());
+        }
+        Err(err) => {
+            debug!(path, error = %err, "token refused");
+            return Err(tonic::Status::unauthenticated(err.to_string()).into());
+        }
+    };
+    let (session, caller) = match verified {
+        Verified::User(user) => (user.session_id, Caller::User(user)),
+        Verified::Service(service) => (service.session_id, Caller::Service(service)),
+    };
+    if state.sessions.has_ended(session) {
+        debug!(path, session_id = %session, caller = %caller.describe(), "token of an ended session refused");
+        let message = match caller {
+            Caller::Service(_) => {
+                "this service account's tokens were ended (the account was disabled)"
+            }
+            _ => "this session has ended; sign in again",
+        };
+        return Err(tonic::Status::unauthenticated(message).into());
+    }
+    Ok(caller)
+}
+
 async fn authenticate(
     state: &State,
     path: &str,
     headers: &http::HeaderMap,
-) -> Result<Caller, tonic::Status> {
+) -> Result<Caller, Refusal> {
+    let operator = || {
+        if secret_matches(
+            &state.operator_token,
+            header(headers, OPERATOR_TOKEN_HEADER),
+        ) {
+            Ok(Caller::Operator)
+        } else {
+            Err(Refusal::from(tonic::Status::unauthenticated(
+                "a valid operator credential is required",
+            )))
+        }
+    };
     match state.policy.access_for(path) {
         Access::Public => Ok(Caller::Anonymous),
+        Access::Operator => operator(),
+        Access::OperatorOrUser if headers.contains_key(OPERATOR_TOKEN_HEADER) => operator(),
+        Access::User | Access::OperatorOrUser => match token_caller(state, path, headers).await? {
+            user @ Caller::User(_) => Ok(user),
+            other => Err(denied(
+                other,
+                "this method is for people: it needs a user's access token, not a service token"
+                    .into(),
+            )),
+        },
+        Access::Scoped(scope) => match token_caller(state, path, headers).await? {
+            Caller::Service(service) if service.has(scope) => Ok(Caller::Service(service)),
+            Caller::Service(service) => Err(denied(
+                Caller::Service(service),
+                format!("the service account lacks the scope {scope}"),
+            )),
+            other => Err(denied(
+                other,
+                format!(
+                    "this method needs a service token with the scope {scope}; user tokens are not accepted"
+                ),
+            )),
+        },
         Access::Internal => {
-            if secret_matches(&state.internal_token, header(headers, SERVICE_TOKEN_HEADER)) {
-                Ok(Caller::Service)
-            } else {
-                Err(tonic::Status::unauthenticated(
-                    "a valid service credential is required",
-                ))
-            }
-        }
-        Access::Operator => {
-            if secret_matches(
-                &state.operator_token,
-                header(headers, OPERATOR_TOKEN_HEADER),
-            ) {
-                Ok(Caller::Operator)
-            } else {
-                Err(tonic::Status::unauthenticated(
-                    "a valid operator credential is required",
-                ))
-            }
-        }
-        Access::User => {
-            let token = header(headers, "authorization")
-                .and_then(|v| {
-                    v.strip_prefix("Bearer ")
-                        .or_else(|| v.strip_prefix("bearer "))
-                })
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| {
-                    tonic::Status::unauthenticated(
-                        "an access token is required (authorization: Bearer …)",
-                    )
-                })?;
-            match state.verifier.verify_user(token).await {
-                Ok(user) if state.sessions.has_ended(user.session_id) => {
-                    debug!(path, session_id = %user.session_id, "token of an ended session refused");
-                    Err(tonic::Status::unauthenticated(
-                        "this session has ended; sign in again",
-                    ))
-                }
-                Ok(user) => Ok(Caller::User(user)),
-                // Identity (the keys' source) is down: not the caller's fault, retry later.
-                Err(err @ crate::verifier::TokenError::KeysUnavailable) => {
-                    Err(tonic::Status::unavailable(err.to_string()))
-                }
-                Err(err) => {
-                    debug!(path, error = %err, "access token refused");
-                    Err(tonic::Status::unauthenticated(err.to_string()))
-                }
-            }
+            let caller = token_caller(state, path, headers).await?;
+            Err(denied(
+                caller,
+                "no scope is declared for this method, so no service account may call it".into(),
+            ))
         }
     }
 }
@@ -245,13 +357,23 @@ where
         let state = self.state.clone();
         Box::pin(async move {
             let path = request.uri().path().to_owned();
-            match authenticate(&state, &path, request.headers()).await {
+            let outcome = authenticate(&state, &path, request.headers()).await;
+            let caller = match &outcome {
+                Ok(caller) => Some(caller),
+                Err(refusal) => refusal.caller.as_ref(),
+            };
+            let label = caller.map_or_else(|| "unauthenticated".to_owned(), Caller::metric_label);
+            let described = caller.map_or_else(|| "unauthenticated".to_owned(), Caller::describe);
+            tracing::Span::current().record("ps.caller", described.as_str());
+            let mut response = match outcome {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
-                    inner.call(request).await
+                    inner.call(request).await?
                 }
-                Err(status) => Ok(status.into_http()),
-            }
+                Err(refusal) => refusal.status.into_http(),
+            };
+            response.extensions_mut().insert(CallerLabel(label));
+            Ok(response)
         })
     }
 }
@@ -264,7 +386,13 @@ mod tests {
     fn unknown_methods_need_a_user_token() {
         let policy = AccessPolicy::new()
             .method("identity.v1.IdentityService/SignIn", Access::Public)
-            .service("identity.v1.IdentityInternalService", Access::Internal);
+            .internal(
+                "identity.v1.IdentityInternalService",
+                &[(
+                    "IssueInvitationLink",
+                    crate::scopes::IDENTITY_INVITATION_LINKS,
+                )],
+            );
         assert_eq!(
             policy.access_for("/identity.v1.IdentityService/SignIn"),
             Access::Public
@@ -275,8 +403,18 @@ mod tests {
         );
         assert_eq!(
             policy.access_for("/identity.v1.IdentityInternalService/IssueInvitationLink"),
+            Access::Scoped(crate::scopes::IDENTITY_INVITATION_LINKS)
+        );
+        // A method of an internal service without a declared scope is closed.
+        assert_eq!(
+            policy.access_for("/identity.v1.IdentityInternalService/VoidLink"),
             Access::Internal
         );
+        assert_eq!(
+            policy.internal_services(),
+            vec!["identity.v1.IdentityInternalService".to_owned()]
+        );
+        assert_eq!(policy.scoped_methods().len(), 1);
         assert_eq!(
             policy.access_for("/grpc.health.v1.Health/Check"),
             Access::Public

@@ -8,23 +8,25 @@
 //! - [`layer`]: one layer over the whole router with an explicit per-method [`AccessPolicy`];
 //!   a method the policy does not name needs a user token.
 //! - [`caller`]: the verified caller, put into request extensions for handlers.
-//! - [`credentials`]: client-side interceptors that attach tokens.
+//! - [`credentials`]: client side: interceptors that attach tokens, and
+//!   [`ServiceCredentials`], which fetches and refreshes a service account's token.
+//! - [`scopes`]: the catalogue of scopes service accounts hold; each internal RPC needs one.
 
 pub mod caller;
 pub mod claims;
 pub mod credentials;
 pub mod keys;
 pub mod layer;
+pub mod scopes;
 pub mod verifier;
 
-pub use caller::{Caller, UserCaller};
-pub use claims::{AccessClaims, TokenSettings};
+pub use caller::{Caller, ServiceCaller, UserCaller};
+pub use claims::{AccessClaims, ServiceClaims, TokenSettings};
+pub use credentials::{ServiceCredentialSettings, ServiceCredentials};
 pub use keys::{PublicJwk, SigningKey};
-pub use layer::{Access, AccessPolicy, AuthLayer, NoEndedSessions, SessionCheck};
-pub use verifier::{KeySource, RemoteJwks, StaticKeys, TokenVerifier};
-
-/// Header carrying the internal service credential.
-pub const SERVICE_TOKEN_HEADER: &str = "x-service-token";
+pub use layer::{Access, AccessPolicy, AuthLayer, CallerLabel, NoEndedSessions, SessionCheck};
+pub use scopes::Scope;
+pub use verifier::{KeySource, RemoteJwks, StaticKeys, TokenVerifier, Verified};
 /// Header carrying the operator credential (bootstrap).
 pub const OPERATOR_TOKEN_HEADER: &str = "x-operator-token";
 

@@ -8,13 +8,16 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use ps_core::{PracticeId, PracticeRole, SessionId, SharedClock, StaffId, UserId};
+use ps_core::{
+    PracticeId, PracticeRole, ServiceAccountId, SessionId, SharedClock, StaffId, UserId,
+};
 use tokio::sync::{Mutex, RwLock};
 use tracing::warn;
 
-use crate::caller::UserCaller;
-use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims, TokenSettings};
+use crate::caller::{ServiceCaller, UserCaller};
+use crate::claims::{ACCESS_TOKEN_TYPE, SERVICE_TOKEN_TYPE, TokenSettings};
 use crate::keys::PublicJwk;
+use crate::scopes::Scope;
 
 /// Why a token was refused. Only the category reaches the client.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -106,6 +109,78 @@ impl KeySource for RemoteJwks {
 const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 /// Tolerated clock skew for not-before between replicas.
 const NOT_BEFORE_LEEWAY_SECS: i64 = 30;
+/// Tokens remembered as verified. A service calling many times a second presents the same
+/// token for minutes; checking its Ed25519 signature once instead of on every call is most of
+/// what authentication costs. When full, the cache starts over.
+const VERIFIED_CACHE_ENTRIES: usize = 10_000;
+
+/// A verified token: who it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    User(UserCaller),
+    Service(ServiceCaller),
+}
+
+/// The claims of either kind of token; which ones must be present depends on `typ`.
+#[derive(serde::Deserialize)]
+struct Claims {
+    sub: String,
+    typ: String,
+    sid: String,
+    nbf: i64,
+    exp: i64,
+    #[serde(default)]
+    pid: Option<String>,
+    #[serde(default)]
+    stf: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl Claims {
+    fn into_verified(self) -> Result<Verified, TokenError> {
+        let parse = |v: &str| uuid::Uuid::parse_str(v).map_err(|_| TokenError::Malformed);
+        let session_id = SessionId(parse(&self.sid)?);
+        match self.typ.as_str() {
+            ACCESS_TOKEN_TYPE => Ok(Verified::User(UserCaller {
+                user_id: UserId(parse(&self.sub)?),
+                practice_id: PracticeId(parse(self.pid.as_deref().ok_or(TokenError::Malformed)?)?),
+                staff_id: StaffId(parse(self.stf.as_deref().ok_or(TokenError::Malformed)?)?),
+                session_id,
+                role: self
+                    .role
+                    .as_deref()
+                    .and_then(PracticeRole::parse)
+                    .ok_or(TokenError::Malformed)?,
+            })),
+            SERVICE_TOKEN_TYPE => Ok(Verified::Service(ServiceCaller {
+                account_id: ServiceAccountId(parse(&self.sub)?),
+                name: self.name.ok_or(TokenError::Malformed)?,
+                // A scope this build does not know grants nothing here.
+                scopes: self
+                    .scope
+                    .as_deref()
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(Scope::parse)
+                    .collect(),
+                practice: self.pid.as_deref().map(parse).transpose()?.map(PracticeId),
+                session_id,
+            })),
+            _ => Err(TokenError::Invalid),
+        }
+    }
+}
+
+struct Remembered {
+    verified: Verified,
+    nbf: i64,
+    exp: i64,
+}
 
 pub struct TokenVerifier {
     source: Arc<dyn KeySource>,
@@ -113,6 +188,7 @@ pub struct TokenVerifier {
     clock: SharedClock,
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_refresh: Mutex<Option<Instant>>,
+    verified: std::sync::RwLock<HashMap<String, Remembered>>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -131,6 +207,7 @@ impl TokenVerifier {
             clock,
             keys: RwLock::default(),
             last_refresh: Mutex::default(),
+            verified: std::sync::RwLock::default(),
         }
     }
 
@@ -162,11 +239,38 @@ impl TokenVerifier {
         }
         let found = keys.get(kid).cloned();
         *self.keys.write().await = keys;
+        // Keys changed: tokens are checked against the new set from now on.
+        self.verified
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         found.ok_or(TokenError::UnknownKey)
     }
 
-    /// Checks signature, algorithm, issuer, audience, token type, expiry and not-before.
-    pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+    /// Expiry and not-before against the injected clock.
+    fn current(&self, nbf: i64, exp: i64) -> Result<(), TokenError> {
+        let now = self.clock.now().timestamp();
+        if exp <= now {
+            return Err(TokenError::Expired);
+        }
+        if nbf > now + NOT_BEFORE_LEEWAY_SECS {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(())
+    }
+
+    /// Checks signature, algorithm, issuer, audience, token type, expiry and not-before, and
+    /// says whom the token names.
+    pub async fn verify_caller(&self, token: &str) -> Result<Verified, TokenError> {
+        if let Some(known) = self
+            .verified
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+        {
+            self.current(known.nbf, known.exp)?;
+            return Ok(known.verified.clone());
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid);
@@ -180,39 +284,40 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.set_issuer(&[&self.settings.issuer]);
         validation.set_audience(&[&self.settings.audience]);
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|_| TokenError::Invalid)?
             .claims;
-        if claims.typ != ACCESS_TOKEN_TYPE {
-            return Err(TokenError::Invalid);
+        let (nbf, exp) = (claims.nbf, claims.exp);
+        self.current(nbf, exp)?;
+        let verified = claims.into_verified()?;
+        let mut cache = self.verified.write().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= VERIFIED_CACHE_ENTRIES {
+            cache.clear();
         }
-        let now = self.clock.now().timestamp();
-        if claims.exp <= now {
-            return Err(TokenError::Expired);
-        }
-        if claims.nbf > now + NOT_BEFORE_LEEWAY_SECS {
-            return Err(TokenError::NotYetValid);
-        }
-        Ok(claims)
+        cache.insert(
+            token.to_owned(),
+            Remembered {
+                verified: verified.clone(),
+                nbf,
+                exp,
+            },
+        );
+        Ok(verified)
     }
 
-    /// Verifies and turns the claims into a caller.
+    /// Verifies a user's access token (a service token is refused as invalid here).
     pub async fn verify_user(&self, token: &str) -> Result<UserCaller, TokenError> {
-        let claims = self.verify(token).await?;
-        let parse = |v: &str| uuid::Uuid::parse_str(v).map_err(|_| TokenError::Malformed);
-        Ok(UserCaller {
-            user_id: UserId(parse(&claims.sub)?),
-            practice_id: PracticeId(parse(&claims.pid)?),
-            staff_id: StaffId(parse(&claims.stf)?),
-            session_id: SessionId(parse(&claims.sid)?),
-            role: PracticeRole::parse(&claims.role).ok_or(TokenError::Malformed)?,
-        })
+        match self.verify_caller(token).await? {
+            Verified::User(user) => Ok(user),
+            Verified::Service(_) => Err(TokenError::Invalid),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::claims::{AccessClaims, ServiceClaims};
     use crate::keys::SigningKey;
     use ps_core::{Clock, ManualClock};
 
@@ -254,7 +359,7 @@ mod tests {
         assert!(verifier.verify_user(&token).await.is_ok());
         clock.advance(chrono::Duration::seconds(901));
         assert_eq!(
-            verifier.verify(&token).await.unwrap_err(),
+            verifier.verify_caller(&token).await.unwrap_err(),
             TokenError::Expired
         );
     }
@@ -267,7 +372,7 @@ mod tests {
         wrong_audience.aud = "someone-else".into();
         assert_eq!(
             verifier
-                .verify(&key.sign(&wrong_audience).unwrap())
+                .verify_caller(&key.sign(&wrong_audience).unwrap())
                 .await
                 .unwrap_err(),
             TokenError::Invalid
@@ -276,7 +381,7 @@ mod tests {
         refresh.typ = "refresh".into();
         assert_eq!(
             verifier
-                .verify(&key.sign(&refresh).unwrap())
+                .verify_caller(&key.sign(&refresh).unwrap())
                 .await
                 .unwrap_err(),
             TokenError::Invalid
@@ -284,13 +389,13 @@ mod tests {
         let stranger = SigningKey::generate();
         assert_eq!(
             verifier
-                .verify(&stranger.sign(&claims(now, &settings)).unwrap())
+                .verify_caller(&stranger.sign(&claims(now, &settings)).unwrap())
                 .await
                 .unwrap_err(),
             TokenError::UnknownKey
         );
         assert_eq!(
-            verifier.verify("not.a.jwt").await.unwrap_err(),
+            verifier.verify_caller("not.a.jwt").await.unwrap_err(),
             TokenError::Malformed
         );
     }
@@ -307,8 +412,89 @@ mod tests {
             .sign(&claims(clock.now().timestamp(), &settings))
             .unwrap();
         assert_eq!(
-            verifier.verify(&forged).await.unwrap_err(),
+            verifier.verify_caller(&forged).await.unwrap_err(),
             TokenError::Invalid
+        );
+    }
+
+    fn service_claims(now: i64, settings: &TokenSettings) -> ServiceClaims {
+        ServiceClaims {
+            iss: settings.issuer.clone(),
+            aud: settings.audience.clone(),
+            sub: uuid::Uuid::now_v7().to_string(),
+            name: "billing".into(),
+            scope: "orgaccess.check staff.read not.a.scope".into(),
+            pid: None,
+            sid: uuid::Uuid::now_v7().to_string(),
+            typ: SERVICE_TOKEN_TYPE.into(),
+            iat: now,
+            nbf: now,
+            exp: now + 300,
+            jti: uuid::Uuid::now_v7().to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn service_tokens_name_the_account_and_its_known_scopes_and_are_never_user_tokens() {
+        let (key, clock, verifier, settings) = setup();
+        let claims = service_claims(clock.now().timestamp(), &settings);
+        let token = key.sign(&claims).unwrap();
+        let Verified::Service(service) = verifier.verify_caller(&token).await.unwrap() else {
+            panic!("a service token verifies as a service");
+        };
+        assert_eq!(service.account_id.to_string(), claims.sub);
+        assert_eq!(service.name, "billing");
+        assert_eq!(
+            service.scopes,
+            vec![crate::scopes::ORGACCESS_CHECK, crate::scopes::STAFF_READ]
+        );
+        assert_eq!(service.practice, None);
+        assert_eq!(
+            verifier.verify_user(&token).await.unwrap_err(),
+            TokenError::Invalid
+        );
+        // Remembered, and still expiring by the injected clock.
+        clock.advance(chrono::Duration::seconds(301));
+        assert_eq!(
+            verifier.verify_caller(&token).await.unwrap_err(),
+            TokenError::Expired
+        );
+        let mut limited = service_claims(clock.now().timestamp(), &settings);
+        let practice = uuid::Uuid::now_v7();
+        limited.pid = Some(practice.to_string());
+        let Verified::Service(service) = verifier
+            .verify_caller(&key.sign(&limited).unwrap())
+            .await
+            .unwrap()
+        else {
+            panic!("a service token verifies as a service");
+        };
+        assert_eq!(service.practice, Some(PracticeId(practice)));
+        assert!(service.may_see(PracticeId(practice)));
+        assert!(!service.may_see(PracticeId(uuid::Uuid::now_v7())));
+    }
+
+    #[tokio::test]
+    async fn a_service_token_without_its_name_or_a_user_token_without_its_practice_is_malformed() {
+        let (key, clock, verifier, settings) = setup();
+        let now = clock.now().timestamp();
+        let mut claims = serde_json::to_value(claims(now, &settings)).unwrap();
+        claims.as_object_mut().unwrap().remove("pid");
+        assert_eq!(
+            verifier
+                .verify_caller(&key.sign(&claims).unwrap())
+                .await
+                .unwrap_err(),
+            TokenError::Malformed
+        );
+        let mut service = serde_json::to_value(service_claims(now, &settings)).unwrap();
+        service.as_object_mut().unwrap().remove("name");
+        assert_eq!(
+            verifier
+                .verify_caller(&key.sign(&service).unwrap())
+                .await
+                .unwrap_err(),
+            TokenError::Malformed
         );
     }
 }

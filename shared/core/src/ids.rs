@@ -76,6 +76,11 @@ id_type!(
     /// A location (facility) of a practice.
     LocationId
 );
+id_type!(
+    /// A service account: a machine caller with its own credential and scopes (also its
+    /// client id).
+    ServiceAccountId
+);
 
 /// Parses a UUID from a request field, naming the field when it is missing or malformed.
 pub fn parse_uuid(field: &str, value: &str) -> Result<Uuid, FieldViolation> {

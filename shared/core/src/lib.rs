@@ -18,7 +18,7 @@ pub mod validation;
 pub mod values;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use ids::{EventId, LocationId, PracticeId, SessionId, StaffId, UserId};
+pub use ids::{EventId, LocationId, PracticeId, ServiceAccountId, SessionId, StaffId, UserId};
 pub use offboarding::{ExistingAccess, OffboardingCounts};
 pub use request::RequestKey;
 pub use role::PracticeRole;

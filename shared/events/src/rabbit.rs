@@ -129,6 +129,21 @@ async fn bounded<T>(
         .map_err(RabbitError::from)
 }
 
+/// A channel in publisher-confirm mode: every publish on it is answered by the broker.
+async fn confirming_channel(
+    connection: &Connection,
+    limit: Duration,
+) -> Result<Channel, RabbitError> {
+    let channel = bounded("open channel", limit, connection.create_channel()).await?;
+    bounded(
+        "confirm select",
+        limit,
+        channel.confirm_select(ConfirmSelectOptions::default()),
+    )
+    .await?;
+    Ok(channel)
+}
+
 /// Connects with the configured heartbeat (unless the URL chose one).
 pub async fn connect(settings: &RabbitSettings, name: &str) -> Result<Connection, RabbitError> {
     let mut uri = AMQPUri::from_str(&settings.url).map_err(RabbitError::Url)?;
@@ -280,18 +295,7 @@ impl RabbitPublisher {
 
     async fn open(settings: &RabbitSettings, name: &str) -> Result<Link, RabbitError> {
         let connection = connect(settings, name).await?;
-        let channel = bounded(
-            "open channel",
-            settings.timeout,
-            connection.create_channel(),
-        )
-        .await?;
-        bounded(
-            "confirm select",
-            settings.timeout,
-            channel.confirm_select(ConfirmSelectOptions::default()),
-        )
-        .await?;
+        let channel = confirming_channel(&connection, settings.timeout).await?;
         declare_topology(&channel, settings).await?;
         Ok(Link {
             connection,
@@ -513,19 +517,13 @@ impl RabbitConsumer {
         consumer: ConsumerName,
     ) -> Result<(Channel, lapin::Consumer), RabbitError> {
         let limit = self.settings.timeout;
-        let channel = bounded("open channel", limit, connection.create_channel()).await?;
+        // Dead letters are republished on this channel and must be confirmed before the
+        // original is acknowledged.
+        let channel = confirming_channel(connection, limit).await?;
         bounded(
             "qos",
             limit,
             channel.basic_qos(self.settings.prefetch, BasicQosOptions::default()),
-        )
-        .await?;
-        // Dead letters are republished on this channel and must be confirmed before the
-        // original is acknowledged.
-        bounded(
-            "confirm select",
-            limit,
-            channel.confirm_select(ConfirmSelectOptions::default()),
         )
         .await?;
         declare_topology(&channel, &self.settings).await?;
@@ -838,18 +836,7 @@ pub async fn redrive_dead_letters(
 ) -> Result<usize, RabbitError> {
     let connection = connect(settings, &format!("{}-redrive", consumer.as_str())).await?;
     let moved = async {
-        let channel = bounded(
-            "open channel",
-            settings.timeout,
-            connection.create_channel(),
-        )
-        .await?;
-        bounded(
-            "confirm select",
-            settings.timeout,
-            channel.confirm_select(ConfirmSelectOptions::default()),
-        )
-        .await?;
+        let channel = confirming_channel(&connection, settings.timeout).await?;
         let names = settings.names();
         let dead = names.dead_letter_queue(consumer);
         let queue = names.queue(consumer);

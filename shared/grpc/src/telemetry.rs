@@ -6,6 +6,8 @@
 //! (count and latency by service, method and gRPC code) is taken when the status is known:
 //! from the headers of a trailers-only response (errors tonic answers before a body), else from
 //! the trailers at the end of the body; a body dropped before its trailers counts as CANCELLED.
+//! The auth layer (inside this one) names the caller on the span (`ps.caller`) and, for the
+//! measurement's `caller` label, in the response's extensions.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -72,12 +74,14 @@ where
             rpc.service = %rpc_service,
             rpc.method = %rpc_method,
             ps.service = self.service,
+            ps.caller = tracing::field::Empty,
             rpc.grpc.status_code = tracing::field::Empty,
         );
         TraceContext::from_headers(request.headers()).adopt(&span);
         let pending = Pending {
             service: self.service,
             method,
+            caller: String::new(),
             started: Instant::now(),
             span: span.clone(),
             finished: false,
@@ -85,6 +89,10 @@ where
         let response = self.inner.call(request).instrument(span);
         Box::pin(async move {
             let response = response.await?;
+            let mut pending = pending;
+            if let Some(label) = response.extensions().get::<ps_auth::CallerLabel>() {
+                pending.caller.clone_from(&label.0);
+            }
             let mut pending = Some(pending);
             if let Some(status) = grpc_status(response.headers())
                 && let Some(pending) = pending.take()
@@ -107,6 +115,8 @@ fn grpc_status(headers: &http::HeaderMap) -> Option<i32> {
 struct Pending {
     service: &'static str,
     method: String,
+    /// Who called, as the auth layer labelled it (empty if it never ran).
+    caller: String,
     started: Instant,
     span: Span,
     finished: bool,
@@ -121,7 +131,12 @@ impl Pending {
         self.finished = true;
         let code = code_name(status);
         self.span.record("rpc.grpc.status_code", status);
-        let labels = [self.service, self.method.as_str(), code];
+        let caller = if self.caller.is_empty() {
+            "unauthenticated"
+        } else {
+            self.caller.as_str()
+        };
+        let labels = [self.service, self.method.as_str(), code, caller];
         metrics().rpc_requests.with_label_values(&labels).inc();
         metrics()
             .rpc_seconds

@@ -51,13 +51,11 @@ pub struct CommonConfig {
     pub database: DbSettings,
     /// The broker a standalone binary uses (the embedded launcher uses the in-process bus).
     pub rabbitmq: RabbitSettings,
-    /// Credential services present to each other's internal RPCs.
-    pub internal_token: Secret,
     /// Credential for operator RPCs (staff-directory's CreatePractice, every service's
     /// `ops.v1.EventOperations`). Empty disables them.
     #[serde(default)]
     pub operator_token: Secret,
-    /// Identity's gRPC address, for token keys (and, for some services, internal calls).
+    /// Identity's gRPC address, for token keys (and, for notification, its service token).
     pub identity_url: String,
     pub tokens: TokenSettings,
     pub serve: ServeSettings,
@@ -73,7 +71,6 @@ impl CommonConfig {
             admin_listen: SocketAddr::from(([0, 0, 0, 0], admin_port)),
             database: DbSettings::new(format!("sqlite://data/{name}.db?mode=rwc")),
             rabbitmq: RabbitSettings::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
-            internal_token: Secret::default(),
             operator_token: Secret::default(),
             identity_url: "http://127.0.0.1:50051".into(),
             tokens: TokenSettings::default(),
@@ -199,7 +196,6 @@ pub async fn launch(
             .service("ops.v1.EventOperations", ps_auth::Access::Operator),
         verifier,
         Arc::new(ended_sessions),
-        common.internal_token.clone(),
         common.operator_token.clone(),
     );
     let dependencies = tokio::spawn(watch_dependencies(
@@ -341,11 +337,6 @@ where
 {
     let telemetry =
         ps_telemetry::init(name, config.common().log_format).map_err(StandaloneError::Telemetry)?;
-    if config.common().internal_token.is_empty() {
-        return Err(StandaloneError::Missing(
-            "PS_INTERNAL_TOKEN is required: the credential the services present to each other",
-        ));
-    }
     let (trigger, shutdown) = Shutdown::new();
     ps_grpc::signals::install(trigger);
     let addr = config.common().listen;

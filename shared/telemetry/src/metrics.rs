@@ -13,9 +13,10 @@ use tokio::net::TcpListener;
 /// Every metric the product exports.
 pub struct Metrics {
     registry: Registry,
-    /// RPCs answered, by service, full method (`/pkg.Service/Method`) and gRPC code name.
+    /// RPCs answered, by service, full method (`/pkg.Service/Method`), gRPC code name and
+    /// caller (a service account's id, or `user`, `operator`, `anonymous`, `unauthenticated`).
     pub rpc_requests: IntCounterVec,
-    /// RPC latency in seconds until the response headers, by service, method and code.
+    /// RPC latency in seconds until the response headers, by service, method, code and caller.
     pub rpc_seconds: HistogramVec,
     /// Events in the outbox not yet confirmed by the transport.
     pub outbox_backlog: IntGaugeVec,
@@ -64,7 +65,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
             0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             5.0, 10.0,
         ]),
-        &["service", "method", "code"],
+        &["service", "method", "code", "caller"],
     )?;
     registry.register(Box::new(rpc_seconds.clone()))?;
     let outbox_oldest_seconds = GaugeVec::new(
@@ -86,8 +87,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
     Ok(Metrics {
         rpc_requests: counter(
             "rpc_requests_total",
-            "RPCs answered",
-            &["service", "method", "code"],
+            "RPCs answered, by the calling service account (its id) or user, operator, anonymous, unauthenticated",
+            &["service", "method", "code", "caller"],
         )?,
         rpc_seconds,
         outbox_backlog: gauge(
@@ -212,12 +213,17 @@ mod tests {
     fn series_are_rendered_with_their_labels() {
         metrics()
             .rpc_requests
-            .with_label_values(&["identity", "/identity.v1.IdentityService/SignIn", "OK"])
+            .with_label_values(&[
+                "identity",
+                "/identity.v1.IdentityService/SignIn",
+                "OK",
+                "anonymous",
+            ])
             .inc();
         metrics().emails.with_label_values(&["sent"]).inc_by(2);
         let text = metrics().render();
         assert!(text.contains(
-            "ps_rpc_requests_total{code=\"OK\",method=\"/identity.v1.IdentityService/SignIn\",service=\"identity\"} 1"
+            "ps_rpc_requests_total{caller=\"anonymous\",code=\"OK\",method=\"/identity.v1.IdentityService/SignIn\",service=\"identity\"} 1"
         ), "{text}");
         assert!(
             text.contains("ps_emails_total{outcome=\"sent\"} 2"),

@@ -7,11 +7,13 @@
 //! - [`reset`]: password reset requests, links and the reset itself.
 //! - [`membership`]: keeping memberships and sessions in step with staff lifecycle events.
 //! - [`keyring`]: the signing keys, sealed at rest and rotated.
+//! - [`service_accounts`]: machine callers' accounts and their service tokens.
 
 mod invitations;
 pub mod keyring;
 mod membership;
 mod reset;
+mod service_accounts;
 mod signing;
 
 use std::sync::Arc;
@@ -62,6 +64,8 @@ pub struct Settings {
     pub tokens: TokenSettings,
     /// How long a rotated-in signing key is published before it signs.
     pub key_activation_delay: Duration,
+    /// Lifetime of service tokens (default 5 minutes).
+    pub service_token_ttl: Duration,
 }
 
 pub(crate) fn span(d: Duration) -> chrono::Duration {

@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(ps_sessions::EndedSessionsTable),
             Box::new(ResetRequestsAndSealedKeys),
+            Box::new(ServiceAccounts),
         ]
     }
 }
@@ -207,6 +208,139 @@ impl MigrationTrait for ResetRequestsAndSealedKeys {
                         .drop_column(column)
                         .to_owned(),
                 )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Service accounts: machine callers with their own credentials (secrets as hashes, public
+/// keys), scopes, an optional practice limit and a history of changes; and the client
+/// assertions already used, so each is accepted once.
+struct ServiceAccounts;
+
+impl MigrationName for ServiceAccounts {
+    fn name(&self) -> &str {
+        "m20261202_000005_service_accounts"
+    }
+}
+
+const SERVICE_ACCOUNT_TABLES: [&str; 5] = [
+    "service_accounts",
+    "service_account_secrets",
+    "service_account_keys",
+    "service_account_events",
+    "service_assertions",
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for ServiceAccounts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("service_accounts")
+                    .col(pk_uuid("id"))
+                    .col(string("name"))
+                    // Lowercased name within its practice ("platform" for platform-wide
+                    // accounts): unique, so names are never ambiguous.
+                    .col(string_uniq("name_key"))
+                    .col(text("description"))
+                    .col(text("scopes"))
+                    .col(uuid_null("practice_id"))
+                    .col(string("practice_name"))
+                    .col(string("status"))
+                    .col(uuid("token_session"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(string("created_by"))
+                    .col(timestamp_with_time_zone_null("rotated_at"))
+                    .col(timestamp_with_time_zone_null("last_used_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("service_accounts_by_practice")
+                    .table("service_accounts")
+                    .col("practice_id")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("service_account_secrets")
+                    .col(pk_uuid("id"))
+                    .col(uuid("account_id"))
+                    .col(blob("secret_hash").unique_key())
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone_null("expires_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("service_account_keys")
+                    .col(pk_uuid("id"))
+                    .col(uuid("account_id"))
+                    .col(string("public_key"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("service_account_events")
+                    .col(pk_uuid("id"))
+                    .col(uuid("account_id"))
+                    .col(string("action"))
+                    .col(string("actor_name"))
+                    .col(text("detail"))
+                    .col(timestamp_with_time_zone("occurred_at"))
+                    .to_owned(),
+            )
+            .await?;
+        for (name, table) in [
+            (
+                "service_account_secrets_by_account",
+                "service_account_secrets",
+            ),
+            ("service_account_keys_by_account", "service_account_keys"),
+            (
+                "service_account_events_by_account",
+                "service_account_events",
+            ),
+        ] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table(table)
+                        .col("account_id")
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table("service_assertions")
+                    // `<account id>:<jti>`
+                    .col(string("id").primary_key())
+                    .col(timestamp_with_time_zone("expires_at"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in SERVICE_ACCOUNT_TABLES {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
                 .await?;
         }
         Ok(())

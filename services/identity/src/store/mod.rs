@@ -165,3 +165,119 @@ pub mod reset_requests {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod service_accounts {
+    use sea_orm::entity::prelude::*;
+
+    /// A machine caller. Its id is also its client id. `status` is "active" or "disabled";
+    /// `token_session` is carried by its tokens, and ended (like a signed-out session) when
+    /// the account is disabled.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "service_accounts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub name: String,
+        #[sea_orm(unique)]
+        pub name_key: String,
+        pub description: String,
+        /// Space-separated.
+        pub scopes: String,
+        pub practice_id: Option<Uuid>,
+        pub practice_name: String,
+        pub status: String,
+        pub token_session: Uuid,
+        pub created_at: DateTimeUtc,
+        pub created_by: String,
+        pub rotated_at: Option<DateTimeUtc>,
+        pub last_used_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod service_account_secrets {
+    use sea_orm::entity::prelude::*;
+
+    /// A client secret, as its SHA-256 (256 random bits: a fast hash is enough). The current
+    /// one has no `expires_at`; a replaced one works until then.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "service_account_secrets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub account_id: Uuid,
+        #[sea_orm(unique)]
+        pub secret_hash: Vec<u8>,
+        pub created_at: DateTimeUtc,
+        pub expires_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod service_account_keys {
+    use sea_orm::entity::prelude::*;
+
+    /// An Ed25519 public key (base64url) for the private-key JWT flow; `id` is the `kid`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "service_account_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub account_id: Uuid,
+        pub public_key: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod service_account_events {
+    use sea_orm::entity::prelude::*;
+
+    /// One change to a service account, with who made it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "service_account_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub account_id: Uuid,
+        pub action: String,
+        pub actor_name: String,
+        pub detail: String,
+        pub occurred_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod service_assertions {
+    use sea_orm::entity::prelude::*;
+
+    /// A client assertion already exchanged (`<account id>:<jti>`), kept until it expires.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "service_assertions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub expires_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

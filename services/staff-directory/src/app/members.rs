@@ -382,7 +382,37 @@ impl Directory {
         page: PageRequest,
     ) -> Result<Page<StaffMember>, Error> {
         self.acting(caller).await?;
-        let practice = caller.practice_id.as_uuid();
+        self.list_staff_in(caller.practice_id, filter, page).await
+    }
+
+    /// Another service reading a practice's roster (the caller's scope and practice limit
+    /// were checked at the edge).
+    pub async fn list_practice_staff(
+        &self,
+        practice: PracticeId,
+        filter: StaffFilter,
+        page: PageRequest,
+    ) -> Result<Page<StaffMember>, Error> {
+        self.practice_row(&self.0.db, practice).await?;
+        self.list_staff_in(practice, filter, page).await
+    }
+
+    /// Another service reading one member.
+    pub async fn get_practice_staff(
+        &self,
+        practice: PracticeId,
+        id: StaffId,
+    ) -> Result<StaffMember, Error> {
+        self.staff_in(practice, id).await
+    }
+
+    async fn list_staff_in(
+        &self,
+        practice: PracticeId,
+        filter: StaffFilter,
+        page: PageRequest,
+    ) -> Result<Page<StaffMember>, Error> {
+        let practice = practice.as_uuid();
         let mut condition = Condition::all().add(staff_members::Column::PracticeId.eq(practice));
         if !filter.statuses.is_empty() {
             condition = condition.add(
@@ -443,8 +473,12 @@ impl Directory {
 
     pub async fn get_staff(&self, caller: &UserCaller, id: StaffId) -> Result<StaffMember, Error> {
         self.acting(caller).await?;
+        self.staff_in(caller.practice_id, id).await
+    }
+
+    async fn staff_in(&self, practice: PracticeId, id: StaffId) -> Result<StaffMember, Error> {
         let row = staff_members::Entity::find_by_id(id.as_uuid())
-            .filter(staff_members::Column::PracticeId.eq(caller.practice_id.as_uuid()))
+            .filter(staff_members::Column::PracticeId.eq(practice.as_uuid()))
             .one(&self.0.db)
             .await?
             .ok_or(Error::NotFound("staff member"))?;
