@@ -1,21 +1,19 @@
 //! `staffctl offboard` and `staffctl offboardings`: preview, confirm, hand over, wait.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
-use ps_auth::credentials::Credential;
 use ps_proto::common::v1::{ExistingAccess, OffboardingCounts};
 use ps_proto::orgaccess::v1 as org;
-use ps_proto::orgaccess::v1::org_access_service_client::OrgAccessServiceClient;
 use ps_proto::staff::v1 as staff;
-use ps_proto::staff::v1::staff_directory_service_client::StaffDirectoryServiceClient;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
-type Authed = InterceptedService<Channel, Credential>;
+use crate::cli::status_error;
+use crate::prompt;
+use crate::session::{Caller, StaffClient};
+use crate::table::{self, Details, Table};
 
 /// Rows of a list printed in full; beyond this, a count.
 const SHOWN: usize = 25;
@@ -24,9 +22,10 @@ const PATIENCE: Duration = Duration::from_secs(300);
 
 #[derive(clap::Args)]
 pub struct OffboardArgs {
-    /// The member leaving.
-    staff_id: String,
-    /// An Active member who takes over their organisations and workflow steps.
+    /// The member leaving: e-mail, name or id.
+    staff: String,
+    /// An Active member who takes over their organisations and workflow steps (e-mail, name or
+    /// id).
     #[arg(long)]
     replacement: String,
     /// Where the replacement already has access, give them the leaver's role (by default they
@@ -45,7 +44,7 @@ pub struct OffboardArgs {
 pub enum OffboardingCommand {
     /// The practice's offboardings, newest first.
     List {
-        /// Only this member's.
+        /// Only this member's (e-mail, name or id).
         #[arg(long)]
         staff: Option<String>,
     },
@@ -56,61 +55,73 @@ pub enum OffboardingCommand {
 fn action(value: i32) -> &'static str {
     match org::HandoverAction::try_from(value) {
         Ok(org::HandoverAction::Grant) => "grant",
-        Ok(org::HandoverAction::Keep) => "keep",
+        Ok(org::HandoverAction::Keep) => "keep their role",
         Ok(org::HandoverAction::ChangeRole) => "change role",
-        Ok(org::HandoverAction::Activate) => "activate",
+        Ok(org::HandoverAction::Activate) => "activate their invitation",
         _ => "?",
     }
 }
 
-fn print_counts(c: &OffboardingCounts) {
-    println!(
-        "  {} organisation(s): {} membership(s) revoked, {} granted, {} changed; {} invitation(s) withdrawn; {} workflow step(s) reassigned",
+fn counts(c: &OffboardingCounts) -> String {
+    format!(
+        "{} organisation(s): {} membership(s) revoked, {} granted, {} changed; {} invitation(s) withdrawn; {} workflow step(s) reassigned",
         c.organisations,
         c.memberships_revoked,
         c.memberships_granted,
         c.memberships_changed,
         c.invitations_withdrawn,
         c.steps_reassigned
-    );
+    )
 }
 
-fn print_plan(plan: &org::OffboardingPlan) {
+fn print_plan(
+    leaver: &staff::StaffMember,
+    replacement: &staff::StaffMember,
+    plan: &org::OffboardingPlan,
+) {
+    println!(
+        "Offboarding {} <{}>; {} <{}> takes over.",
+        leaver.name, leaver.email, replacement.name, replacement.email
+    );
     println!("Organisations:");
-    if plan.organisations.is_empty() {
-        println!("  (none)");
-    }
+    let mut organisations = Table::new(&[
+        "ORGANISATION",
+        "LEAVER'S ROLE",
+        "REPLACEMENT'S ROLE",
+        "ACTION",
+    ]);
     for o in plan.organisations.iter().take(SHOWN) {
         let before = if o.replacement_role_name_before.is_empty() {
-            "-".to_owned()
+            "-"
         } else {
-            o.replacement_role_name_before.clone()
+            o.replacement_role_name_before.as_str()
         };
-        println!(
-            "  {:<30} leaver {:<16} replacement {} -> {}  ({})",
-            o.organisation_name,
-            o.leaver_role_name,
-            before,
-            o.replacement_role_name_after,
-            action(o.action)
-        );
+        organisations.row([
+            o.organisation_name.clone(),
+            o.leaver_role_name.clone(),
+            format!("{before} → {}", o.replacement_role_name_after),
+            action(o.action).to_owned(),
+        ]);
     }
+    organisations.print("  (none)");
     if plan.organisations.len() > SHOWN {
         println!("  … and {} more", plan.organisations.len() - SHOWN);
     }
-    let dropped = plan
-        .steps
-        .iter()
-        .filter(|s| s.action == org::StepAction::DropLeaver as i32)
-        .count();
-    println!(
-        "Workflow steps: {} ({} where the replacement already approves: the leaver is dropped)",
-        plan.steps.len(),
-        dropped
-    );
+    println!("Workflow steps:");
+    let mut steps = Table::new(&["WORKFLOW", "STEP", "ACTION"]);
     for s in plan.steps.iter().take(SHOWN) {
-        println!("  {} step {} {}", s.workflow_name, s.position, s.step_name);
+        steps.row([
+            s.workflow_name.clone(),
+            format!("{}. {}", s.position, s.step_name),
+            if s.action == org::StepAction::DropLeaver as i32 {
+                "drop the leaver (the replacement already approves)"
+            } else {
+                "the replacement takes their place"
+            }
+            .to_owned(),
+        ]);
     }
+    steps.print("  (none)");
     if plan.steps.len() > SHOWN {
         println!("  … and {} more", plan.steps.len() - SHOWN);
     }
@@ -127,8 +138,7 @@ fn print_plan(plan: &org::OffboardingPlan) {
         }
     }
     if let Some(c) = &plan.counts {
-        println!("In all:");
-        print_counts(c);
+        println!("In all: {}", counts(c));
     }
 }
 
@@ -142,35 +152,25 @@ fn status(value: i32) -> &'static str {
 }
 
 fn print_offboarding(o: &staff::Offboarding) {
-    println!(
-        "{}  {:<9}  {} -> {}  (asked by {})",
-        o.id,
-        status(o.status),
-        o.staff_name,
-        o.replacement_name,
-        o.requested_by_name
-    );
+    let mut d = Details::default();
+    d.field("Leaver", o.staff_name.clone())
+        .field("Replacement", o.replacement_name.clone())
+        .field("Status", status(o.status))
+        .field("Asked by", o.requested_by_name.clone())
+        .field("Requested", table::time_utc(o.requested_at.as_ref()))
+        .field("Finished", table::time_utc(o.finished_at.as_ref()))
+        .field("Id", o.id.clone());
     if let Some(c) = &o.counts {
-        print_counts(c);
+        d.field("Handed over", counts(c));
     }
     if !o.failure_reason.is_empty() {
-        println!("  failed: {}", o.failure_reason);
+        d.field("Failed", o.failure_reason.clone());
     }
-}
-
-fn confirm(question: &str) -> Result<bool> {
-    print!("{question} [y/N] ");
-    std::io::stdout().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+    print!("{}", d.render());
 }
 
 /// Polls the offboarding until it is no longer Requested, with a spinner on a terminal.
-async fn wait(
-    directory: &mut StaffDirectoryServiceClient<Authed>,
-    id: &str,
-) -> Result<Option<staff::Offboarding>> {
+async fn wait(directory: &mut StaffClient, id: &str) -> Result<Option<staff::Offboarding>> {
     let spinner = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("{spinner} {msg} {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -187,7 +187,7 @@ async fn wait(
                 offboarding_id: id.to_owned(),
             })
             .await
-            .map_err(crate::status_error)?
+            .map_err(status_error)?
             .into_inner();
         if found.status != staff::OffboardingStatus::Requested as i32 {
             break Some(found);
@@ -201,41 +201,43 @@ async fn wait(
     Ok(result)
 }
 
-pub async fn offboard(
-    mut directory: StaffDirectoryServiceClient<Authed>,
-    mut orgs: OrgAccessServiceClient<Authed>,
-    args: &OffboardArgs,
-) -> Result<()> {
+pub async fn offboard(caller: &mut Caller, args: &OffboardArgs) -> Result<()> {
+    let leaver = caller.staff_member(&args.staff).await?;
+    let replacement = caller.staff_member(&args.replacement).await?;
     let existing_access = if args.use_leaver_role {
         ExistingAccess::UseLeaverRole
     } else {
         ExistingAccess::KeepReplacementRole
     } as i32;
-    let plan = orgs
+    let plan = caller
+        .orgs()
+        .await?
         .preview_offboarding(org::PreviewOffboardingRequest {
-            staff_id: args.staff_id.clone(),
-            replacement_id: args.replacement.clone(),
+            staff_id: leaver.id.clone(),
+            replacement_id: replacement.id.clone(),
             existing_access,
         })
         .await
-        .map_err(crate::status_error)?
+        .map_err(status_error)?
         .into_inner();
-    print_plan(&plan);
+    print_plan(&leaver, &replacement, &plan);
     if args.preview {
         return Ok(());
     }
-    if !args.yes && !confirm("Offboard and hand all of this over?")? {
-        bail!("nothing was changed");
+    if !args.yes && !prompt::confirm("Offboard and hand all of this over?")? {
+        println!("nothing changed");
+        return Ok(());
     }
+    let mut directory = caller.staff().await?;
     let requested = directory
         .offboard_staff(staff::OffboardStaffRequest {
-            request_id: crate::request_id(),
-            staff_id: args.staff_id.clone(),
-            replacement_id: args.replacement.clone(),
+            request_id: crate::cli::request_id(),
+            staff_id: leaver.id.clone(),
+            replacement_id: replacement.id.clone(),
             existing_access,
         })
         .await
-        .map_err(crate::status_error)?
+        .map_err(status_error)?
         .into_inner();
     println!("offboarding {} requested", requested.id);
     match wait(&mut directory, &requested.id).await? {
@@ -253,23 +255,41 @@ pub async fn offboard(
     Ok(())
 }
 
-pub async fn offboardings(
-    mut directory: StaffDirectoryServiceClient<Authed>,
-    command: &OffboardingCommand,
-) -> Result<()> {
+pub async fn offboardings(caller: &mut Caller, command: &OffboardingCommand) -> Result<()> {
+    let mut directory = caller.staff().await?;
     match command {
         OffboardingCommand::List { staff: leaver } => {
+            let staff_id = match leaver {
+                Some(s) => caller.staff_id(s).await?,
+                None => String::new(),
+            };
             let found = directory
                 .list_offboardings(staff::ListOffboardingsRequest {
                     page: None,
-                    staff_id: leaver.clone().unwrap_or_default(),
+                    staff_id,
                 })
                 .await
-                .map_err(crate::status_error)?
+                .map_err(status_error)?
                 .into_inner();
+            let mut listing = Table::new(&[
+                "REQUESTED (UTC)",
+                "LEAVER",
+                "REPLACEMENT",
+                "STATUS",
+                "ASKED BY",
+                "ID",
+            ]);
             for o in &found.offboardings {
-                print_offboarding(o);
+                listing.row([
+                    table::time(o.requested_at.as_ref()),
+                    o.staff_name.clone(),
+                    o.replacement_name.clone(),
+                    status(o.status).to_owned(),
+                    o.requested_by_name.clone(),
+                    o.id.clone(),
+                ]);
             }
+            listing.print("no offboardings");
         }
         OffboardingCommand::Show { offboarding_id } => {
             let found = directory
@@ -277,7 +297,7 @@ pub async fn offboardings(
                     offboarding_id: offboarding_id.clone(),
                 })
                 .await
-                .map_err(crate::status_error)?
+                .map_err(status_error)?
                 .into_inner();
             print_offboarding(&found);
         }

@@ -1,14 +1,17 @@
-//! `staffctl` commands for organisations, workflows, roles and access.
+//! `staffctl` commands for organisations, workflows, roles and access. Organisations, roles,
+//! locations, workflows and staff are given by id or name (staff by e-mail too); what is
+//! printed names them.
 
 use anyhow::{Result, anyhow, bail};
 use clap::Subcommand;
-use ps_auth::credentials::Credential;
+use ps_proto::common::v1::PageRequest;
 use ps_proto::orgaccess::v1 as org;
-use ps_proto::orgaccess::v1::org_access_service_client::OrgAccessServiceClient;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
-type Client = OrgAccessServiceClient<InterceptedService<Channel, Credential>>;
+use crate::cli::{request_id, status_error, status_title};
+use crate::prompt;
+use crate::resolve::is_not_found;
+use crate::session::{Caller, OrgClient};
+use crate::table::{self, Details, Table};
 
 #[derive(Subcommand)]
 pub enum OrgCommand {
@@ -20,45 +23,57 @@ pub enum OrgCommand {
         #[arg(long)]
         archived: bool,
     },
-    /// One organisation.
-    Get { organisation_id: String },
+    /// One organisation (ORGANISATION: its name or id).
+    Get {
+        organisation: String,
+    },
     /// A new client organisation.
-    Create { name: String },
+    Create {
+        name: String,
+    },
     Rename {
-        organisation_id: String,
+        organisation: String,
         name: String,
     },
     /// Archived organisations deny all access and are hidden from lists.
-    Archive { organisation_id: String },
+    Archive {
+        organisation: String,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum WorkflowCommand {
-    /// An organisation's workflows.
-    List {
-        organisation_id: String,
-    },
-    /// A workflow with its steps and approvers.
+    /// An organisation's workflows with their steps and approvers.
+    List { organisation: String },
+    /// A workflow (its name or id) with its steps and approvers.
     Show {
-        workflow_id: String,
+        workflow: String,
+        /// The organisation it belongs to, when several have a workflow of that name.
+        #[arg(long)]
+        org: Option<String>,
     },
-    /// Steps in order: --step "Check=<staff-id>,<staff-id>" (repeat).
+    /// Steps in order: --step "Check=Bea Member,olive@acme.test" (approvers by e-mail, name
+    /// or id; repeat --step).
     Create {
-        organisation_id: String,
+        organisation: String,
         name: String,
         #[arg(long = "step", required = true)]
         steps: Vec<String>,
     },
     /// A new name and/or the whole list of steps.
     Update {
-        workflow_id: String,
+        workflow: String,
+        #[arg(long)]
+        org: Option<String>,
         #[arg(long)]
         name: Option<String>,
         #[arg(long = "step")]
         steps: Vec<String>,
     },
     Delete {
-        workflow_id: String,
+        workflow: String,
+        #[arg(long)]
+        org: Option<String>,
     },
 }
 
@@ -74,7 +89,7 @@ pub enum RoleCommand {
         #[arg(long = "permission")]
         permissions: Vec<String>,
     },
-    /// A new name and/or the whole set of permissions.
+    /// A new name and/or the whole set of permissions (ROLE: its name or id).
     Update {
         role: String,
         #[arg(long)]
@@ -98,17 +113,21 @@ pub enum AccessCommand {
     },
     /// One member → many organisations: --org ORG[=ROLE][@LOCATION,…] (repeat), --remove ORG.
     Staff {
-        staff_id: String,
-        /// ORG[=ROLE][@LOCATION,…]: give or change access (repeat).
+        /// The member: e-mail, name or id.
+        staff: String,
+        /// ORG[=ROLE][@LOCATION,…]: give or change access (repeat; names or ids).
         #[arg(long = "org")]
         grants: Vec<String>,
         #[command(flatten)]
         options: ChangesetOptions,
     },
-    /// Many members → one organisation: --member STAFF[=ROLE][@LOCATION,…] (repeat), --remove STAFF.
+    /// Many members → one organisation: --member STAFF[=ROLE][@LOCATION,…] (repeat), --remove
+    /// STAFF.
     Org {
-        organisation_id: String,
-        /// STAFF[=ROLE][@LOCATION,…]: give or change access (repeat).
+        /// The organisation: name or id.
+        organisation: String,
+        /// STAFF[=ROLE][@LOCATION,…]: give or change access (repeat; STAFF by e-mail, name or
+        /// id, e.g. bea@acme.test=Editor@North Clinic).
         #[arg(long = "member")]
         grants: Vec<String>,
         #[command(flatten)]
@@ -116,21 +135,20 @@ pub enum AccessCommand {
     },
     /// Who can access an organisation.
     Members {
-        organisation_id: String,
+        organisation: String,
         /// Declined and revoked memberships too.
         #[arg(long)]
         history: bool,
     },
     /// What a member can access, and the workflow steps they approve in.
     Of {
-        staff_id: String,
+        staff: String,
         #[arg(long)]
         history: bool,
     },
-    /// Why a user may or may not do something.
+    /// Why a staff member (e-mail, name or id) may or may not do something in an organisation.
     Explain {
-        #[arg(long)]
-        user: String,
+        staff: String,
         #[arg(long)]
         org: String,
         #[arg(long)]
@@ -159,44 +177,24 @@ pub struct ChangesetOptions {
     /// Show what would change without changing it.
     #[arg(long)]
     preview: bool,
+    /// Apply without showing the preview and asking first (it is not asked when standard
+    /// input is not a terminal).
+    #[arg(long)]
+    yes: bool,
     /// Reuse to retry safely; a new one is chosen when omitted.
     #[arg(long)]
     request_id: Option<String>,
-}
-
-/// A changeset's entries, default role and request id, ready to send.
-struct Prepared {
-    entries: Vec<org::AccessEntry>,
-    default_role_id: String,
-    request_id: String,
-    preview: bool,
-}
-
-impl ChangesetOptions {
-    fn prepare(&self, roles: &Roles, grants: &[String], by_org: bool) -> Result<Prepared> {
-        Ok(Prepared {
-            entries: entries(roles, grants, &self.removals, by_org)?,
-            default_role_id: match &self.default_role {
-                Some(role) => roles.id(role)?,
-                None => String::new(),
-            },
-            request_id: self
-                .request_id
-                .clone()
-                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
-            preview: self.preview,
-        })
-    }
 }
 
 #[derive(Subcommand)]
 pub enum OrgInvitationCommand {
     /// Organisations you were offered and have not answered.
     List,
-    /// Accept one organisation (each is answered separately).
-    Accept { membership_id: String },
+    /// Accept one organisation (each is answered separately). INVITATION: the organisation's
+    /// name, or the invitation id `access org` / `org-invitations list` print.
+    Accept { invitation: String },
     /// Decline one organisation.
-    Decline { membership_id: String },
+    Decline { invitation: String },
 }
 
 fn status(value: i32) -> &'static str {
@@ -209,360 +207,618 @@ fn status(value: i32) -> &'static str {
     }
 }
 
-fn print_org(o: &org::Organisation) {
-    println!(
-        "{}  {}{}",
-        o.id,
-        o.name,
-        if o.archived { "  (archived)" } else { "" }
-    );
-}
-
-fn print_workflow(w: &org::Workflow) {
-    println!("{}  {}", w.id, w.name);
-    for s in &w.steps {
-        println!(
-            "  {}. {}  approvers: {}",
-            s.position,
-            s.name,
-            s.approver_staff_ids.join(", ")
-        );
+/// `a → b`, or one of them when the other is missing or the same.
+fn transition(before: &str, after: &str) -> String {
+    match (before, after) {
+        ("" | "-", a) => a.to_owned(),
+        (b, "" | "-") => b.to_owned(),
+        (b, a) if a == b => a.to_owned(),
+        (b, a) => format!("{b} → {a}"),
     }
 }
 
-fn print_membership(m: &org::Membership) {
-    let limits = if m.location_ids.is_empty() {
-        String::new()
+/// Location limits by name; none means every location the member may access.
+fn limits(caller: &Caller, ids: &[String]) -> String {
+    if ids.is_empty() {
+        "all".into()
     } else {
-        format!("  @{}", m.location_ids.join(","))
+        caller.names.locations(ids)
+    }
+}
+
+fn first_page() -> Option<PageRequest> {
+    Some(PageRequest {
+        page_size: 500,
+        page_token: String::new(),
+    })
+}
+
+/// One `TARGET[=ROLE][@LOCATION,…]` entry as written.
+#[derive(Debug, PartialEq, Eq)]
+struct Grant {
+    target: String,
+    role: String,
+    locations: Vec<String>,
+}
+
+/// The ways to read an entry, the likeliest first. With a role, the target is everything before
+/// the `=`. Without one, the target may be an e-mail, which holds an `@` too: the whole text is
+/// tried first, then the part before the last `@` with locations after it.
+fn readings(text: &str) -> Vec<Grant> {
+    let locations = |list: &str| -> Vec<String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
     };
-    println!(
-        "{}  {:<8}  {:<16}  {}  staff {}{limits}",
-        m.id,
-        status(m.status),
-        m.role_name,
-        m.organisation_name,
-        m.staff_id
-    );
+    if let Some((target, rest)) = text.split_once('=') {
+        let (role, list) = rest.split_once('@').unwrap_or((rest, ""));
+        return vec![Grant {
+            target: target.trim().to_owned(),
+            role: role.trim().to_owned(),
+            locations: locations(list),
+        }];
+    }
+    let mut out = vec![Grant {
+        target: text.trim().to_owned(),
+        role: String::new(),
+        locations: Vec::new(),
+    }];
+    if let Some((target, list)) = text.rsplit_once('@') {
+        out.push(Grant {
+            target: target.trim().to_owned(),
+            role: String::new(),
+            locations: locations(list),
+        });
+    }
+    out
 }
 
-fn print_result(r: &org::AccessChangeResult, roles: &Roles) {
-    println!(
-        "{} {}: {} added, {} changed, {} removed, {} unchanged",
-        if r.applied { "applied" } else { "preview of" },
-        r.request_id,
-        r.added.len(),
-        r.changed.len(),
-        r.removed.len(),
-        r.unchanged
-    );
-    for (label, changes) in [("+", &r.added), ("~", &r.changed), ("-", &r.removed)] {
-        for c in changes {
-            println!(
-                "  {label} org {} staff {}  role {} -> {}  {} -> {}",
-                c.organisation_id,
-                c.staff_id,
-                roles.name(&c.role_id_before),
-                roles.name(&c.role_id_after),
-                status(c.status_before),
-                status(c.status_after)
-            );
+/// What the entries of a changeset name: organisations (one member's access) or staff (one
+/// organisation's members).
+#[derive(Clone, Copy)]
+enum Target {
+    Organisation,
+    Staff,
+}
+
+impl Target {
+    async fn id(self, caller: &mut Caller, typed: &str) -> Result<String> {
+        match self {
+            Target::Organisation => caller.organisation_id(typed).await,
+            Target::Staff => caller.staff_id(typed).await,
         }
     }
-    for id in &r.invitation_ids {
-        println!("  invitation {id} sent");
-    }
-}
 
-fn parse_steps(raw: &[String]) -> Result<Vec<org::StepInput>> {
-    raw.iter()
-        .map(|step| {
-            let (name, approvers) = step
-                .split_once('=')
-                .ok_or_else(|| anyhow!("a step is NAME=STAFF_ID[,STAFF_ID…]: {step}"))?;
-            Ok(org::StepInput {
-                name: name.trim().to_owned(),
-                approver_staff_ids: approvers
-                    .split(',')
-                    .map(|a| a.trim().to_owned())
-                    .filter(|a| !a.is_empty())
-                    .collect(),
-            })
-        })
-        .collect()
-}
-
-/// The practice's roles, fetched once per command, to accept role names and print them.
-struct Roles(Vec<org::Role>);
-
-impl Roles {
-    async fn fetch(client: &mut Client) -> Result<Self> {
-        Ok(Self(
-            client
-                .list_roles(org::ListRolesRequest {})
-                .await
-                .map_err(crate::status_error)?
-                .into_inner()
-                .roles,
-        ))
-    }
-
-    /// A role given by name (any case) or id; ids are passed through for the server to judge.
-    fn id(&self, role: &str) -> Result<String> {
-        if uuid::Uuid::parse_str(role).is_ok() {
-            return Ok(role.to_owned());
+    fn entry(self, id: String) -> org::AccessEntry {
+        match self {
+            Target::Organisation => org::AccessEntry {
+                organisation_id: id,
+                ..Default::default()
+            },
+            Target::Staff => org::AccessEntry {
+                staff_id: id,
+                ..Default::default()
+            },
         }
-        self.0
-            .iter()
-            .find(|r| r.name.eq_ignore_ascii_case(role))
-            .map(|r| r.id.clone())
-            .ok_or_else(|| anyhow!("no role named {role}"))
-    }
-
-    fn name<'a>(&'a self, id: &'a str) -> &'a str {
-        if id.is_empty() {
-            return "-";
-        }
-        self.0
-            .iter()
-            .find(|r| r.id == id)
-            .map_or(id, |r| r.name.as_str())
     }
 }
 
-async fn role_id(client: &mut Client, role: &str) -> Result<String> {
-    Roles::fetch(client).await?.id(role)
+/// A grant entry with every name turned into an id.
+async fn grant(caller: &mut Caller, target: Target, text: &str) -> Result<org::AccessEntry> {
+    let mut first_error = None;
+    for reading in readings(text) {
+        match target.id(caller, &reading.target).await {
+            Ok(id) => {
+                let mut entry = target.entry(id);
+                if !reading.role.is_empty() {
+                    entry.role_id = caller.role_id(&reading.role).await?;
+                }
+                entry.location_ids = caller.location_ids(&reading.locations).await?;
+                return Ok(entry);
+            }
+            Err(err) if is_not_found(&err) => {
+                first_error.get_or_insert(err);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Err(first_error.unwrap_or_else(|| anyhow!("nothing given in {text:?}")))
 }
 
-/// `ID[=ROLE][@LOC,LOC]` entries and `--remove ID` entries.
-fn entries(
-    roles: &Roles,
-    grants: &[String],
-    removals: &[String],
-    by_org: bool,
-) -> Result<Vec<org::AccessEntry>> {
-    let mut entries = Vec::new();
-    for grant in grants {
-        let (rest, locations) = grant.split_once('@').unwrap_or((grant, ""));
-        let (id, role) = rest.split_once('=').unwrap_or((rest, ""));
-        let role_id = if role.is_empty() {
-            String::new()
-        } else {
-            roles.id(role)?
-        };
-        let mut entry = org::AccessEntry {
-            role_id,
-            location_ids: locations
-                .split(',')
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            ..Default::default()
-        };
-        if by_org {
-            entry.organisation_id = id.to_owned()
-        } else {
-            entry.staff_id = id.to_owned()
-        }
-        entries.push(entry);
-    }
-    for id in removals {
-        let mut entry = org::AccessEntry {
-            remove: true,
-            ..Default::default()
-        };
-        if by_org {
-            entry.organisation_id = id.clone()
-        } else {
-            entry.staff_id = id.clone()
-        }
-        entries.push(entry);
-    }
-    if entries.is_empty() {
-        bail!("nothing to change: give --org/--member or --remove");
-    }
-    Ok(entries)
+/// A changeset ready to send, in either direction.
+enum Changeset {
+    Staff(org::SetStaffAccessRequest),
+    Organisation(org::SetOrganisationAccessRequest),
 }
 
-pub async fn orgs(mut client: Client, command: &OrgCommand) -> Result<()> {
-    let e = crate::status_error;
-    match command {
-        OrgCommand::List { query, archived } => {
-            let mut token = String::new();
-            loop {
-                let page = client
-                    .list_organisations(org::ListOrganisationsRequest {
-                        page: Some(ps_proto::common::v1::PageRequest {
-                            page_size: 500,
-                            page_token: token,
-                        }),
-                        query: query.clone().unwrap_or_default(),
-                        include_archived: *archived,
+impl Changeset {
+    async fn send(&self, client: &mut OrgClient, preview: bool) -> Result<org::AccessChangeResult> {
+        match self {
+            Changeset::Staff(request) => {
+                client
+                    .set_staff_access(org::SetStaffAccessRequest {
+                        preview,
+                        ..request.clone()
                     })
                     .await
-                    .map_err(e)?
-                    .into_inner();
-                page.organisations.iter().for_each(print_org);
-                if page.next_page_token.is_empty() {
-                    return Ok(());
-                }
-                token = page.next_page_token;
+            }
+            Changeset::Organisation(request) => {
+                client
+                    .set_organisation_access(org::SetOrganisationAccessRequest {
+                        preview,
+                        ..request.clone()
+                    })
+                    .await
             }
         }
-        OrgCommand::Get { organisation_id } => print_org(
-            &client
-                .get_organisation(org::GetOrganisationRequest {
-                    organisation_id: organisation_id.clone(),
-                })
-                .await
-                .map_err(e)?
-                .into_inner(),
-        ),
-        OrgCommand::Create { name } => print_org(
-            &client
-                .create_organisation(org::CreateOrganisationRequest {
-                    name: name.clone(),
-                    request_id: crate::request_id(),
-                })
-                .await
-                .map_err(e)?
-                .into_inner(),
-        ),
-        OrgCommand::Rename {
-            organisation_id,
-            name,
-        } => print_org(
-            &client
-                .rename_organisation(org::RenameOrganisationRequest {
-                    organisation_id: organisation_id.clone(),
-                    name: name.clone(),
-                })
-                .await
-                .map_err(e)?
-                .into_inner(),
-        ),
-        OrgCommand::Archive { organisation_id } => print_org(
-            &client
-                .archive_organisation(org::ArchiveOrganisationRequest {
-                    organisation_id: organisation_id.clone(),
-                })
-                .await
-                .map_err(e)?
-                .into_inner(),
-        ),
+        .map(tonic::Response::into_inner)
+        .map_err(status_error)
     }
+
+    /// The memberships the changeset touched, with their ids (to name the invitations).
+    async fn memberships(&self, client: &mut OrgClient) -> Result<Vec<org::Membership>> {
+        match self {
+            Changeset::Staff(request) => Ok(client
+                .list_staff_access(org::ListStaffAccessRequest {
+                    staff_id: request.staff_id.clone(),
+                    include_history: false,
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .memberships),
+            Changeset::Organisation(request) => {
+                let mut found = Vec::new();
+                let mut token = String::new();
+                loop {
+                    let page = client
+                        .list_organisation_members(org::ListOrganisationMembersRequest {
+                            organisation_id: request.organisation_id.clone(),
+                            page: Some(PageRequest {
+                                page_size: 500,
+                                page_token: token,
+                            }),
+                            include_history: false,
+                        })
+                        .await
+                        .map_err(status_error)?
+                        .into_inner();
+                    found.extend(page.memberships);
+                    if page.next_page_token.is_empty() {
+                        return Ok(found);
+                    }
+                    token = page.next_page_token;
+                }
+            }
+        }
+    }
+}
+
+impl ChangesetOptions {
+    async fn entries(
+        &self,
+        caller: &mut Caller,
+        target: Target,
+        grants: &[String],
+    ) -> Result<(Vec<org::AccessEntry>, String)> {
+        let mut entries = Vec::new();
+        for text in grants {
+            entries.push(grant(caller, target, text).await?);
+        }
+        for text in &self.removals {
+            let mut entry = target.entry(target.id(caller, text).await?);
+            entry.remove = true;
+            entries.push(entry);
+        }
+        if entries.is_empty() {
+            bail!("nothing to change: give --org/--member or --remove");
+        }
+        let default_role_id = match &self.default_role {
+            Some(role) => caller.role_id(role).await?,
+            None => String::new(),
+        };
+        Ok((entries, default_role_id))
+    }
+
+    /// Previews, or asks and applies, then says what changed and who must answer.
+    async fn run(&self, caller: &mut Caller, changeset: Changeset) -> Result<()> {
+        let mut client = caller.orgs().await?;
+        if self.preview {
+            let preview = changeset.send(&mut client, true).await?;
+            print_changes(caller, &preview).await;
+            return Ok(());
+        }
+        if !self.yes && prompt::interactive() {
+            let preview = changeset.send(&mut client, true).await?;
+            print_changes(caller, &preview).await;
+            if preview.added.is_empty() && preview.changed.is_empty() && preview.removed.is_empty()
+            {
+                return Ok(());
+            }
+            if !prompt::confirm("Apply these changes?")? {
+                println!("nothing changed");
+                return Ok(());
+            }
+        }
+        let result = changeset.send(&mut client, false).await?;
+        print_changes(caller, &result).await;
+        print_offered(caller, &mut client, &changeset, &result).await
+    }
+}
+
+fn request_id_or_new(given: &Option<String>) -> String {
+    given.clone().unwrap_or_else(request_id)
+}
+
+/// The changes of a preview or of an applied changeset, by name.
+async fn print_changes(caller: &mut Caller, r: &org::AccessChangeResult) {
+    let rows: Vec<(&str, &org::AccessChange)> = [
+        ("add", &r.added),
+        ("change", &r.changed),
+        ("remove", &r.removed),
+    ]
+    .into_iter()
+    .flat_map(|(label, changes)| changes.iter().map(move |c| (label, c)))
+    .collect();
+    caller.learn_roles().await;
+    if rows
+        .iter()
+        .any(|(_, c)| !c.location_ids_before.is_empty() || !c.location_ids_after.is_empty())
+    {
+        caller.learn_locations().await;
+    }
+    caller
+        .learn_organisations(rows.iter().map(|(_, c)| c.organisation_id.as_str()))
+        .await;
+    caller
+        .learn_staff(rows.iter().map(|(_, c)| c.staff_id.as_str()))
+        .await;
+    if r.applied {
+        println!(
+            "Applied (request {}): {} added, {} changed, {} removed, {} already so",
+            r.request_id,
+            r.added.len(),
+            r.changed.len(),
+            r.removed.len(),
+            r.unchanged
+        );
+    } else {
+        println!(
+            "Preview, nothing is changed yet: {} to add, {} to change, {} to remove, {} already so",
+            r.added.len(),
+            r.changed.len(),
+            r.removed.len(),
+            r.unchanged
+        );
+    }
+    let names = &caller.names;
+    let role = |id: &str| {
+        if id.is_empty() {
+            String::new()
+        } else {
+            names.role(id)
+        }
+    };
+    let mut listing = Table::new(&[
+        "CHANGE",
+        "ORGANISATION",
+        "MEMBER",
+        "ROLE",
+        "STATUS",
+        "LOCATIONS",
+    ]);
+    for (label, c) in rows {
+        let locations = |ids: &[String]| {
+            if ids.is_empty() {
+                "all".to_owned()
+            } else {
+                names.locations(ids)
+            }
+        };
+        listing.row([
+            label.to_owned(),
+            names.organisation(&c.organisation_id),
+            names.staff(&c.staff_id),
+            transition(&role(&c.role_id_before), &role(&c.role_id_after)),
+            transition(status(c.status_before), status(c.status_after)),
+            match label {
+                "add" => locations(&c.location_ids_after),
+                "remove" => locations(&c.location_ids_before),
+                _ => transition(
+                    &locations(&c.location_ids_before),
+                    &locations(&c.location_ids_after),
+                ),
+            },
+        ]);
+    }
+    listing.print("nothing to change");
+}
+
+/// After an applied changeset: the access now waiting for each member's answer, with the id
+/// each answers with (`org-invitations accept` takes it, or the organisation's name).
+async fn print_offered(
+    caller: &mut Caller,
+    client: &mut OrgClient,
+    changeset: &Changeset,
+    result: &org::AccessChangeResult,
+) -> Result<()> {
+    let invited = org::MembershipStatus::Invited as i32;
+    let offered: Vec<&org::AccessChange> = result
+        .added
+        .iter()
+        .chain(&result.changed)
+        .filter(|c| c.status_after == invited)
+        .collect();
+    if offered.is_empty() {
+        return Ok(());
+    }
+    let memberships = changeset.memberships(client).await?;
+    println!(
+        "Waiting for each member to accept (signed in as themselves: staffctl org-invitations accept <organisation or invitation>):"
+    );
+    let mut listing = Table::new(&["MEMBER", "ORGANISATION", "INVITATION"]);
+    for c in offered {
+        let membership = memberships
+            .iter()
+            .find(|m| {
+                m.organisation_id == c.organisation_id
+                    && m.staff_id == c.staff_id
+                    && m.status == invited
+            })
+            .map(|m| m.id.clone())
+            .unwrap_or_else(|| "-".into());
+        listing.row([
+            caller.names.staff(&c.staff_id),
+            caller.names.organisation(&c.organisation_id),
+            membership,
+        ]);
+    }
+    listing.print("");
     Ok(())
 }
 
-pub async fn workflows(mut client: Client, command: &WorkflowCommand) -> Result<()> {
-    let e = crate::status_error;
+async fn print_workflows(caller: &mut Caller, workflows: &[org::Workflow]) {
+    caller
+        .learn_staff(
+            workflows
+                .iter()
+                .flat_map(|w| &w.steps)
+                .flat_map(|s| &s.approver_staff_ids)
+                .map(String::as_str),
+        )
+        .await;
+    caller
+        .learn_organisations(workflows.iter().map(|w| w.organisation_id.as_str()))
+        .await;
+    let mut listing = Table::new(&["WORKFLOW", "ORGANISATION", "STEP", "APPROVERS", "ID"]);
+    for w in workflows {
+        for (i, s) in w.steps.iter().enumerate() {
+            let first = i == 0;
+            listing.row([
+                if first { w.name.clone() } else { String::new() },
+                if first {
+                    caller.names.organisation(&w.organisation_id)
+                } else {
+                    String::new()
+                },
+                format!("{}. {}", s.position, s.name),
+                caller.names.staff_list(&s.approver_staff_ids),
+                if first { w.id.clone() } else { String::new() },
+            ]);
+        }
+    }
+    listing.print("no workflows");
+}
+
+/// `NAME=APPROVER[,APPROVER…]` steps, approvers by e-mail, name or id.
+async fn steps(caller: &mut Caller, raw: &[String]) -> Result<Vec<org::StepInput>> {
+    let mut steps = Vec::with_capacity(raw.len());
+    for step in raw {
+        let (name, approvers) = step.split_once('=').ok_or_else(|| {
+            anyhow!("a step is NAME=APPROVER[,APPROVER…] (e-mails, names or ids): {step}")
+        })?;
+        let mut ids = Vec::new();
+        for approver in approvers
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            ids.push(caller.staff_id(approver).await?);
+        }
+        steps.push(org::StepInput {
+            name: name.trim().to_owned(),
+            approver_staff_ids: ids,
+        });
+    }
+    Ok(steps)
+}
+
+fn print_organisation(o: &org::Organisation) {
+    let mut d = Details::default();
+    d.field("Name", o.name.clone())
+        .field("Status", if o.archived { "archived" } else { "active" })
+        .field("Created", table::time_utc(o.created_at.as_ref()))
+        .field("Id", o.id.clone());
+    print!("{}", d.render());
+}
+
+pub async fn orgs(caller: &mut Caller, command: &OrgCommand) -> Result<()> {
+    let mut client = caller.orgs().await?;
     match command {
-        WorkflowCommand::List { organisation_id } => client
-            .list_workflows(org::ListWorkflowsRequest {
-                organisation_id: organisation_id.clone(),
-            })
-            .await
-            .map_err(e)?
-            .into_inner()
-            .workflows
-            .iter()
-            .for_each(print_workflow),
-        WorkflowCommand::Show { workflow_id } => print_workflow(
-            &client
-                .get_workflow(org::GetWorkflowRequest {
-                    workflow_id: workflow_id.clone(),
-                })
-                .await
-                .map_err(e)?
-                .into_inner(),
-        ),
-        WorkflowCommand::Create {
-            organisation_id,
-            name,
-            steps,
-        } => print_workflow(
-            &client
-                .create_workflow(org::CreateWorkflowRequest {
-                    request_id: crate::request_id(),
-                    organisation_id: organisation_id.clone(),
+        OrgCommand::List { query, archived } => {
+            let found = caller
+                .organisations_matching(query.as_deref().unwrap_or_default(), *archived)
+                .await?;
+            let mut listing = Table::new(&["NAME", "STATUS", "CREATED (UTC)", "ID"]);
+            for o in &found {
+                listing.row([
+                    o.name.clone(),
+                    if o.archived { "archived" } else { "active" }.to_owned(),
+                    table::time(o.created_at.as_ref()),
+                    o.id.clone(),
+                ]);
+            }
+            listing.print("no organisations");
+        }
+        OrgCommand::Get { organisation } => {
+            print_organisation(&caller.organisation(organisation).await?);
+        }
+        OrgCommand::Create { name } => {
+            let created = client
+                .create_organisation(org::CreateOrganisationRequest {
                     name: name.clone(),
-                    steps: parse_steps(steps)?,
+                    request_id: request_id(),
                 })
                 .await
-                .map_err(e)?
-                .into_inner(),
-        ),
-        WorkflowCommand::Update {
-            workflow_id,
-            name,
-            steps,
-        } => print_workflow(
-            &client
-                .update_workflow(org::UpdateWorkflowRequest {
-                    workflow_id: workflow_id.clone(),
-                    name: name.clone().unwrap_or_default(),
-                    replace_steps: !steps.is_empty(),
-                    steps: parse_steps(steps)?,
+                .map_err(status_error)?
+                .into_inner();
+            println!("created organisation {}  {}", created.name, created.id);
+        }
+        OrgCommand::Rename { organisation, name } => {
+            let found = caller.organisation(organisation).await?;
+            let renamed = client
+                .rename_organisation(org::RenameOrganisationRequest {
+                    organisation_id: found.id,
+                    name: name.clone(),
                 })
                 .await
-                .map_err(e)?
-                .into_inner(),
-        ),
-        WorkflowCommand::Delete { workflow_id } => {
+                .map_err(status_error)?
+                .into_inner();
+            println!("renamed {} to {}", found.name, renamed.name);
+        }
+        OrgCommand::Archive { organisation } => {
+            let found = caller.organisation(organisation).await?;
             client
-                .delete_workflow(org::DeleteWorkflowRequest {
-                    workflow_id: workflow_id.clone(),
+                .archive_organisation(org::ArchiveOrganisationRequest {
+                    organisation_id: found.id,
                 })
                 .await
-                .map_err(e)?;
-            println!("deleted");
+                .map_err(status_error)?;
+            println!("archived {}: it grants no access now", found.name);
         }
     }
     Ok(())
 }
 
-pub async fn roles(mut client: Client, command: &RoleCommand) -> Result<()> {
-    let e = crate::status_error;
-    let print = |r: &org::Role| {
-        println!(
-            "{}  {:<16}{}  {} membership(s)  {}",
-            r.id,
-            r.name,
-            if r.built_in { " (built-in)" } else { "" },
-            r.memberships,
-            r.permissions.join(" ")
-        );
-    };
+pub async fn workflows(caller: &mut Caller, command: &WorkflowCommand) -> Result<()> {
+    let mut client = caller.orgs().await?;
     match command {
-        RoleCommand::List => client
-            .list_roles(org::ListRolesRequest {})
-            .await
-            .map_err(e)?
-            .into_inner()
-            .roles
-            .iter()
-            .for_each(print),
+        WorkflowCommand::List { organisation } => {
+            let organisation_id = caller.organisation_id(organisation).await?;
+            let found = client
+                .list_workflows(org::ListWorkflowsRequest { organisation_id })
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .workflows;
+            print_workflows(caller, &found).await;
+        }
+        WorkflowCommand::Show { workflow, org } => {
+            let found = caller.workflow(workflow, org.as_deref()).await?;
+            print_workflows(caller, &[found]).await;
+        }
+        WorkflowCommand::Create {
+            organisation,
+            name,
+            steps: raw,
+        } => {
+            let organisation_id = caller.organisation_id(organisation).await?;
+            let steps = steps(caller, raw).await?;
+            let created = client
+                .create_workflow(org::CreateWorkflowRequest {
+                    request_id: request_id(),
+                    organisation_id,
+                    name: name.clone(),
+                    steps,
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            print_workflows(caller, &[created]).await;
+        }
+        WorkflowCommand::Update {
+            workflow,
+            org,
+            name,
+            steps: raw,
+        } => {
+            let found = caller.workflow(workflow, org.as_deref()).await?;
+            let steps = steps(caller, raw).await?;
+            let updated = client
+                .update_workflow(org::UpdateWorkflowRequest {
+                    workflow_id: found.id,
+                    name: name.clone().unwrap_or_default(),
+                    replace_steps: !steps.is_empty(),
+                    steps,
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            print_workflows(caller, &[updated]).await;
+        }
+        WorkflowCommand::Delete { workflow, org } => {
+            let found = caller.workflow(workflow, org.as_deref()).await?;
+            client
+                .delete_workflow(org::DeleteWorkflowRequest {
+                    workflow_id: found.id,
+                })
+                .await
+                .map_err(status_error)?;
+            println!("deleted workflow {}", found.name);
+        }
+    }
+    Ok(())
+}
+
+fn print_role(r: &org::Role) {
+    let mut d = Details::default();
+    d.field("Name", r.name.clone())
+        .field("Kind", if r.built_in { "built-in" } else { "custom" })
+        .field("Permissions", r.permissions.join(" "))
+        .field("Memberships", r.memberships.to_string())
+        .field("Id", r.id.clone());
+    print!("{}", d.render());
+}
+
+pub async fn roles(caller: &mut Caller, command: &RoleCommand) -> Result<()> {
+    let mut client = caller.orgs().await?;
+    match command {
+        RoleCommand::List => {
+            let mut listing = Table::new(&["NAME", "KIND", "MEMBERSHIPS", "PERMISSIONS"]);
+            for r in caller.roles().await? {
+                listing.row([
+                    r.name.clone(),
+                    if r.built_in { "built-in" } else { "custom" }.to_owned(),
+                    r.memberships.to_string(),
+                    r.permissions.join(" "),
+                ]);
+            }
+            listing.print("no roles");
+        }
         RoleCommand::Permissions => {
+            let mut listing = Table::new(&["PERMISSION", "MODULE", "DESCRIPTION"]);
             for p in client
                 .list_permissions(org::ListPermissionsRequest {})
                 .await
-                .map_err(e)?
+                .map_err(status_error)?
                 .into_inner()
                 .permissions
             {
-                println!("{:<30}  {}", p.name, p.description);
+                listing.row([p.name, p.module, p.description]);
             }
+            listing.print("no permissions");
         }
-        RoleCommand::Create { name, permissions } => print(
+        RoleCommand::Create { name, permissions } => print_role(
             &client
                 .create_role(org::CreateRoleRequest {
-                    request_id: crate::request_id(),
+                    request_id: request_id(),
                     name: name.clone(),
                     permissions: permissions.clone(),
                 })
                 .await
-                .map_err(e)?
+                .map_err(status_error)?
                 .into_inner(),
         ),
         RoleCommand::Update {
@@ -571,8 +827,8 @@ pub async fn roles(mut client: Client, command: &RoleCommand) -> Result<()> {
             permissions,
             replace_permissions,
         } => {
-            let role_id = role_id(&mut client, role).await?;
-            print(
+            let role_id = caller.role_id(role).await?;
+            print_role(
                 &client
                     .update_role(org::UpdateRoleRequest {
                         role_id,
@@ -581,24 +837,24 @@ pub async fn roles(mut client: Client, command: &RoleCommand) -> Result<()> {
                         permissions: permissions.clone(),
                     })
                     .await
-                    .map_err(e)?
+                    .map_err(status_error)?
                     .into_inner(),
             )
         }
         RoleCommand::Delete { role } => {
-            let role_id = role_id(&mut client, role).await?;
+            let found = caller.role(role).await?;
             client
-                .delete_role(org::DeleteRoleRequest { role_id })
+                .delete_role(org::DeleteRoleRequest { role_id: found.id })
                 .await
-                .map_err(e)?;
-            println!("deleted");
+                .map_err(status_error)?;
+            println!("deleted role {}", found.name);
         }
     }
     Ok(())
 }
 
-pub async fn access(mut client: Client, command: &AccessCommand) -> Result<()> {
-    let e = crate::status_error;
+pub async fn access(caller: &mut Caller, command: &AccessCommand) -> Result<()> {
+    let mut client = caller.orgs().await?;
     match command {
         AccessCommand::Settings { require_acceptance } => {
             let settings = match require_acceptance {
@@ -617,103 +873,188 @@ pub async fn access(mut client: Client, command: &AccessCommand) -> Result<()> {
                         .await
                 }
             }
-            .map_err(e)?
+            .map_err(status_error)?
             .into_inner();
             println!(
                 "new access needs the member's acceptance: {}",
-                settings.require_acceptance
+                if settings.require_acceptance {
+                    "yes"
+                } else {
+                    "no"
+                }
             );
         }
         AccessCommand::Staff {
-            staff_id,
+            staff,
             grants,
             options,
         } => {
-            let roles = Roles::fetch(&mut client).await?;
-            let p = options.prepare(&roles, grants, true)?;
-            let result = client
-                .set_staff_access(org::SetStaffAccessRequest {
-                    request_id: p.request_id,
-                    staff_id: staff_id.clone(),
-                    default_role_id: p.default_role_id,
-                    entries: p.entries,
-                    preview: p.preview,
-                })
-                .await
-                .map_err(e)?
-                .into_inner();
-            print_result(&result, &roles);
+            let staff_id = caller.staff_id(staff).await?;
+            let (entries, default_role_id) = options
+                .entries(caller, Target::Organisation, grants)
+                .await?;
+            let changeset = Changeset::Staff(org::SetStaffAccessRequest {
+                request_id: request_id_or_new(&options.request_id),
+                staff_id,
+                default_role_id,
+                entries,
+                preview: true,
+            });
+            options.run(caller, changeset).await?;
         }
         AccessCommand::Org {
-            organisation_id,
+            organisation,
             grants,
             options,
         } => {
-            let roles = Roles::fetch(&mut client).await?;
-            let p = options.prepare(&roles, grants, false)?;
-            let result = client
-                .set_organisation_access(org::SetOrganisationAccessRequest {
-                    request_id: p.request_id,
-                    organisation_id: organisation_id.clone(),
-                    default_role_id: p.default_role_id,
-                    entries: p.entries,
-                    preview: p.preview,
-                })
-                .await
-                .map_err(e)?
-                .into_inner();
-            print_result(&result, &roles);
+            let organisation_id = caller.organisation_id(organisation).await?;
+            let (entries, default_role_id) = options.entries(caller, Target::Staff, grants).await?;
+            let changeset = Changeset::Organisation(org::SetOrganisationAccessRequest {
+                request_id: request_id_or_new(&options.request_id),
+                organisation_id,
+                default_role_id,
+                entries,
+                preview: true,
+            });
+            options.run(caller, changeset).await?;
         }
         AccessCommand::Members {
-            organisation_id,
+            organisation,
             history,
-        } => client
-            .list_organisation_members(org::ListOrganisationMembersRequest {
-                organisation_id: organisation_id.clone(),
-                page: Some(ps_proto::common::v1::PageRequest {
-                    page_size: 500,
-                    page_token: String::new(),
-                }),
-                include_history: *history,
-            })
-            .await
-            .map_err(e)?
-            .into_inner()
-            .memberships
-            .iter()
-            .for_each(print_membership),
-        AccessCommand::Of { staff_id, history } => {
+        } => {
+            let found = caller.organisation(organisation).await?;
+            let mut memberships = Vec::new();
+            let mut token = String::new();
+            loop {
+                let page = client
+                    .list_organisation_members(org::ListOrganisationMembersRequest {
+                        organisation_id: found.id.clone(),
+                        page: Some(PageRequest {
+                            page_size: 500,
+                            page_token: token,
+                        }),
+                        include_history: *history,
+                    })
+                    .await
+                    .map_err(status_error)?
+                    .into_inner();
+                memberships.extend(page.memberships);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
+            }
+            caller
+                .learn_staff(memberships.iter().map(|m| m.staff_id.as_str()))
+                .await;
+            if memberships.iter().any(|m| !m.location_ids.is_empty()) {
+                caller.learn_locations().await;
+            }
+            println!("{}:", found.name);
+            let mut listing = Table::new(&[
+                "MEMBER",
+                "E-MAIL",
+                "ROLE",
+                "STATUS",
+                "LOCATIONS",
+                "SINCE (UTC)",
+            ]);
+            for m in &memberships {
+                listing.row([
+                    caller.names.staff(&m.staff_id),
+                    caller.names.email(&m.staff_id),
+                    m.role_name.clone(),
+                    status(m.status).to_owned(),
+                    limits(caller, &m.location_ids),
+                    table::time(m.status_changed_at.as_ref()),
+                ]);
+            }
+            listing.print("  nobody has access");
+        }
+        AccessCommand::Of { staff, history } => {
+            let member = caller.staff_member(staff).await?;
             let access = client
                 .list_staff_access(org::ListStaffAccessRequest {
-                    staff_id: staff_id.clone(),
+                    staff_id: member.id.clone(),
                     include_history: *history,
                 })
                 .await
-                .map_err(e)?
+                .map_err(status_error)?
                 .into_inner();
-            access.memberships.iter().for_each(print_membership);
-            for s in access.steps {
-                println!(
-                    "step {}. {} in workflow {} (organisation {})",
-                    s.position, s.step_name, s.workflow_name, s.organisation_id
-                );
+            if access
+                .memberships
+                .iter()
+                .any(|m| !m.location_ids.is_empty())
+            {
+                caller.learn_locations().await;
+            }
+            caller
+                .learn_organisations(access.steps.iter().map(|s| s.organisation_id.as_str()))
+                .await;
+            println!("{} <{}> can access:", member.name, member.email);
+            let mut listing =
+                Table::new(&["ORGANISATION", "ROLE", "STATUS", "LOCATIONS", "SINCE (UTC)"]);
+            for m in &access.memberships {
+                listing.row([
+                    m.organisation_name.clone(),
+                    m.role_name.clone(),
+                    status(m.status).to_owned(),
+                    limits(caller, &m.location_ids),
+                    table::time(m.status_changed_at.as_ref()),
+                ]);
+            }
+            listing.print("  no organisation");
+            if !access.steps.is_empty() {
+                println!("and approves in:");
+                let mut steps = Table::new(&["ORGANISATION", "WORKFLOW", "STEP"]);
+                for s in &access.steps {
+                    steps.row([
+                        caller.names.organisation(&s.organisation_id),
+                        s.workflow_name.clone(),
+                        format!("{}. {}", s.position, s.step_name),
+                    ]);
+                }
+                steps.print("");
             }
         }
         AccessCommand::Explain {
-            user,
+            staff,
             org: organisation,
             permission,
             location,
         } => {
+            let member = caller.staff_member(staff).await?;
+            let organisation = caller.organisation(organisation).await?;
+            let (location_id, at) = match location {
+                Some(l) => {
+                    let id = caller.location_id(l).await?;
+                    caller.learn_locations().await;
+                    let at = format!(" at {}", caller.names.location(&id));
+                    (id, at)
+                }
+                None => (String::new(), String::new()),
+            };
+            if member.user_id.is_empty() {
+                // Without an accepted invitation there is no sign-in to decide about.
+                println!(
+                    "denied: {} may not {permission} in {}{at}",
+                    member.name, organisation.name
+                );
+                println!(
+                    "  why: they have not accepted their invitation to the practice (they are {})",
+                    status_title(member.status)
+                );
+                return Ok(());
+            }
             let decision = client
                 .explain_access(org::ExplainAccessRequest {
-                    user_id: user.clone(),
-                    organisation_id: organisation.clone(),
+                    user_id: member.user_id.clone(),
+                    organisation_id: organisation.id.clone(),
                     permission: permission.clone(),
-                    location_id: location.clone().unwrap_or_default(),
+                    location_id,
                 })
                 .await
-                .map_err(e)?
+                .map_err(status_error)?
                 .into_inner();
             let reason = org::DecisionReason::try_from(decision.reason)
                 .map(|r| {
@@ -722,79 +1063,192 @@ pub async fn access(mut client: Client, command: &AccessCommand) -> Result<()> {
                         .to_lowercase()
                 })
                 .unwrap_or_default();
+            let (verdict, may) = if decision.allowed {
+                ("allowed", "may")
+            } else {
+                ("denied", "may not")
+            };
             println!(
-                "{}: {} ({reason})",
-                if decision.allowed {
-                    "allowed"
-                } else {
-                    "denied"
-                },
-                decision.explanation
+                "{verdict}: {} {may} {permission} in {}{at}",
+                member.name, organisation.name
             );
+            println!("  why: {} ({reason})", decision.explanation);
         }
         AccessCommand::Audit {
             org: organisation,
             staff,
         } => {
-            for event in client
+            let organisation_id = match organisation {
+                Some(o) => caller.organisation_id(o).await?,
+                None => String::new(),
+            };
+            let staff_id = match staff {
+                Some(s) => caller.staff_id(s).await?,
+                None => String::new(),
+            };
+            let events = client
                 .list_access_audit_events(org::ListAccessAuditEventsRequest {
-                    page: Some(ps_proto::common::v1::PageRequest {
-                        page_size: 200,
-                        page_token: String::new(),
-                    }),
-                    organisation_id: organisation.clone().unwrap_or_default(),
-                    staff_id: staff.clone().unwrap_or_default(),
+                    page: first_page(),
+                    organisation_id,
+                    staff_id,
                 })
                 .await
-                .map_err(e)?
+                .map_err(status_error)?
                 .into_inner()
-                .events
-            {
-                println!(
-                    "{:<20}  {:<20}  org {}  staff {}  request {}  {} -> {}",
-                    event.action,
-                    event.actor_name,
-                    event.organisation_id,
-                    event.staff_id,
-                    event.request_id,
-                    event.before,
-                    event.after
-                );
+                .events;
+            caller.learn_roles().await;
+            caller.learn_locations().await;
+            caller
+                .learn_organisations(events.iter().map(|e| e.organisation_id.as_str()))
+                .await;
+            let mentioned: Vec<String> = events
+                .iter()
+                .flat_map(|e| {
+                    let mut ids = table::ids_in(&e.before);
+                    ids.extend(table::ids_in(&e.after));
+                    ids.push(e.staff_id.clone());
+                    ids
+                })
+                .collect();
+            caller
+                .learn_staff(mentioned.iter().map(String::as_str))
+                .await;
+            let names = &caller.names;
+            let mut listing = Table::new(&[
+                "TIME (UTC)",
+                "WHO",
+                "ACTION",
+                "ORGANISATION",
+                "MEMBER",
+                "CHANGE",
+            ]);
+            for e in &events {
+                let optional =
+                    |id: &str, name: String| if id.is_empty() { String::new() } else { name };
+                listing.row([
+                    table::time(e.occurred_at.as_ref()),
+                    e.actor_name.clone(),
+                    e.action.clone(),
+                    optional(&e.organisation_id, names.organisation(&e.organisation_id)),
+                    optional(&e.staff_id, names.staff(&e.staff_id)),
+                    table::change(&e.before, &e.after, &|id| names.any(id)),
+                ]);
             }
+            listing.print("no access changes");
         }
     }
     Ok(())
 }
 
-pub async fn invitations(mut client: Client, command: &OrgInvitationCommand) -> Result<()> {
-    let e = crate::status_error;
+pub async fn invitations(caller: &mut Caller, command: &OrgInvitationCommand) -> Result<()> {
+    let mut client = caller.orgs().await?;
     match command {
-        OrgInvitationCommand::List => client
-            .list_my_org_invitations(org::ListMyOrgInvitationsRequest {})
-            .await
-            .map_err(e)?
-            .into_inner()
-            .memberships
-            .iter()
-            .for_each(print_membership),
-        OrgInvitationCommand::Accept { membership_id } => print_membership(
-            &client
-                .accept_org_invitation(org::AnswerOrgInvitationRequest {
-                    membership_id: membership_id.clone(),
-                })
+        OrgInvitationCommand::List => {
+            let open = client
+                .list_my_org_invitations(org::ListMyOrgInvitationsRequest {})
                 .await
-                .map_err(e)?
-                .into_inner(),
-        ),
-        OrgInvitationCommand::Decline { membership_id } => print_membership(
-            &client
-                .decline_org_invitation(org::AnswerOrgInvitationRequest {
-                    membership_id: membership_id.clone(),
-                })
+                .map_err(status_error)?
+                .into_inner()
+                .memberships;
+            if open.iter().any(|m| !m.location_ids.is_empty()) {
+                caller.learn_locations().await;
+            }
+            let mut listing = Table::new(&[
+                "ORGANISATION",
+                "ROLE",
+                "LOCATIONS",
+                "OFFERED (UTC)",
+                "INVITATION",
+            ]);
+            for m in &open {
+                listing.row([
+                    m.organisation_name.clone(),
+                    m.role_name.clone(),
+                    limits(caller, &m.location_ids),
+                    table::time(m.created_at.as_ref()),
+                    m.id.clone(),
+                ]);
+            }
+            listing.print("no open organisation invitations");
+        }
+        OrgInvitationCommand::Accept { invitation } => {
+            let membership_id = caller.my_org_invitation(invitation).await?;
+            let accepted = client
+                .accept_org_invitation(org::AnswerOrgInvitationRequest { membership_id })
                 .await
-                .map_err(e)?
-                .into_inner(),
-        ),
+                .map_err(status_error)?
+                .into_inner();
+            println!(
+                "accepted: you can act in {} as {}",
+                accepted.organisation_name, accepted.role_name
+            );
+        }
+        OrgInvitationCommand::Decline { invitation } => {
+            let membership_id = caller.my_org_invitation(invitation).await?;
+            let declined = client
+                .decline_org_invitation(org::AnswerOrgInvitationRequest { membership_id })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            println!("declined {}", declined.organisation_name);
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(target: &str, role: &str, locations: &[&str]) -> Grant {
+        Grant {
+            target: target.into(),
+            role: role.into(),
+            locations: locations.iter().map(|l| (*l).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn entries_read_with_and_without_roles_and_e_mails() {
+        let cases: [(&str, Vec<Grant>); 6] = [
+            ("Client One", vec![grant("Client One", "", &[])]),
+            (
+                "Client One=viewer",
+                vec![grant("Client One", "viewer", &[])],
+            ),
+            (
+                "Client One=Approver@North Clinic, South",
+                vec![grant("Client One", "Approver", &["North Clinic", "South"])],
+            ),
+            (
+                "bea@acme.test=editor@North",
+                vec![grant("bea@acme.test", "editor", &["North"])],
+            ),
+            (
+                "bea@acme.test",
+                vec![
+                    grant("bea@acme.test", "", &[]),
+                    grant("bea", "", &["acme.test"]),
+                ],
+            ),
+            (
+                "bea@acme.test@North,South",
+                vec![
+                    grant("bea@acme.test@North,South", "", &[]),
+                    grant("bea@acme.test", "", &["North", "South"]),
+                ],
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(readings(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn transitions_show_what_moved() {
+        assert_eq!(transition("", "Approver"), "Approver");
+        assert_eq!(transition("Viewer", "Approver"), "Viewer → Approver");
+        assert_eq!(transition("active", "active"), "active");
+        assert_eq!(transition("Approver", ""), "Approver");
+    }
 }
