@@ -526,6 +526,7 @@ impl TestSystem {
                 signing_key_encryption_key: Secret::new(TEST_KEY_ENCRYPTION_KEY),
                 console_url: "https://app.example.test".into(),
                 hashing: Some(self.hashing),
+                tls: None,
             },
             listeners,
         )

@@ -23,3 +23,4 @@ mod serving;
 mod sessions;
 mod staffctl;
 mod telemetry;
+mod tls;

@@ -240,6 +240,7 @@ async fn a_panicking_handler_answers_internal_and_the_server_survives() {
             shutdown_grace: Duration::from_secs(2),
             ..Default::default()
         },
+        None,
         shutdown,
     ));
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))

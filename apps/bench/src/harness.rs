@@ -97,6 +97,7 @@ impl Product {
                 signing_key_encryption_key: Secret::new(TEST_KEY_ENCRYPTION_KEY),
                 console_url: "https://app.example.test".into(),
                 hashing: Some(hashing),
+                tls: None,
             },
             listeners,
         )

@@ -89,6 +89,17 @@ pub struct SystemConfig {
     pub console_url: String,
     /// Overrides argon2 settings (tests may raise the queue bound).
     pub hashing: Option<ps_identity::passwords::HashingSettings>,
+    /// TLS on every listener and on the services' calls to each other; `None`: plaintext
+    /// (the launcher's loopback default).
+    pub tls: Option<SystemTls>,
+}
+
+/// The certificates of a TLS system: every service serves `server` (with client-certificate
+/// checks when it names a CA) and calls the others with `client`.
+#[derive(Debug, Clone)]
+pub struct SystemTls {
+    pub server: ps_grpc::TlsSettings,
+    pub client: ps_auth::ClientTlsSettings,
 }
 
 /// The origins a browser may call the services from: the console's, and its loopback twin
@@ -136,14 +147,20 @@ impl System {
         let operator_token = config.operator_token.clone();
         let console_url = config.console_url.trim_end_matches('/').to_owned();
         let cors_origins = console_origins(&console_url);
+        let tls = config.tls.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let common = |name: &str, database: &DbSettings| {
             let mut common = CommonConfig {
                 database: database.clone(),
                 operator_token: operator_token.clone(),
-                identity_url: format!("http://{}", addresses.identity),
+                identity_url: format!("{scheme}://{}", addresses.identity),
                 ..CommonConfig::defaults(name, 0, 0)
             };
             common.serve.cors_origins = cors_origins.clone();
+            if let Some(tls) = &tls {
+                common.serve.tls = tls.server.clone();
+                common.client_tls = tls.client.clone();
+            }
             common
         };
 

@@ -118,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
                 .clone()
                 .unwrap_or_else(|| format!("http://localhost:{}", args.console_port)),
             hashing: None,
+            tls: None,
         },
         listeners,
     )

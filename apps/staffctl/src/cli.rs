@@ -58,6 +58,14 @@ struct Cli {
     /// Where the signed-in session is kept.
     #[arg(long, env = "STAFFCTL_SESSION", global = true)]
     session: Option<PathBuf>,
+    /// The CA that signed the services' certificates, for `https://` URLs.
+    #[arg(long, env = "STAFFCTL_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
+    /// This client's certificate and key (PEM), where the services require one (mTLS).
+    #[arg(long, env = "STAFFCTL_CERT_FILE", global = true)]
+    cert_file: Option<PathBuf>,
+    #[arg(long, env = "STAFFCTL_KEY_FILE", global = true)]
+    key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -621,6 +629,11 @@ fn print_location(verb: &str, l: &staff::Location) {
 
 pub(crate) async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _ = crate::session::CLIENT_TLS.set(ps_auth::ClientTlsSettings {
+        ca_file: cli.ca_file.clone(),
+        cert_file: cli.cert_file.clone(),
+        key_file: cli.key_file.clone(),
+    });
     match run(&cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

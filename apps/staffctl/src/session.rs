@@ -23,6 +23,11 @@ pub(crate) type OrgClient = OrgAccessServiceClient<Authed>;
 pub(crate) type IdentityClient = IdentityServiceClient<Authed>;
 pub(crate) type NotificationClient = NotificationServiceClient<Authed>;
 
+/// The CA (and client certificate) for `https://` service URLs, set once from the command
+/// line before any connection is made.
+pub(crate) static CLIENT_TLS: std::sync::OnceLock<ps_auth::ClientTlsSettings> =
+    std::sync::OnceLock::new();
+
 /// How long to try reaching a service before saying it cannot be reached.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -103,11 +108,20 @@ pub(crate) fn default_session_path() -> PathBuf {
 /// A connection to `service` at `url`. When nothing answers there, the error is one line
 /// saying so, with the command that starts the launcher: that is nearly always the cause.
 pub(crate) async fn channel(service: &str, url: &str) -> Result<Channel> {
-    let endpoint = Channel::from_shared(url.to_owned())
+    let mut endpoint = Channel::from_shared(url.to_owned())
         .map_err(|_| {
             anyhow!("{url} is not an address for {service} (like http://127.0.0.1:50051)")
         })?
         .connect_timeout(CONNECT_TIMEOUT);
+    let tls = CLIENT_TLS.get().cloned().unwrap_or_default();
+    if let Some(config) = tls
+        .for_url(url)
+        .map_err(|e| anyhow!("TLS for {service}: {e}"))?
+    {
+        endpoint = endpoint
+            .tls_config(config)
+            .map_err(|e| anyhow!("TLS for {service}: {e}"))?;
+    }
     endpoint.connect().await.map_err(|_| {
         anyhow!(
             "cannot reach {service} at {url} — is the launcher running? (cargo run -p practice-staff)"

@@ -27,12 +27,12 @@ impl IdentityLinks {
     /// Connects lazily, so notification can start before identity answers.
     pub fn new(
         identity_url: &str,
+        tls: &ps_auth::ClientTlsSettings,
         credentials: &ServiceCredentialSettings,
         tokens: &TokenSettings,
     ) -> Result<Self, String> {
-        let endpoint = tonic::transport::Endpoint::from_shared(identity_url.to_owned())
+        let endpoint = ps_auth::tls::endpoint(identity_url, tls)
             .map_err(|e| format!("identity_url: {e}"))?
-            .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10));
         let credentials = ServiceCredentials::new(endpoint.connect_lazy(), credentials, tokens)
             .map_err(|e| format!("credentials: {e}"))?;

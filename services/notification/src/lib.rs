@@ -53,6 +53,7 @@ pub async fn start(
     }
     let links = identity_client::IdentityLinks::new(
         &config.common.identity_url,
+        &config.common.client_tls,
         &config.credentials,
         &config.common.tokens,
     )
@@ -70,7 +71,7 @@ pub async fn start(
             org_invitations: config.org_invitations_url.clone(),
         },
     );
-    let keys = RemoteJwks::new(&config.common.identity_url)
+    let keys = RemoteJwks::new(&config.common.identity_url, &config.common.client_tls)
         .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
     let api = ps_grpc::with_message_limits!(NotificationServiceServer::new(grpc::Api {
         notifications: notifications.clone(),

@@ -50,7 +50,7 @@ pub async fn start(
         ps_db::connect_and_migrate::<store::migration::Migrator>(&config.common.database).await?;
     let waker = OutboxWaker::default();
     let org_access = app::OrgAccess::new(db.clone(), env.clock.clone(), waker.clone());
-    let keys = RemoteJwks::new(&config.common.identity_url)
+    let keys = RemoteJwks::new(&config.common.identity_url, &config.common.client_tls)
         .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
     let api = ps_grpc::with_message_limits!(OrgAccessServiceServer::new(grpc::Api {
         org_access: org_access.clone(),

@@ -71,7 +71,7 @@ pub async fn start(
             reinvite_window: config.reinvite_window,
         },
     );
-    let keys = RemoteJwks::new(&config.common.identity_url)
+    let keys = RemoteJwks::new(&config.common.identity_url, &config.common.client_tls)
         .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
     let api = ps_grpc::with_message_limits!(StaffDirectoryServiceServer::new(grpc::Api {
         directory: directory.clone(),

@@ -18,6 +18,7 @@ pub mod credentials;
 pub mod keys;
 pub mod layer;
 pub mod scopes;
+pub mod tls;
 pub mod verifier;
 
 pub use caller::{Caller, ServiceCaller, UserCaller};
@@ -26,6 +27,7 @@ pub use credentials::{ServiceCredentialSettings, ServiceCredentials};
 pub use keys::{PublicJwk, SigningKey};
 pub use layer::{Access, AccessPolicy, AuthLayer, CallerLabel, NoEndedSessions, SessionCheck};
 pub use scopes::Scope;
+pub use tls::{ClientTlsSettings, TlsError};
 pub use verifier::{KeySource, RemoteJwks, StaticKeys, TokenVerifier, Verified};
 /// Header carrying the operator credential (bootstrap).
 pub const OPERATOR_TOKEN_HEADER: &str = "x-operator-token";

@@ -67,12 +67,13 @@ pub struct RemoteJwks {
 }
 
 impl RemoteJwks {
-    /// Connects lazily, so a service can start before identity answers.
-    pub fn new(identity_url: &str) -> Result<Self, tonic::transport::Error> {
-        let channel = tonic::transport::Endpoint::from_shared(identity_url.to_owned())?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(5))
-            .connect_lazy();
+    /// Connects lazily, so a service can start before identity answers; over TLS when the
+    /// URL is `https://`.
+    pub fn new(
+        identity_url: &str,
+        tls: &crate::tls::ClientTlsSettings,
+    ) -> Result<Self, crate::tls::TlsError> {
+        let channel = crate::tls::endpoint(identity_url, tls)?.connect_lazy();
         Ok(Self {
             client: ps_proto::identity::v1::identity_service_client::IdentityServiceClient::new(
                 channel,

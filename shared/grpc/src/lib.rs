@@ -17,4 +17,4 @@ pub mod signals;
 pub mod status;
 pub mod telemetry;
 
-pub use server::{ServeSettings, Served, serve};
+pub use server::{ServeSettings, Served, TlsSettings, serve};

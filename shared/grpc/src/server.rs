@@ -44,6 +44,48 @@ pub struct ServeSettings {
     /// Empty allows none; `*` allows any (only sensible behind a gateway that checks origins).
     #[serde(default = "default_cors_origins")]
     pub cors_origins: Vec<String>,
+    /// TLS on the gRPC listener (plaintext when no certificate is configured).
+    #[serde(default)]
+    pub tls: TlsSettings,
+}
+
+/// The listener's certificate and key (PEM) and, for mTLS, the CA whose client certificates
+/// it accepts: `PS_SERVE__TLS__CERT_FILE`, `PS_SERVE__TLS__KEY_FILE`,
+/// `PS_SERVE__TLS__CLIENT_CA_FILE`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsSettings {
+    pub cert_file: Option<std::path::PathBuf>,
+    pub key_file: Option<std::path::PathBuf>,
+    /// When set, every client must present a certificate this CA signed.
+    pub client_ca_file: Option<std::path::PathBuf>,
+}
+
+impl TlsSettings {
+    /// tonic's server TLS configuration, or `None` for plaintext; an error names the file.
+    pub fn server_config(
+        &self,
+    ) -> Result<Option<tonic::transport::ServerTlsConfig>, ps_auth::TlsError> {
+        use ps_auth::tls::read_pem;
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        let (cert, key) = match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => (cert, key),
+            (None, None) if self.client_ca_file.is_none() => return Ok(None),
+            _ => {
+                return Err(ps_auth::TlsError::Config(
+                    "serve.tls needs both cert_file and key_file (and client_ca_file only with them)"
+                        .into(),
+                ));
+            }
+        };
+        ps_auth::tls::use_ring_provider();
+        let mut config =
+            ServerTlsConfig::new().identity(Identity::from_pem(read_pem(cert)?, read_pem(key)?));
+        if let Some(ca) = &self.client_ca_file {
+            config = config.client_ca_root(Certificate::from_pem(read_pem(ca)?));
+        }
+        Ok(Some(config))
+    }
 }
 
 /// The web console as the launcher serves it.
@@ -61,6 +103,7 @@ impl Default for ServeSettings {
             shutdown_grace: Duration::from_secs(10),
             concurrency_per_connection: 256,
             cors_origins: default_cors_origins(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -171,10 +214,15 @@ pub async fn serve(
     served: Routes,
     auth: AuthLayer,
     settings: ServeSettings,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     shutdown: Shutdown,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let server = builder
         .accept_http1(true)
         .concurrency_limit_per_connection(settings.concurrency_per_connection)
         .layer(cors(&settings.cors_origins))

@@ -55,8 +55,12 @@ pub struct CommonConfig {
     /// `ops.v1.EventOperations`). Empty disables them.
     #[serde(default)]
     pub operator_token: Secret,
-    /// Identity's gRPC address, for token keys (and, for notification, its service token).
+    /// Identity's gRPC address, for token keys (and, for notification, its service token);
+    /// `https://` connects over TLS with `client_tls`.
     pub identity_url: String,
+    /// The CA (and, for mTLS, this service's certificate) for its connections to others.
+    #[serde(default)]
+    pub client_tls: ps_auth::ClientTlsSettings,
     pub tokens: TokenSettings,
     pub serve: ServeSettings,
     pub log_format: LogFormat,
@@ -73,6 +77,7 @@ impl CommonConfig {
             rabbitmq: RabbitSettings::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
             operator_token: Secret::default(),
             identity_url: "http://127.0.0.1:50051".into(),
+            client_tls: Default::default(),
             tokens: TokenSettings::default(),
             serve: ServeSettings::default(),
             log_format: LogFormat::Text,
@@ -210,6 +215,10 @@ pub async fn launch(
     let names = parts.health_names;
     let name = parts.name;
     let settings = common.serve.clone();
+    let tls = settings
+        .tls
+        .server_config()
+        .map_err(|e| StartError::Config(format!("serve.tls: {e}")))?;
     let server = tokio::spawn(async move {
         let drain = shutdown.clone();
         let health_on_drain = health.clone();
@@ -218,7 +227,7 @@ pub async fn launch(
             mark_not_serving(&health_on_drain, names).await;
             mark_not_serving(&health_on_drain, &[DATABASE_HEALTH, EVENTS_HEALTH]).await;
         });
-        ps_grpc::serve(name, listener, routes, auth, settings, shutdown).await
+        ps_grpc::serve(name, listener, routes, auth, settings, tls, shutdown).await
     });
     mark_serving(&served.health, parts.health_names).await;
     info!(service = parts.name, %addr, "serving");
