@@ -279,30 +279,35 @@ impl ServiceAccountService for Api {
         &self,
         request: Request<pb::DisableServiceAccountRequest>,
     ) -> Result<Response<pb::ServiceAccount>, Status> {
-        let manager = self
-            .identity
-            .service_account_manager(&caller(&request)?)
-            .await?;
-        let id = account_id(&request.get_ref().service_account_id)?;
-        Ok(Response::new(account(
-            self.identity
-                .set_service_account_enabled(&manager, id, false)
-                .await?,
-        )))
+        let id = request.get_ref().service_account_id.clone();
+        self.set_enabled(&request, &id, false).await
     }
 
     async fn enable_service_account(
         &self,
         request: Request<pb::EnableServiceAccountRequest>,
     ) -> Result<Response<pb::ServiceAccount>, Status> {
+        let id = request.get_ref().service_account_id.clone();
+        self.set_enabled(&request, &id, true).await
+    }
+}
+
+impl Api {
+    /// Disable and Enable: the same request but for the state asked for.
+    async fn set_enabled<T>(
+        &self,
+        request: &Request<T>,
+        id: &str,
+        enabled: bool,
+    ) -> Result<Response<pb::ServiceAccount>, Status> {
         let manager = self
             .identity
-            .service_account_manager(&caller(&request)?)
+            .service_account_manager(&caller(request)?)
             .await?;
-        let id = account_id(&request.get_ref().service_account_id)?;
+        let id = account_id(id)?;
         Ok(Response::new(account(
             self.identity
-                .set_service_account_enabled(&manager, id, true)
+                .set_service_account_enabled(&manager, id, enabled)
                 .await?,
         )))
     }
