@@ -1096,6 +1096,30 @@ async fn staff_events_and_location_limits_decide_access(backend: Backend) {
     })
     .await;
     assert_eq!(history.len(), 1);
+    // A removed member cannot approve, and the refusal names them as people read them.
+    let refused = client
+        .create_workflow(org::CreateWorkflowRequest {
+            request_id: String::new(),
+            organisation_id: clinic.clone(),
+            name: "Sign-off".into(),
+            steps: vec![step("Check", &[&leaver_id])],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains(&format!(
+            "Person {} <{}> is removed",
+            leaver.email, leaver.email
+        )),
+        "{}",
+        refused.message()
+    );
+    assert!(
+        !refused.message().contains(&leaver_id),
+        "{}",
+        refused.message()
+    );
     let audit = client
         .list_access_audit_events(org::ListAccessAuditEventsRequest {
             staff_id: leaver_id.clone(),

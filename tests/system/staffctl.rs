@@ -612,7 +612,7 @@ async fn service_accounts_are_managed_from_staffctl() {
             "the billing service",
             &key_id,
             "operator",
-            "secret rotated",
+            "Secret rotated",
             "key registered",
             "disabled",
             "created",

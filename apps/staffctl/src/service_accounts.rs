@@ -178,33 +178,33 @@ fn limit(account: &identity::ServiceAccount) -> String {
 fn print_account(account: &identity::ServiceAccount) {
     let mut details = Details::default();
     details
-        .field("name", &account.name)
-        .field("client id", &account.id)
-        .field("status", status(account))
-        .field("scopes", account.scopes.join(" "))
-        .field("answers for", limit(account))
-        .field("description", &account.description)
+        .field("Name", &account.name)
+        .field("Client id", &account.id)
+        .field("Status", status(account))
+        .field("Scopes", account.scopes.join(" "))
+        .field("Answers for", limit(account))
+        .field("Description", &account.description)
         .field(
-            "created",
+            "Created",
             format!(
                 "{} by {}",
                 table::time(account.created_at.as_ref()),
                 account.created_by
             ),
         )
-        .field("secret rotated", table::time(account.rotated_at.as_ref()))
-        .field("last token", table::time(account.last_used_at.as_ref()));
+        .field("Secret rotated", table::time(account.rotated_at.as_ref()))
+        .field("Last token", table::time(account.last_used_at.as_ref()));
     if !account.previous_secrets_expire_at.is_empty() {
         let until: Vec<_> = account
             .previous_secrets_expire_at
             .iter()
             .map(|t| table::time(Some(t)))
             .collect();
-        details.field("old secrets work until", until.join(", "));
+        details.field("Old secrets work until", until.join(", "));
     }
     for key in &account.keys {
         details.field(
-            "key",
+            "Key",
             format!(
                 "{} (added {})",
                 key.key_id,

@@ -63,8 +63,8 @@ impl OrgAccess {
                     }
                     Some(m) if ps_roster::status::GONE.contains(&m.status.as_str()) => {
                         return Err(Error::FailedPrecondition(format!(
-                            "steps[{i}].approver_staff_ids[{j}]: staff member {approver} is {}",
-                            m.status
+                            "steps[{i}].approver_staff_ids[{j}]: {} <{}> is {} and cannot approve",
+                            m.name, m.email, m.status
                         )));
                     }
                     Some(_) => {}
