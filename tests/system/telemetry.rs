@@ -130,6 +130,16 @@ async fn metrics_are_served_on_the_admin_port(backend: Backend) {
         .await
         .expect_err("no credential");
     assert_eq!(refused.code(), Code::Unauthenticated);
+    // A service account's calls are counted under its id, notification's among them.
+    let organisation = system.create_org(&owner, "Measured Client").await.id;
+    assert!(
+        !system
+            .allowed(&owner, &organisation, "workflow.approve")
+            .await
+    );
+    let (checker, _) = system
+        .service_account(&[ps_auth::scopes::ORGACCESS_CHECK])
+        .await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -146,6 +156,13 @@ async fn metrics_are_served_on_the_admin_port(backend: Backend) {
         "ps_rpc_requests_total{caller=\"unauthenticated\",code=\"UNAUTHENTICATED\",method=\"/staff.v1.StaffDirectoryService/ListStaff\",service=\"staff-directory\"}".to_owned(),
         format!(
             "ps_rpc_duration_seconds_count{{caller=\"user\",code=\"OK\",method=\"{invite}\",service=\"staff-directory\"}}"
+        ),
+        format!(
+            "ps_rpc_requests_total{{caller=\"{checker}\",code=\"OK\",method=\"/orgaccess.v1.OrgAccessAuthorizationService/CheckAccess\",service=\"org-access\"}}"
+        ),
+        format!(
+            "ps_rpc_requests_total{{caller=\"{}\",code=\"OK\",method=\"/identity.v1.IdentityInternalService/IssueInvitationLink\",service=\"identity\"}}",
+            ps_auth::scopes::NOTIFICATION_ACCOUNT_ID
         ),
         "ps_events_published_total{outcome=\"published\",service=\"staff-directory\"}".to_owned(),
         "ps_events_consumed_total{event_type=\"staff.invited\",outcome=\"handled\",service=\"notification\"}".to_owned(),
