@@ -643,6 +643,26 @@ async fn a_key_holding_account_signs_in_without_a_secret() {
         .expect("registered")
         .into_inner();
     let key = key.with_kid(registered.key_id.clone());
+    // Listed together, each account shows its own keys and secrets.
+    let listed = accounts
+        .list_service_accounts(identity::ListServiceAccountsRequest::default())
+        .await
+        .expect("listed")
+        .into_inner()
+        .service_accounts;
+    let find = |name: &str| {
+        listed
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap_or_else(|| panic!("{name} listed: {listed:?}"))
+    };
+    let scheduler = find("scheduler");
+    assert_eq!(scheduler.keys.len(), 1);
+    assert_eq!(scheduler.keys[0].key_id, registered.key_id);
+    assert!(!scheduler.has_secret);
+    let notification = find("notification");
+    assert!(notification.keys.is_empty());
+    assert!(notification.has_secret);
 
     let now = ps_core::Clock::now(system.clock.as_ref()).timestamp();
     let assertion = key

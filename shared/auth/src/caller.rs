@@ -68,6 +68,16 @@ impl Caller {
         }
     }
 
+    /// Whoever the layer let in (any kind), or Unauthenticated when the layer recorded no
+    /// caller (a second line of defence, as [`Caller::user_of`]).
+    pub fn of<T>(request: &tonic::Request<T>) -> Result<Caller, tonic::Status> {
+        request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| tonic::Status::unauthenticated("a credential is required"))
+    }
+
     /// The calling service account, or Unauthenticated (a second line of defence, as
     /// [`Caller::user_of`]).
     pub fn service_of<T>(request: &tonic::Request<T>) -> Result<ServiceCaller, tonic::Status> {

@@ -7,6 +7,7 @@
 //! enabling starts a new one. Every change is written with an entry in the account's history,
 //! in one transaction.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -163,45 +164,73 @@ impl Identity {
         conn: &C,
         row: service_accounts::Model,
     ) -> Result<ServiceAccount, Error> {
+        // One row in, one view out.
+        self.views(conn, vec![row])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Internal("an account without its view".into()))
+    }
+
+    /// Accounts as the API shows them, their secrets and keys read in two queries for all.
+    async fn views<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        rows: Vec<service_accounts::Model>,
+    ) -> Result<Vec<ServiceAccount>, Error> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = self.now();
-        let secrets = service_account_secrets::Entity::find()
-            .filter(service_account_secrets::Column::AccountId.eq(row.id))
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut secrets: HashMap<Uuid, Vec<service_account_secrets::Model>> = HashMap::new();
+        for secret in service_account_secrets::Entity::find()
+            .filter(service_account_secrets::Column::AccountId.is_in(ids.clone()))
             .all(conn)
-            .await?;
-        let keys = service_account_keys::Entity::find()
-            .filter(service_account_keys::Column::AccountId.eq(row.id))
+            .await?
+        {
+            secrets.entry(secret.account_id).or_default().push(secret);
+        }
+        let mut keys: HashMap<Uuid, Vec<AccountKey>> = HashMap::new();
+        for key in service_account_keys::Entity::find()
+            .filter(service_account_keys::Column::AccountId.is_in(ids))
             .order_by_asc(service_account_keys::Column::Id)
             .all(conn)
-            .await?;
-        let mut previous: Vec<DateTime<Utc>> = secrets
-            .iter()
-            .filter_map(|s| s.expires_at)
-            .filter(|until| *until > now)
-            .collect();
-        previous.sort();
-        Ok(ServiceAccount {
-            id: ServiceAccountId(row.id),
-            name: row.name,
-            description: row.description,
-            scopes: rules::split(&row.scopes),
-            practice: row.practice_id.map(PracticeId),
-            practice_name: row.practice_name,
-            active: row.status == ACTIVE,
-            created_at: row.created_at,
-            created_by: row.created_by,
-            rotated_at: row.rotated_at,
-            last_used_at: row.last_used_at,
-            keys: keys
-                .into_iter()
-                .map(|k| AccountKey {
-                    key_id: k.id,
-                    public_key: k.public_key,
-                    created_at: k.created_at,
-                })
-                .collect(),
-            has_secret: secrets.iter().any(|s| s.expires_at.is_none()),
-            previous_secrets_expire_at: previous,
-        })
+            .await?
+        {
+            keys.entry(key.account_id).or_default().push(AccountKey {
+                key_id: key.id,
+                public_key: key.public_key,
+                created_at: key.created_at,
+            });
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let secrets = secrets.remove(&row.id).unwrap_or_default();
+                let mut previous: Vec<DateTime<Utc>> = secrets
+                    .iter()
+                    .filter_map(|s| s.expires_at)
+                    .filter(|until| *until > now)
+                    .collect();
+                previous.sort();
+                ServiceAccount {
+                    id: ServiceAccountId(row.id),
+                    keys: keys.remove(&row.id).unwrap_or_default(),
+                    name: row.name,
+                    description: row.description,
+                    scopes: rules::split(&row.scopes),
+                    practice: row.practice_id.map(PracticeId),
+                    practice_name: row.practice_name,
+                    active: row.status == ACTIVE,
+                    created_at: row.created_at,
+                    created_by: row.created_by,
+                    rotated_at: row.rotated_at,
+                    last_used_at: row.last_used_at,
+                    has_secret: secrets.iter().any(|s| s.expires_at.is_none()),
+                    previous_secrets_expire_at: previous,
+                }
+            })
+            .collect())
     }
 
     /// Creates an account; the secret (unless created without one) is returned once.
@@ -286,10 +315,7 @@ impl Identity {
             query = query.filter(service_accounts::Column::Id.gt(after));
         }
         let rows = query.limit(page.fetch_limit()).all(&self.0.db).await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in rows {
-            views.push(self.view(&self.0.db, row).await?);
-        }
+        let views = self.views(&self.0.db, rows).await?;
         Ok(Page::from_rows(views, &page, |a| a.id.as_uuid()))
     }
 

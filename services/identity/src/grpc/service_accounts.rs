@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 use super::Api;
 use crate::domain::SecretToken;
 use crate::domain::service_accounts::{
-    self as rules, AccountName, HistoryEntry, NewServiceAccount, Proof, ServiceAccount,
+    self as rules, AccountName, HistoryEntry, Manager, NewServiceAccount, Proof, ServiceAccount,
 };
 use crate::error::Error;
 
@@ -72,15 +72,32 @@ fn optional_practice(v: &mut Violations, raw: &str) -> Option<PracticeId> {
     }
 }
 
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| Status::unauthenticated("a credential is required"))
-}
-
 impl Api {
+    /// Disable and Enable: the same request but for the state asked for.
+    async fn set_enabled<T>(
+        &self,
+        request: &Request<T>,
+        id: &str,
+        enabled: bool,
+    ) -> Result<Response<pb::ServiceAccount>, Status> {
+        let manager = self.manager(request).await?;
+        let id = account_id(id)?;
+        Ok(Response::new(account(
+            self.identity
+                .set_service_account_enabled(&manager, id, enabled)
+                .await?,
+        )))
+    }
+
+    /// Who manages service accounts in this request: the operator, or the practice's Account
+    /// Owner (anyone else is refused).
+    async fn manager<T>(&self, request: &Request<T>) -> Result<Manager, Status> {
+        Ok(self
+            .identity
+            .service_account_manager(&Caller::of(request)?)
+            .await?)
+    }
+
     /// IssueServiceToken: exactly one of a secret and an assertion.
     pub(super) async fn issue_service_token_edge(
         &self,
@@ -136,10 +153,7 @@ impl ServiceAccountService for Api {
         &self,
         request: Request<pb::CreateServiceAccountRequest>,
     ) -> Result<Response<pb::CreateServiceAccountResponse>, Status> {
-        let manager = self
-            .identity
-            .service_account_manager(&caller(&request)?)
-            .await?;
+        let manager = self.manager(&request).await?;
         let req = request.into_inner();
         let mut v = Violations::default();
         let name = v.check(AccountName::parse("name", &req.name));
@@ -170,10 +184,7 @@ impl ServiceAccountService for Api {
         &self,
         request: Request<pb::ListServiceAccountsRequest>,
     ) -> Result<Response<pb::ListServiceAccountsResponse>, Status> {
-        let manager = self
-            .identity
-            .service_account_manager(&caller(&request)?)
-            .await?;
+        let manager = self.manager(&request).await?;
         let req = request.into_inner();
         let mut v = Violations::default();
         let page = v.check_all(page_request("page", req.page.as_ref()));
@@ -193,10 +204,7 @@ impl ServiceAccountService for Api {
         &self,
         request: Request<pb::GetServiceAccountRequest>,
     ) -> Result<Response<pb::GetServiceAccountResponse>, Status> {
-        let manager = self
-            .identity
-            .service_account_manager(&caller(&request)?)
-            .await?;
+        let manager = self.manager(&request).await?;
         let id = account_id(&request.get_ref().service_account_id)?;
         let (found, entries) = self.identity.get_service_account(&manager, id).await?;
         Ok(Response::new(pb::GetServiceAccountResponse {
@@ -209,10 +217,7 @@ impl ServiceAccountService for Api {
         &self,
         request: Request<pb::RotateServiceAccountSecretRequest>,
     ) -> Result<Response<pb::RotateServiceAccountSecretResponse>, Status> {
-        let manager = self
-            .identity
-            .service_account_manager(&caller(&request)?)
-            .await?;
+        let manager = self.manager(&request).await?;
         let req = request.into_inner();
         let mut v = Violations::default();
         let id = v.check(ServiceAccountId::parse_field(
@@ -236,10 +241,7 @@ impl ServiceAccountService for Api {
         &self,
         request: Request<pb::RegisterServiceAccountKeyRequest>,
     ) -> Result<Response<pb::RegisterServiceAccountKeyResponse>, Status> {
-        let manager = self
-            .identity
-            .service_account_manager(&caller(&request)?)
-            .await?;
+        let manager = self.manager(&request).await?;
         let req = request.into_inner();
         let id = account_id(&req.service_account_id)?;
         let (updated, key_id) = self
@@ -256,10 +258,7 @@ impl ServiceAccountService for Api {
         &self,
         request: Request<pb::RemoveServiceAccountKeyRequest>,
     ) -> Result<Response<pb::ServiceAccount>, Status> {
-        let manager = self
-            .identity
-            .service_account_manager(&caller(&request)?)
-            .await?;
+        let manager = self.manager(&request).await?;
         let req = request.into_inner();
         let mut v = Violations::default();
         let id = v.check(ServiceAccountId::parse_field(
@@ -289,26 +288,5 @@ impl ServiceAccountService for Api {
     ) -> Result<Response<pb::ServiceAccount>, Status> {
         let id = request.get_ref().service_account_id.clone();
         self.set_enabled(&request, &id, true).await
-    }
-}
-
-impl Api {
-    /// Disable and Enable: the same request but for the state asked for.
-    async fn set_enabled<T>(
-        &self,
-        request: &Request<T>,
-        id: &str,
-        enabled: bool,
-    ) -> Result<Response<pb::ServiceAccount>, Status> {
-        let manager = self
-            .identity
-            .service_account_manager(&caller(request)?)
-            .await?;
-        let id = account_id(id)?;
-        Ok(Response::new(account(
-            self.identity
-                .set_service_account_enabled(&manager, id, enabled)
-                .await?,
-        )))
     }
 }
