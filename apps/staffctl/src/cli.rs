@@ -1022,15 +1022,13 @@ async fn run(cli: &Cli) -> Result<()> {
                 .into_inner()
                 .events;
             caller.learn_locations().await;
-            let mentioned: Vec<String> = events
-                .iter()
-                .flat_map(|e| {
-                    let mut ids = table::ids_in(&e.before);
-                    ids.extend(table::ids_in(&e.after));
-                    ids.push(e.target_staff_id.clone());
-                    ids
-                })
-                .collect();
+            let mentioned = table::ids_mentioned(events.iter().map(|e| {
+                (
+                    e.before.as_str(),
+                    e.after.as_str(),
+                    e.target_staff_id.as_str(),
+                )
+            }));
             caller
                 .learn_staff(mentioned.iter().map(String::as_str))
                 .await;

@@ -1101,15 +1101,11 @@ pub async fn access(caller: &mut Caller, command: &AccessCommand) -> Result<()> 
             caller
                 .learn_organisations(events.iter().map(|e| e.organisation_id.as_str()))
                 .await;
-            let mentioned: Vec<String> = events
-                .iter()
-                .flat_map(|e| {
-                    let mut ids = table::ids_in(&e.before);
-                    ids.extend(table::ids_in(&e.after));
-                    ids.push(e.staff_id.clone());
-                    ids
-                })
-                .collect();
+            let mentioned = table::ids_mentioned(
+                events
+                    .iter()
+                    .map(|e| (e.before.as_str(), e.after.as_str(), e.staff_id.as_str())),
+            );
             caller
                 .learn_staff(mentioned.iter().map(String::as_str))
                 .await;

@@ -150,6 +150,22 @@ pub(crate) fn ids_in(json: &str) -> Vec<String> {
     out
 }
 
+/// The ids audit entries mention — inside their before and after, and whom each is about —
+/// to look their names up in one go before printing.
+pub(crate) fn ids_mentioned<'a>(
+    entries: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+) -> Vec<String> {
+    entries
+        .into_iter()
+        .flat_map(|(before, after, about)| {
+            let mut ids = ids_in(before);
+            ids.extend(ids_in(after));
+            ids.push(about.to_owned());
+            ids
+        })
+        .collect()
+}
+
 /// An audit entry's before and after (JSON objects of the changed fields) in words, such as
 /// `role: Member → Account Manager` or `role: Approver; status: active → revoked`. Ids become
 /// names through `name`; an unchanged id is kept as the context of the change (which role,

@@ -842,15 +842,8 @@ impl StaffDirectoryInternalService for Api {
         let mut v = Violations::default();
         let practice = v.check(PracticeId::parse_field("practice_id", &req.practice_id));
         let page = v.check_all(page_request("filter.page", filter_request.page.as_ref()));
-        let filter = v.check_all(staff_filter(&filter_request).map_err(|invalid| {
-            Invalid {
-                violations: invalid
-                    .violations
-                    .into_iter()
-                    .map(|violation| violation.within("filter"))
-                    .collect(),
-            }
-        }));
+        let filter =
+            v.check_all(staff_filter(&filter_request).map_err(|invalid| invalid.within("filter")));
         v.finish().map_err(Error::from)?;
         let practice = visible(&service, checked(practice))?;
         let found = self

@@ -30,6 +30,19 @@ pub struct Invalid {
     pub violations: Vec<FieldViolation>,
 }
 
+impl Invalid {
+    /// The same violations under a nested field path (`filter.query`).
+    pub fn within(self, parent: &str) -> Self {
+        Self {
+            violations: self
+                .violations
+                .into_iter()
+                .map(|violation| violation.within(parent))
+                .collect(),
+        }
+    }
+}
+
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("invalid input: ")?;

@@ -88,10 +88,10 @@ where
         };
         let response = self.inner.call(request).instrument(span);
         Box::pin(async move {
-            let response = response.await?;
+            let mut response = response.await?;
             let mut pending = pending;
-            if let Some(label) = response.extensions().get::<ps_auth::CallerLabel>() {
-                pending.caller.clone_from(&label.0);
+            if let Some(label) = response.extensions_mut().remove::<ps_auth::CallerLabel>() {
+                pending.caller = label.0;
             }
             let mut pending = Some(pending);
             if let Some(status) = grpc_status(response.headers())
