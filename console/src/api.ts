@@ -7,7 +7,7 @@ import { IdentityService, type SignInResponse } from "./gen/identity/v1/identity
 import { StaffDirectoryService } from "./gen/staff/v1/staff_pb";
 import { OrgAccessService } from "./gen/orgaccess/v1/orgaccess_pb";
 import { NotificationService } from "./gen/notification/v1/notification_pb";
-import { SessionStore, KnownPractices, needsRefresh, refreshDelay, withGrant, type Session, type TokenGrant } from "./lib/session";
+import { SessionStore, needsRefresh, refreshDelay, withGrant, type Session, type TokenGrant } from "./lib/session";
 
 export interface ConsoleConfig {
   identityUrl: string;
@@ -56,7 +56,6 @@ export class Api {
   readonly org: Client<typeof OrgAccessService>;
   readonly notification: Client<typeof NotificationService>;
   readonly session: SessionStore;
-  readonly known: KnownPractices;
   /** Called when the session ended (refresh refused): the app goes to sign-in. */
   onSessionEnded: () => void = () => {};
 
@@ -64,9 +63,8 @@ export class Api {
   private refreshing: Promise<void> | null = null;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(config: ConsoleConfig, storage: Storage, local: Storage) {
+  constructor(config: ConsoleConfig, storage: Storage) {
     this.session = new SessionStore(storage);
-    this.known = new KnownPractices(local);
     const auth: Interceptor = (next) => async (req) => {
       if (req.service.typeName === IdentityService.typeName && PUBLIC_METHODS.has(req.method.name)) {
         return next(req);
@@ -176,7 +174,6 @@ export class Api {
       email: mail,
     };
     this.session.set(next);
-    if (mail) this.known.remember(mail, practices.map((p) => ({ id: p.practiceId, name: p.practiceName })));
     return next;
   }
 

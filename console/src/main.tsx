@@ -9,7 +9,7 @@ async function start(): Promise<void> {
   const root = document.getElementById("app")!;
   try {
     const config = await loadConfig();
-    const api = new Api(config, window.sessionStorage, window.localStorage);
+    const api = new Api(config, window.sessionStorage);
     const dir = new Directory(api);
     render(
       <AppContext.Provider value={{ api, dir }}>

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { PracticeRole } from "../src/gen/common/v1/common_pb";
-import { KnownPractices, SessionStore, needsRefresh, refreshDelay, withGrant, type Session, type TokenGrant } from "../src/lib/session";
+import { PracticeChoicesSchema } from "../src/gen/identity/v1/identity_pb";
+import { SessionStore, practiceChoices, needsRefresh, refreshDelay, withGrant, type Session, type TokenGrant } from "../src/lib/session";
 import { checkNewPassword, safeNext } from "../src/lib/passwords";
 
 class MemoryStorage {
@@ -74,16 +77,33 @@ describe("session store", () => {
   });
 });
 
-describe("known practices", () => {
-  it("remembers names and ids per e-mail, newest first, without duplicates", () => {
-    const known = new KnownPractices(new MemoryStorage());
-    known.remember("Bea@X.test ", [{ id: "p1", name: "Harbour" }]);
-    known.remember("bea@x.test", [{ id: "p2", name: "Bay" }, { id: "p1", name: "Harbour" }]);
-    expect(known.list("BEA@x.test")).toEqual([
-      { id: "p2", name: "Bay" },
-      { id: "p1", name: "Harbour" },
+describe("practice choices at sign-in", () => {
+  const refusal = (code: Code, practices: { practiceId: string; practiceName: string }[] | null) => {
+    const err = new ConnectError("invalid input: practice_id is required", code);
+    if (practices) {
+      const detail = create(PracticeChoicesSchema, {
+        practices: practices.map((p) => ({ ...p, staffId: `s-${p.practiceId}`, practiceRole: PracticeRole.MEMBER })),
+      });
+      // As the wire delivers it: the detail's type name and its bytes (grpc-status-details-bin).
+      err.details.push({ type: PracticeChoicesSchema.typeName, value: toBinary(PracticeChoicesSchema, detail) });
+    }
+    return err;
+  };
+  it("offers the practices identity named, by name and role", () => {
+    const offered = practiceChoices(refusal(Code.InvalidArgument, [
+      { practiceId: "p2", practiceName: "Bay" },
+      { practiceId: "p1", practiceName: "Harbour" },
+    ]));
+    expect(offered).toEqual([
+      { practiceId: "p2", practiceName: "Bay", staffId: "s-p2", role: PracticeRole.MEMBER },
+      { practiceId: "p1", practiceName: "Harbour", staffId: "s-p1", role: PracticeRole.MEMBER },
     ]);
-    expect(known.list("other@x.test")).toEqual([]);
+  });
+  it("offers nothing for other refusals", () => {
+    expect(practiceChoices(refusal(Code.InvalidArgument, null))).toBeNull();
+    expect(practiceChoices(refusal(Code.InvalidArgument, []))).toBeNull();
+    expect(practiceChoices(refusal(Code.Unauthenticated, [{ practiceId: "p1", practiceName: "Harbour" }]))).toBeNull();
+    expect(practiceChoices(new Error("network down"))).toBeNull();
   });
 });
 

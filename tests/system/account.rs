@@ -5,7 +5,8 @@ use ps_proto::identity::v1 as identity;
 use ps_proto::notification::v1 as notification;
 use ps_proto::staff::v1 as staff;
 use system_tests::{
-    Backend, Code, TestSystem, count, eventually, on_every_backend, violated_fields,
+    Backend, Code, TestSystem, count, eventually, on_every_backend, practice_choices,
+    violated_fields,
 };
 
 on_every_backend!(
@@ -246,6 +247,21 @@ async fn one_person_acts_in_each_practice_with_its_own_role(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&ambiguous), ["practice_id"]);
+    // Once the password is right, the refusal names the practices to choose from.
+    assert_eq!(
+        practice_choices(&ambiguous),
+        [
+            ("Agency A".to_owned(), PracticeRole::Member as i32),
+            ("Agency B".to_owned(), PracticeRole::UserManager as i32),
+        ]
+    );
+    // A wrong password names none: the refusal is the same as for any other account.
+    let wrong = system
+        .sign_in(agent_email, "not the agent's password")
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    assert!(practice_choices(&wrong).is_empty());
     let in_a = system
         .sign_in_to(agent_email, "agent's password", &a.practice_id)
         .await

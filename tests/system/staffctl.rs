@@ -458,6 +458,77 @@ async fn a_practice_is_run_from_staffctl_by_names() {
         ],
     );
 
+    // Olive owns a second practice too: signing in asks which, by name.
+    let before = system.mails_to("olive@acme.test").len();
+    olive
+        .ok(&[
+            "bootstrap",
+            "--practice",
+            "Bay Clinic",
+            "--owner-email",
+            "olive@acme.test",
+            "--owner-name",
+            "Olive Owner",
+            "--operator-token",
+            OPERATOR_TOKEN,
+        ])
+        .await;
+    let mail = system.wait_for_mail("olive@acme.test", before + 1).await;
+    let eml = mail.path.display().to_string();
+    olive
+        .ok_with(
+            &["invitation", "accept", &eml, "--password-stdin"],
+            "owner-password-1\n",
+        )
+        .await;
+    let run = olive
+        .run(
+            &["sign-in", "--email", "olive@acme.test", "--password-stdin"],
+            "owner-password-1\n",
+        )
+        .await;
+    assert!(!run.ok);
+    assert_eq!(
+        run.stderr,
+        "error: you are active in several practices; say which with --practice NAME:\n  \
+         Acme Accounting (Account Owner)\n  Bay Clinic (Account Owner)\n"
+    );
+    let out = olive
+        .ok_with(
+            &[
+                "sign-in",
+                "--email",
+                "olive@acme.test",
+                "--practice",
+                "bay clinic",
+                "--password-stdin",
+            ],
+            "owner-password-1\n",
+        )
+        .await;
+    assert_eq!(
+        out.trim(),
+        "signed in as Olive Owner <olive@acme.test> in Bay Clinic (Account Owner)"
+    );
+    // Bea is only in Acme: naming another practice signs her in nowhere.
+    let run = bea
+        .run(
+            &[
+                "sign-in",
+                "--email",
+                "bea@acme.test",
+                "--practice",
+                "Bay Clinic",
+                "--password-stdin",
+            ],
+            "member-password-1\n",
+        )
+        .await;
+    assert!(!run.ok, "{}", run.stdout);
+    assert_shows(&run.stderr, &["Bay Clinic"]);
+    let out = bea.ok(&["practices"]).await;
+    assert_shows(&out, &["* ", "Acme Accounting"]);
+
     // Nothing listening: one line, with the hint.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

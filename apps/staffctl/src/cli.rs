@@ -109,8 +109,8 @@ enum Command {
     SignIn {
         #[arg(long)]
         email: String,
-        /// The practice's id, needed when you belong to several (after signing in, `staffctl
-        /// switch` takes names).
+        /// The practice's name or id, when you belong to several (without it you are asked
+        /// which, or told their names when the password comes from standard input).
         #[arg(long)]
         practice: Option<String>,
         /// Read the password from standard input instead of prompting.
@@ -645,6 +645,33 @@ pub(crate) async fn main() -> ExitCode {
 
 /// Who is signed in, by name, for the sign-in line: `Olive Owner <olive@acme.test> in Acme
 /// Accounting`. What cannot be looked up falls back to what the person typed or the ids.
+/// The practices a sign-in may choose from, when identity answered that one must be chosen.
+fn practice_choices(status: &tonic::Status) -> Option<Vec<identity::MyPractice>> {
+    use prost::Message;
+    if status.code() != tonic::Code::InvalidArgument {
+        return None;
+    }
+    let details = tonic_types::pb::Status::decode(status.details()).ok()?;
+    let any = details
+        .details
+        .iter()
+        .find(|any| any.type_url.ends_with("/identity.v1.PracticeChoices"))?;
+    let choices = identity::PracticeChoices::decode(any.value.as_slice()).ok()?;
+    Some(choices.practices)
+}
+
+/// Where a script signs in without `--practice` to an account active in several.
+fn several_practices(choices: &[identity::MyPractice]) -> anyhow::Error {
+    let names: Vec<String> = choices
+        .iter()
+        .map(|p| format!("  {} ({})", p.practice_name, role_title(p.practice_role)))
+        .collect();
+    anyhow!(
+        "you are active in several practices; say which with --practice NAME:\n{}",
+        names.join("\n")
+    )
+}
+
 async fn signed_in_as(caller: &mut Caller, email: &str) -> (String, String) {
     let mut who = email.to_owned();
     let mut practice = caller.session.practice_id.clone();
@@ -710,7 +737,7 @@ async fn run(cli: &Cli) -> Result<()> {
                 .map_err(status_error)?
                 .into_inner();
             let created = reply.practice.unwrap_or_default();
-            println!("created practice {}  {}", created.name, created.id);
+            println!("created practice {}", created.name);
             if let Some(owner) = reply.owner {
                 println!(
                     "invited its Account Owner {} <{}>: the invitation e-mail is on its way (see the mail folder)",
@@ -726,19 +753,48 @@ async fn run(cli: &Cli) -> Result<()> {
             let mut client =
                 IdentityServiceClient::new(channel("identity", &cli.identity_url).await?);
             let password = prompt::password(*password_stdin, "Password: ")?;
-            let reply = client
-                .sign_in(identity::SignInRequest {
-                    email: email.clone(),
-                    password,
-                    practice_id: practice.clone().unwrap_or_default(),
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let typed = practice.as_deref().map(str::trim);
+            let request = |practice_id: &str| identity::SignInRequest {
+                email: email.clone(),
+                password: password.clone(),
+                practice_id: practice_id.to_owned(),
+            };
+            let by_id = typed.filter(|t| table::is_id(t)).unwrap_or_default();
+            let reply = match client.sign_in(request(by_id)).await {
+                Ok(reply) => reply.into_inner(),
+                Err(status) => {
+                    let Some(choices) = practice_choices(&status) else {
+                        return Err(status_error(status));
+                    };
+                    let chosen = match typed {
+                        Some(typed) => crate::resolve::choose_practice(typed, choices)?,
+                        None if !*password_stdin && prompt::interactive() => {
+                            prompt::choose_practice(choices)?
+                        }
+                        None => return Err(several_practices(&choices)),
+                    };
+                    client
+                        .sign_in(request(&chosen.practice_id))
+                        .await
+                        .map_err(status_error)?
+                        .into_inner()
+                }
+            };
             let role = role_title(reply.practice_role);
-            let session = Session::from_sign_in(reply);
-            session.save(&cli.session_path())?;
-            let mut caller = Caller::new(cli.addresses(), session)?;
+            let mut caller = Caller::new(cli.addresses(), Session::from_sign_in(reply))?;
+            if let Some(typed) = typed
+                && let Err(err) = caller.my_practice(typed).await
+            {
+                // Active in one practice only, and not the one asked for: that session ends
+                // unsaved, and a session saved before stays as it was.
+                let _ = caller
+                    .identity()
+                    .await?
+                    .sign_out(identity::SignOutRequest {})
+                    .await;
+                return Err(err);
+            }
+            caller.session.save(&cli.session_path())?;
             let (who, practice) = signed_in_as(&mut caller, email).await;
             println!("signed in as {who} in {practice} ({role})");
         }

@@ -674,7 +674,7 @@ pub async fn orgs(caller: &mut Caller, command: &OrgCommand) -> Result<()> {
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            println!("created organisation {}  {}", created.name, created.id);
+            println!("created organisation {}", created.name);
         }
         OrgCommand::Rename { organisation, name } => {
             let found = caller.organisation(organisation).await?;

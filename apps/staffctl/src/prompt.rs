@@ -1,8 +1,11 @@
-//! Questions to the person at the terminal: passwords and confirmations.
+//! Questions to the person at the terminal: passwords, confirmations, the practice to sign in to.
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Result, bail};
+use ps_proto::identity::v1 as identity;
+
+use crate::cli::role_title;
 
 /// Identity's rule for a new password (`ps_identity::domain::Password`): 10 to 128 characters.
 const MIN_CHARS: usize = 10;
@@ -69,6 +72,39 @@ pub(crate) fn confirm(question: &str) -> Result<bool> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
+/// Asks which of `practices` to sign in to, by number or name, until one is chosen.
+pub(crate) fn choose_practice(
+    practices: Vec<identity::MyPractice>,
+) -> Result<identity::MyPractice> {
+    println!("You are active in several practices:");
+    for (i, p) in practices.iter().enumerate() {
+        println!(
+            "  {}. {} ({})",
+            i + 1,
+            p.practice_name,
+            role_title(p.practice_role)
+        );
+    }
+    loop {
+        print!("Practice (number or name): ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer)? == 0 {
+            bail!("no practice chosen");
+        }
+        let answer = answer.trim();
+        if let Ok(n) = answer.parse::<usize>()
+            && (1..=practices.len()).contains(&n)
+        {
+            return Ok(practices[n - 1].clone());
+        }
+        match crate::resolve::choose_practice(answer, practices.clone()) {
+            Ok(chosen) => return Ok(chosen),
+            Err(err) => println!("{err}"),
+        }
+    }
 }
 
 /// Whether a person is at the keyboard (standard input is a terminal), to ask before changes

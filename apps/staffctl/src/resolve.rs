@@ -225,6 +225,19 @@ fn pick<T>(
         })
 }
 
+/// The one of `practices` that `typed` names: its id or its name.
+pub(crate) fn choose_practice(
+    typed: &str,
+    practices: Vec<identity::MyPractice>,
+) -> Result<identity::MyPractice> {
+    Ok(pick(Kind::Practice, typed, practices, |p| Candidate {
+        id: p.practice_id.clone(),
+        name: p.practice_name.clone(),
+        detail: role_title(p.practice_role).to_owned(),
+        ..Default::default()
+    })?)
+}
+
 /// Whether `err` says that nothing was called so.
 pub(crate) fn is_not_found(err: &anyhow::Error) -> bool {
     matches!(
@@ -626,12 +639,7 @@ impl Caller {
             .map_err(status_error)?
             .into_inner()
             .practices;
-        Ok(pick(Kind::Practice, typed, practices, |p| Candidate {
-            id: p.practice_id.clone(),
-            name: p.practice_name.clone(),
-            detail: role_title(p.practice_role).to_owned(),
-            ..Default::default()
-        })?)
+        choose_practice(typed, practices)
     }
 
     /// The id of the caller's open organisation invitation that `typed` names: its id, the

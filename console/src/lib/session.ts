@@ -1,7 +1,9 @@
 // The signed-in session, kept in sessionStorage (this tab only, gone when it closes; never in
 // URLs or logs). Access tokens live 15 minutes: they are refreshed a minute before they expire,
 // and once more when a service answers UNAUTHENTICATED.
+import { Code, ConnectError } from "@connectrpc/connect";
 import { PracticeRole } from "../gen/common/v1/common_pb";
+import { PracticeChoicesSchema } from "../gen/identity/v1/identity_pb";
 
 export interface PracticeChoice {
   practiceId: string;
@@ -125,36 +127,14 @@ export class SessionStore {
 }
 
 /**
- * Practices this browser has seen an e-mail address in (names and ids only, no tokens), for
- * the practice picker: identity's SignIn only says that a practice must be chosen when the
- * person is active in several, not which, and ListMyPractices needs a token.
+ * The practices to choose from when identity refused a sign-in because the person is active in
+ * several and it named none: an InvalidArgument carrying identity.v1.PracticeChoices (sent only
+ * once the password was right). Null for every other refusal.
  */
-export class KnownPractices {
-  constructor(
-    private storage: Pick<Storage, "getItem" | "setItem">,
-    private key = "ps.known-practices",
-  ) {}
-
-  private all(): Record<string, { id: string; name: string }[]> {
-    try {
-      const raw = this.storage.getItem(this.key);
-      const parsed: unknown = raw ? JSON.parse(raw) : {};
-      return parsed && typeof parsed === "object" ? (parsed as Record<string, { id: string; name: string }[]>) : {};
-    } catch {
-      return {};
-    }
-  }
-
-  list(email: string): { id: string; name: string }[] {
-    return this.all()[email.trim().toLowerCase()] ?? [];
-  }
-
-  remember(email: string, practices: { id: string; name: string }[]): void {
-    const all = this.all();
-    const key = email.trim().toLowerCase();
-    const merged = [...practices];
-    for (const p of all[key] ?? []) if (!merged.some((m) => m.id === p.id)) merged.push(p);
-    all[key] = merged.slice(0, 20);
-    this.storage.setItem(this.key, JSON.stringify(all));
-  }
+export function practiceChoices(err: unknown): PracticeChoice[] | null {
+  const e = ConnectError.from(err);
+  if (e.code !== Code.InvalidArgument) return null;
+  const detail = e.findDetails(PracticeChoicesSchema)[0];
+  if (!detail || detail.practices.length === 0) return null;
+  return detail.practices.map((p) => ({ practiceId: p.practiceId, practiceName: p.practiceName, staffId: p.staffId, role: p.practiceRole }));
 }

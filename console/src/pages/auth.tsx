@@ -1,15 +1,13 @@
 // Pages before sign-in: sign in (with the practice picker), forgotten password, the reset link,
 // and the invitation link from the e-mail.
 import { useEffect, useState } from "preact/hooks";
-import { Code, ConnectError } from "@connectrpc/connect";
-import { BadRequestSchema } from "../gen/google/rpc/error_details_pb";
-import type { SignInResponse, Invitation } from "../gen/identity/v1/identity_pb";
+import type { Invitation } from "../gen/identity/v1/identity_pb";
 import { useApp } from "../context";
 import { navigate, useLocation } from "../router";
 import { Button, ErrorBanner, Field, Link, Loading, Notice, Confirm, useAction } from "../ui";
 import { formatDateTime, roleLabel } from "../lib/format";
 import { checkNewPassword, safeNext, type PasswordErrors } from "../lib/passwords";
-import type { PracticeChoice } from "../lib/session";
+import { practiceChoices, type PracticeChoice } from "../lib/session";
 import { toUiError, type UiError } from "../lib/errors";
 
 let prefillEmail = "";
@@ -28,27 +26,19 @@ function PublicCard(props: { title: string; children: preact.ComponentChildren; 
   );
 }
 
-function practiceRequired(err: unknown): boolean {
-  const e = ConnectError.from(err);
-  return (
-    e.code === Code.InvalidArgument &&
-    e.findDetails(BadRequestSchema).some((d) => d.fieldViolations.some((v) => v.field === "practice_id"))
-  );
-}
-
 export function SignInPage() {
   const { api, dir } = useApp();
   const loc = useLocation();
   const [email, setEmail] = useState(prefillEmail);
   const [password, setPassword] = useState("");
-  const [practiceId, setPracticeId] = useState("");
-  const [askPracticeId, setAskPracticeId] = useState(false);
-  const [choices, setChoices] = useState<{ list: PracticeChoice[]; current: string } | null>(null);
+  // Active in several practices: identity named them once the password was right.
+  const [choices, setChoices] = useState<PracticeChoice[] | null>(null);
   const [picked, setPicked] = useState("");
   const action = useAction();
   const next = safeNext(loc.query.get("next"));
 
-  const finish = () => {
+  const signIn = async (practiceId: string) => {
+    await api.adopt(await api.identity.signIn({ email, password, practiceId }), email);
     dir.reset();
     navigate(next, { replace: true });
   };
@@ -56,46 +46,20 @@ export function SignInPage() {
   const submit = (e: Event) => {
     e.preventDefault();
     void action.run(async () => {
-      let res: SignInResponse | undefined;
-      let picker = false;
       try {
-        res = await api.identity.signIn({ email, password, practiceId: practiceId.trim() });
+        await signIn("");
       } catch (err) {
-        if (!practiceRequired(err)) throw err;
-        // Active in several practices: sign in to one this browser knows, then offer them all.
-        picker = true;
-        for (const p of api.known.list(email)) {
-          try {
-            res = await api.identity.signIn({ email, password, practiceId: p.id });
-            break;
-          } catch (inner) {
-            if (ConnectError.from(inner).code === Code.Unauthenticated) throw inner;
-          }
-        }
-        if (!res) {
-          setAskPracticeId(true);
-          throw err;
-        }
+        const offered = practiceChoices(err);
+        if (!offered) throw err;
+        setChoices(offered);
+        setPicked(offered[0]?.practiceId ?? "");
       }
-      const s = await api.adopt(res, email);
-      if (picker && s.practices.length > 1) {
-        setChoices({ list: s.practices, current: s.practiceId });
-        setPicked(s.practiceId);
-        return;
-      }
-      finish();
     });
   };
 
   const choose = (e: Event) => {
     e.preventDefault();
-    void action.run(async () => {
-      if (choices && picked !== choices.current) {
-        const res = await api.identity.switchPractice({ practiceId: picked });
-        await api.adopt(res, email);
-      }
-      finish();
-    });
+    void action.run(() => signIn(picked));
   };
 
   if (choices) {
@@ -105,7 +69,7 @@ export function SignInPage() {
         <form onSubmit={choose} class="stack">
           <fieldset class="choice-list">
             <legend class="sr-only">Practice</legend>
-            {choices.list.map((p) => (
+            {choices.map((p) => (
               <label key={p.practiceId} class="choice">
                 <input type="radio" name="practice" value={p.practiceId} checked={picked === p.practiceId} onChange={() => setPicked(p.practiceId)} />
                 <span>
@@ -118,6 +82,16 @@ export function SignInPage() {
           <ErrorBanner error={action.error} />
           <Button type="submit" variant="primary" busy={action.busy}>
             Continue
+          </Button>
+          <Button
+            variant="ghost"
+            onClick={() => {
+              setChoices(null);
+              setPassword("");
+              action.clear();
+            }}
+          >
+            Sign in as someone else
           </Button>
         </form>
       </PublicCard>
@@ -137,15 +111,7 @@ export function SignInPage() {
             <input id={id} aria-describedby={d} type="password" autoComplete="current-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
           )}
         </Field>
-        {askPracticeId ? (
-          <Field
-            label="Practice ID"
-            hint="Your account is active in several practices and this browser does not know them yet. Open your latest invitation link here once, or enter the practice ID your administrator gave you."
-          >
-            {(id, d) => <input id={id} aria-describedby={d} value={practiceId} onInput={(e) => setPracticeId(e.currentTarget.value)} />}
-          </Field>
-        ) : null}
-        <ErrorBanner error={askPracticeId && action.error?.code === Code.InvalidArgument ? null : action.error} />
+        <ErrorBanner error={action.error} />
         <Button type="submit" variant="primary" busy={action.busy}>
           Sign in
         </Button>
@@ -369,8 +335,7 @@ export function InvitationPage() {
       return;
     }
     void action.run(async () => {
-      const res = await api.identity.acceptInvitation({ token, password });
-      api.known.remember(invitation.email, [{ id: res.practiceId, name: invitation.practiceName }]);
+      await api.identity.acceptInvitation({ token, password });
       forgetLinkToken("invitation");
       setOutcome("accepted");
     });

@@ -3,6 +3,7 @@
 use ps_core::Invalid;
 use tonic::Status;
 
+use crate::domain::MyPractice;
 use crate::passwords::HashError;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,10 @@ pub enum Error {
     BadCredentials,
     #[error("no active membership in the requested practice")]
     NoActivePractice,
+    /// The password was right, but the account is active in several practices and the
+    /// sign-in named none: these are the ones to choose from.
+    #[error("is required: this account is active in several practices")]
+    PracticeRequired(Vec<MyPractice>),
     #[error("the session has ended; sign in again")]
     SessionEnded,
     #[error("{0} not found")]
@@ -84,6 +89,23 @@ impl From<Error> for Status {
                 Status::unauthenticated(err.to_string())
             }
             Error::NoActivePractice => Status::permission_denied(err.to_string()),
+            Error::PracticeRequired(practices) => {
+                let invalid = Invalid::from(ps_core::FieldViolation::new(
+                    "practice_id",
+                    "is required: this account is active in several practices",
+                ));
+                let choices = ps_proto::identity::v1::PracticeChoices {
+                    practices: practices
+                        .into_iter()
+                        .map(crate::grpc::my_practice)
+                        .collect(),
+                };
+                ps_grpc::status::with_detail(
+                    ps_grpc::status::invalid_argument(&invalid),
+                    "identity.v1.PracticeChoices",
+                    &choices,
+                )
+            }
             Error::Busy(retry_after) => {
                 ps_grpc::status::resource_exhausted(err.to_string(), retry_after)
             }

@@ -12,7 +12,7 @@ use ps_proto::identity::v1::identity_service_server::IdentityService;
 use tonic::{Request, Response, Status};
 
 use crate::app::Identity;
-use crate::domain::{IssueInvitation, Password, RefreshToken, SecretToken, SignedIn};
+use crate::domain::{IssueInvitation, MyPractice, Password, RefreshToken, SecretToken, SignedIn};
 use crate::error::Error;
 
 pub struct Api {
@@ -154,16 +154,7 @@ impl IdentityService for Api {
         let caller = Caller::user_of(&request)?;
         let practices = self.identity.list_my_practices(&caller).await?;
         Ok(Response::new(pb::ListMyPracticesResponse {
-            practices: practices
-                .into_iter()
-                .map(|p| pb::MyPractice {
-                    practice_id: p.practice_id.to_string(),
-                    practice_name: p.practice_name,
-                    staff_id: p.staff_id.to_string(),
-                    practice_role: role_to_wire(p.role),
-                    current: p.current,
-                })
-                .collect(),
+            practices: practices.into_iter().map(my_practice).collect(),
         }))
     }
 
@@ -283,5 +274,16 @@ impl ps_proto::identity::v1::identity_operator_service_server::IdentityOperatorS
             retiring_kids: rotated.retiring,
             retires_at: Some(timestamp(rotated.retires_at)),
         }))
+    }
+}
+
+/// One of the practices a person is active in, on the wire.
+pub(crate) fn my_practice(p: MyPractice) -> pb::MyPractice {
+    pb::MyPractice {
+        practice_id: p.practice_id.to_string(),
+        practice_name: p.practice_name,
+        staff_id: p.staff_id.to_string(),
+        practice_role: role_to_wire(p.role),
+        current: p.current,
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt::Display;
 use std::time::Duration;
 
+use prost::Message;
 use ps_core::Invalid;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -46,6 +47,28 @@ pub fn invalid_argument(invalid: &Invalid) -> Status {
         ),
     };
     Status::with_error_details(Code::InvalidArgument, summary, details)
+}
+
+/// `status` with one more detail in its google.rpc.Status: `detail`, a message of ours whose
+/// full protobuf name is `full_name` (for example `identity.v1.PracticeChoices`). Clients find
+/// it by that name, as they find google.rpc's own details.
+pub fn with_detail(status: Status, full_name: &str, detail: &impl Message) -> Status {
+    let mut details = tonic_types::pb::Status::decode(status.details()).unwrap_or_else(|_| {
+        tonic_types::pb::Status {
+            code: status.code() as i32,
+            message: status.message().to_owned(),
+            details: Vec::new(),
+        }
+    });
+    details.details.push(prost_types::Any {
+        type_url: format!("type.googleapis.com/{full_name}"),
+        value: detail.encode_to_vec(),
+    });
+    Status::with_details(
+        status.code(),
+        status.message().to_owned(),
+        details.encode_to_vec().into(),
+    )
 }
 
 /// An unexpected failure: logged with its cause, answered with a generic message so no SQL or

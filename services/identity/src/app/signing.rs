@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use ps_auth::UserCaller;
-use ps_core::{Email, FieldViolation, Invalid, PracticeId, SessionId, StaffId, UserId};
+use ps_core::{Email, PracticeId, SessionId, StaffId, UserId};
 use ps_events::Actor;
 use sea_orm::TransactionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -98,16 +98,19 @@ impl Identity {
         if let Some(practice) = practice {
             query = query.filter(memberships::Column::PracticeId.eq(practice.as_uuid()));
         }
-        let mut found = query.all(&self.0.db).await?;
+        let mut found = query
+            .order_by_asc(memberships::Column::PracticeName)
+            .all(&self.0.db)
+            .await?;
         let membership = match found.len() {
             0 => return Err(Error::NoActivePractice),
             1 => found.remove(0),
             _ => {
-                return Err(Invalid::from(FieldViolation::new(
-                    "practice_id",
-                    "is required: this account is active in several practices",
-                ))
-                .into());
+                let choices = found
+                    .into_iter()
+                    .map(|m| my_practice(m, None))
+                    .collect::<Result<_, _>>()?;
+                return Err(Error::PracticeRequired(choices));
             }
         };
         self.open_session(&membership).await
@@ -198,15 +201,7 @@ impl Identity {
             .all(&self.0.db)
             .await?
             .into_iter()
-            .map(|m| {
-                Ok(MyPractice {
-                    practice_id: PracticeId(m.practice_id),
-                    current: m.practice_id == caller.practice_id.as_uuid(),
-                    practice_name: m.practice_name,
-                    staff_id: StaffId(m.staff_id),
-                    role: stored_role(&m.role)?,
-                })
-            })
+            .map(|m| my_practice(m, Some(caller.practice_id)))
             .collect()
     }
 
@@ -225,4 +220,18 @@ impl Identity {
                 .ok_or(Error::NoActivePractice)?;
         self.open_session(&membership).await
     }
+}
+
+/// A membership as one of the person's practices; `current` when it is `current_practice`.
+fn my_practice(
+    m: memberships::Model,
+    current_practice: Option<PracticeId>,
+) -> Result<MyPractice, Error> {
+    Ok(MyPractice {
+        practice_id: PracticeId(m.practice_id),
+        current: current_practice.is_some_and(|p| p.as_uuid() == m.practice_id),
+        role: stored_role(&m.role)?,
+        practice_name: m.practice_name,
+        staff_id: StaffId(m.staff_id),
+    })
 }
