@@ -166,6 +166,16 @@ pub(crate) fn ids_mentioned<'a>(
         .collect()
 }
 
+/// Keys of audit entries that hold the id of a record with no name of its own (an offboarding,
+/// an invitation, a step): left out of the readable change; the entry's action says what it was.
+const HIDDEN_KEYS: [&str; 5] = [
+    "workflow_id",
+    "step_id",
+    "offboarding_id",
+    "membership_id",
+    "invitation_id",
+];
+
 /// An audit entry's before and after (JSON objects of the changed fields) in words, such as
 /// `role: Member → Account Manager` or `role: Approver; status: active → revoked`. Ids become
 /// names through `name`; an unchanged id is kept as the context of the change (which role,
@@ -189,6 +199,10 @@ pub(crate) fn change(before: &str, after: &str, name: &dyn Fn(&str) -> Option<St
     let mut context = Vec::new();
     let mut parts = Vec::new();
     for key in keys {
+        // References to records people do not read by name (as the console leaves them out).
+        if HIDDEN_KEYS.contains(&key.as_str()) {
+            continue;
+        }
         let label = label(key);
         let shown = |v: &Value| value(key, v, name);
         match (old.get(key), new.get(key)) {
@@ -282,7 +296,7 @@ mod tests {
             _ if id == location => Some("North Clinic".to_owned()),
             _ => None,
         };
-        let cases: [(&str, &str, String); 7] = [
+        let cases: [(&str, &str, String); 8] = [
             (
                 r#"{"role":"member"}"#,
                 r#"{"role":"account_manager"}"#,
@@ -312,6 +326,13 @@ mod tests {
                 "staff: 0193a1b2-0000-7000-8000-00000000000f".into(),
             ),
             ("not json", "{}", "not json → {}".into()),
+            (
+                r#"{"status":"active"}"#,
+                &format!(
+                    r#"{{"status":"offboarding","offboarding_id":"0193a1b2-0000-7000-8000-0000000000aa","replacement_id":"{location}"}}"#
+                ),
+                "replacement: North Clinic; status: active → offboarding".into(),
+            ),
         ];
         for (before, after, expected) in cases {
             assert_eq!(
