@@ -11,6 +11,7 @@
 //! Each test gets a [`ManualClock`] it can move; waits on asynchronous outcomes poll with a
 //! deadline ([`eventually`]) and never sleep for a fixed time.
 
+pub mod cluster;
 pub mod processes;
 pub mod proxy;
 

@@ -207,10 +207,9 @@ pub fn free_ports(n: usize) -> Vec<u16> {
 
 /// Messages waiting in every consumer queue of the exchange.
 pub async fn queued_messages(rabbit: &ps_events::rabbit::RabbitSettings) -> u32 {
-    let connection =
-        lapin::Connection::connect(&rabbit.url, lapin::ConnectionProperties::default())
-            .await
-            .expect("RabbitMQ reachable");
+    let connection = ps_events::rabbit::connect(rabbit, "test-queued-messages")
+        .await
+        .expect("RabbitMQ reachable");
     let channel = connection.create_channel().await.expect("channel");
     let names = rabbit.names();
     let mut waiting = 0;
@@ -411,7 +410,6 @@ impl ProcessSystem {
         let admin_port = |slot: usize| ports[count + slot];
         let databases = &infrastructure.databases;
         let postgres = crate::proxy::server_addr(&databases.identity.url);
-        let rabbitmq = crate::proxy::server_addr(&infrastructure.rabbit.url);
         let mut processes = Vec::new();
         let mut proxies = Vec::new();
         for (s, service) in SERVICES.iter().enumerate() {
@@ -424,6 +422,7 @@ impl ProcessSystem {
             for index in 0..replicas {
                 let slot = s * replicas + index;
                 let (database_url, amqp_url) = if options.proxied {
+                    let rabbitmq = crate::proxy::server_addr(&infrastructure.rabbit.url);
                     let pg = crate::proxy::Proxy::start(postgres).await;
                     let amqp = crate::proxy::Proxy::start(rabbitmq).await;
                     let urls = (

@@ -5,6 +5,7 @@
 mod account;
 mod bounds;
 mod certification;
+mod cluster;
 mod events;
 mod faults;
 mod invite;

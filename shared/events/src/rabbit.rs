@@ -23,6 +23,7 @@
 //! back once the cause is fixed.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,8 +50,21 @@ use crate::topology::{ConsumerName, Names};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RabbitSettings {
-    /// `amqp://user:password@host:5672/vhost` (`%2f` is the default vhost).
+    /// `amqp://user:password@host:5672/vhost` (`%2f` is the default vhost); for a cluster, the
+    /// URIs of its nodes separated by commas. Every connection tries them in turn, starting
+    /// with the node after the one the previous connection used, so connections spread over
+    /// the nodes and one that went away is left for the next.
     pub url: String,
+    /// `classic` (one node holds each queue: the embedded default and single-node brokers) or
+    /// `quorum` (replicated over the cluster's nodes, for clusters). A queue cannot change
+    /// type in place: see deploy/README.md for switching an existing deployment.
+    #[serde(default)]
+    pub queue_type: QueueType,
+    /// Quorum queues only: deliveries of one message (redeliveries after a lost connection or a
+    /// crashed consumer included) before the broker dead-letters it, at least once, to the
+    /// consumer's dead-letter queue. Never dropped.
+    #[serde(default = "default_delivery_limit")]
+    pub delivery_limit: u32,
     /// Topic exchange for events; queue names derive from it.
     #[serde(default = "default_exchange")]
     pub exchange: String,
@@ -71,6 +85,18 @@ pub struct RabbitSettings {
     pub heartbeat: u16,
 }
 
+/// How the consumer queues (and their dead-letter queues) are declared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    #[default]
+    Classic,
+    Quorum,
+}
+
+fn default_delivery_limit() -> u32 {
+    20
+}
 fn default_exchange() -> String {
     "practice.events".into()
 }
@@ -91,6 +117,8 @@ impl RabbitSettings {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            queue_type: QueueType::default(),
+            delivery_limit: default_delivery_limit(),
             exchange: default_exchange(),
             prefetch: default_prefetch(),
             timeout: default_timeout(),
@@ -101,6 +129,50 @@ impl RabbitSettings {
 
     pub fn names(&self) -> Names {
         Names::new(self.exchange.clone())
+    }
+
+    /// The broker nodes [`url`](Self::url) names, in the order given.
+    pub fn nodes(&self) -> Vec<&str> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|node| !node.is_empty())
+            .collect()
+    }
+
+    /// The arguments of a consumer's queue, whose dead letters go to `dead_letter_exchange`
+    /// with the queue's own name as routing key.
+    fn queue_arguments(&self, queue: &str, dead_letter_exchange: &str) -> FieldTable {
+        let mut arguments = FieldTable::default();
+        let mut text = |name: &str, value: &str| {
+            arguments.insert(name.into(), AMQPValue::LongString(value.into()));
+        };
+        text("x-dead-letter-exchange", dead_letter_exchange);
+        text("x-dead-letter-routing-key", queue);
+        if self.queue_type == QueueType::Quorum {
+            text("x-queue-type", "quorum");
+            // Dead letters are kept until the dead-letter queue confirms them, which needs
+            // publishers to be refused (not messages dropped) when a queue is full.
+            text("x-dead-letter-strategy", "at-least-once");
+            text("x-overflow", "reject-publish");
+            arguments.insert(
+                "x-delivery-limit".into(),
+                AMQPValue::LongLongInt(i64::from(self.delivery_limit)),
+            );
+        }
+        arguments
+    }
+
+    /// The arguments of a dead-letter queue.
+    fn dead_letter_queue_arguments(&self) -> FieldTable {
+        let mut arguments = FieldTable::default();
+        if self.queue_type == QueueType::Quorum {
+            arguments.insert(
+                "x-queue-type".into(),
+                AMQPValue::LongString("quorum".into()),
+            );
+        }
+        arguments
     }
 }
 
@@ -144,19 +216,43 @@ async fn confirming_channel(
     Ok(channel)
 }
 
-/// Connects with the configured heartbeat (unless the URL chose one).
+/// Where the next connection starts among the nodes (see [`RabbitSettings::url`]).
+static NEXT_NODE: AtomicUsize = AtomicUsize::new(0);
+
+/// Connects to one of the broker's nodes, each tried in turn (see [`RabbitSettings::url`]),
+/// with the configured heartbeat (unless the URL chose one).
 pub async fn connect(settings: &RabbitSettings, name: &str) -> Result<Connection, RabbitError> {
-    let mut uri = AMQPUri::from_str(&settings.url).map_err(RabbitError::Url)?;
-    if uri.query.heartbeat.is_none() {
-        uri.query.heartbeat = Some(settings.heartbeat);
+    let nodes = settings.nodes();
+    if nodes.is_empty() {
+        return Err(RabbitError::Url("no broker URL".into()));
     }
-    let properties = ConnectionProperties::default().with_connection_name(name.into());
-    bounded(
-        "connect",
-        settings.timeout,
-        Connection::connect_uri(uri, properties),
-    )
-    .await
+    let first = NEXT_NODE.fetch_add(1, Ordering::Relaxed);
+    let mut failure = RabbitError::Closed;
+    for attempt in 0..nodes.len() {
+        let node = nodes[(first + attempt) % nodes.len()];
+        let mut uri = AMQPUri::from_str(node).map_err(RabbitError::Url)?;
+        if uri.query.heartbeat.is_none() {
+            uri.query.heartbeat = Some(settings.heartbeat);
+        }
+        let (host, port) = (uri.authority.host.clone(), uri.authority.port);
+        let properties = ConnectionProperties::default().with_connection_name(name.into());
+        match bounded(
+            "connect",
+            settings.timeout,
+            Connection::connect_uri(uri, properties),
+        )
+        .await
+        {
+            Ok(connection) => return Ok(connection),
+            Err(err) => {
+                if nodes.len() > 1 {
+                    info!(connection = name, node = %format!("{host}:{port}"), error = %err, "broker node unreachable; trying the next");
+                }
+                failure = err;
+            }
+        }
+    }
+    Err(failure)
 }
 
 /// Closes a connection without waiting long for a broker that may be gone.
@@ -211,25 +307,24 @@ pub async fn declare_topology(
     for consumer in ConsumerName::ALL {
         let queue = names.queue(consumer);
         let dead = names.dead_letter_queue(consumer);
-        let mut arguments = FieldTable::default();
-        arguments.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString(dlx.as_str().into()),
-        );
-        arguments.insert(
-            "x-dead-letter-routing-key".into(),
-            AMQPValue::LongString(queue.as_str().into()),
-        );
         bounded(
             "declare queue",
             limit,
-            channel.queue_declare(queue.as_str().into(), durable_queue(), arguments),
+            channel.queue_declare(
+                queue.as_str().into(),
+                durable_queue(),
+                settings.queue_arguments(&queue, &dlx),
+            ),
         )
         .await?;
         bounded(
             "declare dead-letter queue",
             limit,
-            channel.queue_declare(dead.as_str().into(), durable_queue(), FieldTable::default()),
+            channel.queue_declare(
+                dead.as_str().into(),
+                durable_queue(),
+                settings.dead_letter_queue_arguments(),
+            ),
         )
         .await?;
         bounded(
@@ -898,5 +993,87 @@ fn trace_headers(properties: &BasicProperties) -> ps_telemetry::TraceContext {
     ps_telemetry::TraceContext {
         traceparent: header_text(properties, "traceparent"),
         tracestate: header_text(properties, "tracestate"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(arguments: &FieldTable, name: &str) -> Option<String> {
+        match arguments.inner().get(name) {
+            Some(AMQPValue::LongString(value)) => Some(value.to_string()),
+            Some(other) => Some(format!("{other:?}")),
+            None => None,
+        }
+    }
+
+    #[test]
+    fn a_cluster_is_a_list_of_nodes() {
+        let settings = RabbitSettings::new(" amqp://a:5672/%2f, amqp://b:5672/%2f,,amqp://c/%2f ");
+        assert_eq!(
+            settings.nodes(),
+            ["amqp://a:5672/%2f", "amqp://b:5672/%2f", "amqp://c/%2f"]
+        );
+        assert_eq!(
+            RabbitSettings::new("amqp://a/%2f").nodes(),
+            ["amqp://a/%2f"]
+        );
+    }
+
+    #[test]
+    fn classic_queues_dead_letter_to_the_exchange_and_nothing_more() {
+        let settings = RabbitSettings::new("amqp://a/%2f");
+        let arguments = settings.queue_arguments("ex.identity", "ex.dead");
+        assert_eq!(arguments.inner().len(), 2);
+        assert_eq!(
+            text(&arguments, "x-dead-letter-exchange").as_deref(),
+            Some("ex.dead")
+        );
+        assert_eq!(
+            text(&arguments, "x-dead-letter-routing-key").as_deref(),
+            Some("ex.identity")
+        );
+        assert!(settings.dead_letter_queue_arguments().inner().is_empty());
+    }
+
+    #[test]
+    fn quorum_queues_dead_letter_at_least_once_after_the_delivery_limit() {
+        let mut settings = RabbitSettings::new("amqp://a/%2f");
+        settings.queue_type = QueueType::Quorum;
+        settings.delivery_limit = 7;
+        let arguments = settings.queue_arguments("ex.identity", "ex.dead");
+        assert_eq!(text(&arguments, "x-queue-type").as_deref(), Some("quorum"));
+        assert_eq!(
+            text(&arguments, "x-dead-letter-exchange").as_deref(),
+            Some("ex.dead")
+        );
+        assert_eq!(
+            text(&arguments, "x-dead-letter-strategy").as_deref(),
+            Some("at-least-once")
+        );
+        // At-least-once dead-lettering is refused by the broker without reject-publish.
+        assert_eq!(
+            text(&arguments, "x-overflow").as_deref(),
+            Some("reject-publish")
+        );
+        assert_eq!(
+            arguments.inner().get("x-delivery-limit"),
+            Some(&AMQPValue::LongLongInt(7))
+        );
+        let dead = settings.dead_letter_queue_arguments();
+        assert_eq!(text(&dead, "x-queue-type").as_deref(), Some("quorum"));
+    }
+
+    #[test]
+    fn the_queue_type_is_read_in_lower_case_and_defaults_to_classic() {
+        let parsed: RabbitSettings =
+            serde_json::from_str(r#"{"url":"amqp://a/%2f","queue_type":"quorum"}"#)
+                .expect("settings");
+        assert_eq!(parsed.queue_type, QueueType::Quorum);
+        assert_eq!(parsed.delivery_limit, 20);
+        let parsed: RabbitSettings =
+            serde_json::from_str(r#"{"url":"amqp://a/%2f"}"#).expect("settings");
+        assert_eq!(parsed.queue_type, QueueType::Classic);
     }
 }

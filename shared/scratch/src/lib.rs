@@ -68,12 +68,9 @@ impl Scratch {
             let _ = admin.close().await;
         }
         use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-        let Ok(Ok(connection)) = tokio::time::timeout(
-            Duration::from_secs(5),
-            lapin::Connection::connect(&self.rabbit.url, lapin::ConnectionProperties::default()),
-        )
-        .await
-        else {
+        let mut rabbit = self.rabbit.clone();
+        rabbit.timeout = Duration::from_secs(5);
+        let Ok(connection) = ps_events::rabbit::connect(&rabbit, "scratch-cleanup").await else {
             return;
         };
         if let Ok(channel) = connection.create_channel().await {
