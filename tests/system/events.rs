@@ -328,3 +328,59 @@ async fn a_rabbitmq_consumer_handles_deliveries_concurrently() {
         "deliveries handled at once (concurrency 4)"
     );
 }
+
+/// Switching an existing deployment's queue type is refused by the broker, by name, rather
+/// than silently keeping the old type (deploy/README.md, "Switching the queue type"); a fresh
+/// exchange takes either type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_cannot_change_type_in_place() {
+    use ps_events::rabbit::{QueueType, connect, declare_topology};
+    let Some(infrastructure) = system_tests::ExternalInfrastructure::from_env().await else {
+        return;
+    };
+    let classic = infrastructure.rabbit.clone();
+    let mut quorum = classic.clone();
+    quorum.queue_type = QueueType::Quorum;
+    let connection = connect(&classic, "test-queue-type")
+        .await
+        .expect("RabbitMQ reachable");
+    let channel = connection.create_channel().await.expect("channel");
+    declare_topology(&channel, &classic)
+        .await
+        .expect("classic queues declared");
+    declare_topology(&channel, &classic)
+        .await
+        .expect("declaring again changes nothing");
+    let refused = declare_topology(&channel, &quorum)
+        .await
+        .expect_err("a classic queue cannot become a quorum queue");
+    assert!(
+        refused.to_string().contains("PRECONDITION_FAILED - inequivalent arg"),
+        "the refusal names the argument: {refused}"
+    );
+    let _ = connection.close(200, "bye".into()).await;
+
+    // A new exchange name gets new queues, of the new type.
+    quorum.exchange = format!("{}-quorum", classic.exchange);
+    let connection = connect(&quorum, "test-queue-type")
+        .await
+        .expect("RabbitMQ reachable");
+    let channel = connection.create_channel().await.expect("channel");
+    declare_topology(&channel, &quorum)
+        .await
+        .expect("quorum queues declared under a new exchange");
+    let names = quorum.names();
+    for consumer in ps_events::ConsumerName::ALL {
+        for queue in [names.queue(consumer), names.dead_letter_queue(consumer)] {
+            let _ = channel
+                .queue_delete(queue.as_str().into(), Default::default())
+                .await;
+        }
+    }
+    for exchange in [names.exchange().to_owned(), names.dead_letter_exchange()] {
+        let _ = channel
+            .exchange_delete(exchange.as_str().into(), Default::default())
+            .await;
+    }
+    let _ = connection.close(200, "bye".into()).await;
+}
