@@ -45,6 +45,10 @@ fn prerequisites() -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "needs PostgreSQL and RabbitMQ: set PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL, as bash .ci/run does"
+)]
 async fn a_cluster_node_lost_under_load_loses_no_invitation() {
     let Some(postgres) = prerequisites() else {
         return;

@@ -261,6 +261,10 @@ impl ps_events::EventHandler for Gate {
 /// A RabbitMQ consumer handles up to `concurrency` deliveries at once, and never more: a
 /// slow event does not hold up the queue behind it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "needs PostgreSQL and RabbitMQ: set PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL, as bash .ci/run does"
+)]
 async fn a_rabbitmq_consumer_handles_deliveries_concurrently() {
     use ps_events::rabbit::{RabbitConsumer, RabbitPublisher};
     use ps_events::relay::OutgoingEvent;
@@ -333,6 +337,10 @@ async fn a_rabbitmq_consumer_handles_deliveries_concurrently() {
 /// than silently keeping the old type (deploy/README.md, "Switching the queue type"); a fresh
 /// exchange takes either type.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "needs PostgreSQL and RabbitMQ: set PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL, as bash .ci/run does"
+)]
 async fn a_queue_cannot_change_type_in_place() {
     use ps_events::rabbit::{QueueType, connect, declare_topology};
     let Some(infrastructure) = system_tests::ExternalInfrastructure::from_env().await else {
@@ -355,7 +363,9 @@ async fn a_queue_cannot_change_type_in_place() {
         .await
         .expect_err("a classic queue cannot become a quorum queue");
     assert!(
-        refused.to_string().contains("PRECONDITION_FAILED - inequivalent arg"),
+        refused
+            .to_string()
+            .contains("PRECONDITION_FAILED - inequivalent arg"),
         "the refusal names the argument: {refused}"
     );
     let _ = connection.close(200, "bye".into()).await;

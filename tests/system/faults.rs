@@ -230,11 +230,19 @@ async fn broker_cut(name: &'static str, hold: Duration) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "needs PostgreSQL and RabbitMQ: set PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL, as bash .ci/run does"
+)]
 async fn a_broker_cut_of_10_s_heals_by_itself() {
     broker_cut("broker cut 10 s", Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "needs PostgreSQL and RabbitMQ: set PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL, as bash .ci/run does"
+)]
 async fn a_broker_cut_of_60_s_heals_by_itself() {
     broker_cut("broker cut 60 s", Duration::from_secs(60)).await;
 }
@@ -244,6 +252,10 @@ async fn a_broker_cut_of_60_s_heals_by_itself() {
 /// goes; they finish afterwards, their acknowledgements cannot be sent, and the consumer must
 /// still come back and take the redelivered messages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "needs PostgreSQL and RabbitMQ: set PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL, as bash .ci/run does"
+)]
 async fn a_broker_cut_while_handlers_hold_deliveries_heals_by_itself() {
     let Some(run) = Run::start("broker cut with deliveries in hand", INVITATIONS).await else {
         return;
@@ -274,6 +286,10 @@ async fn a_broker_cut_while_handlers_hold_deliveries_heals_by_itself() {
 
 /// Twenty short cuts in a row, so a rare wedge has many chances to show.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "needs PostgreSQL and RabbitMQ: set PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL, as bash .ci/run does"
+)]
 async fn twenty_short_broker_cuts_in_a_row_heal_by_themselves() {
     let Some(run) = Run::start("twenty short broker cuts", 300).await else {
         return;
@@ -304,6 +320,10 @@ async fn twenty_short_broker_cuts_in_a_row_heal_by_themselves() {
 /// so a request that committed before its answer was lost is not refused as a duplicate), the
 /// services say so in health, and everything resumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "needs PostgreSQL and RabbitMQ: set PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL, as bash .ci/run does"
+)]
 async fn a_database_cut_of_10_s_answers_unavailable_and_heals() {
     let Some(run) = Run::start("database cut 10 s", INVITATIONS).await else {
         return;
@@ -376,6 +396,10 @@ async fn pending(db: &sea_orm::DatabaseConnection, service: &str) -> Vec<String>
 /// process had claimed is taken over within seconds of the new one SERVING, not after its
 /// leases (once 60 s for events, 120 s for e-mails).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "needs PostgreSQL and RabbitMQ: set PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL, as bash .ci/run does"
+)]
 async fn each_service_killed_and_restarted_resumes_within_seconds() {
     let Some(mut run) = Run::start("each service killed", INVITATIONS).await else {
         return;
@@ -469,6 +493,10 @@ async fn publish_to_queue(channel: &lapin::Channel, queue: &str, payload: &[u8],
 /// link works; poison messages mixed into the traffic are dead-lettered with their reason and
 /// nothing real is held up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "needs PostgreSQL and RabbitMQ: set PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL, as bash .ci/run does"
+)]
 async fn copies_of_events_send_one_live_link_and_poison_is_dead_lettered() {
     let Some(run) = Run::start("copies and poison", INVITATIONS).await else {
         return;

@@ -9,6 +9,10 @@ use system_tests::{Backend, ExternalInfrastructure};
 /// Four replicas starting at once: the migration lock lets one migrate while the others wait,
 /// and every one of them starts (without it, they race to create the same tables and fail).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "needs PostgreSQL and RabbitMQ: set PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL, as bash .ci/run does"
+)]
 async fn replicas_starting_together_migrate_once() {
     let Some(Backend::External { postgres_url, .. }) = Backend::external() else {
         return;
@@ -79,6 +83,10 @@ const PATIENCE: Duration = Duration::from_secs(180);
 /// (a retriable UNAVAILABLE is retried, nothing else fails), every invitee gets exactly one
 /// e-mail, and nothing is left behind in an outbox or a queue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "needs PostgreSQL and RabbitMQ: set PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL, as bash .ci/run does"
+)]
 async fn two_replicas_of_every_service_survive_a_rolling_restart() {
     let Some(infrastructure) = ExternalInfrastructure::from_env().await else {
         return;

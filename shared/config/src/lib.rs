@@ -2,7 +2,9 @@
 //!
 //! Configuration layers, later ones winning: the type's defaults, then an optional TOML file,
 //! then environment variables under a prefix (`PS_` by default; nested keys joined by `__`,
-//! e.g. `PS_EVENTS__AMQP_URL`). Secrets are held in [`Secret`], which never prints its value.
+//! e.g. `PS_RABBITMQ__URL` for `rabbitmq.url`, `PS_DATABASE__MAX_CONNECTIONS` for
+//! `database.max_connections`; deploy/README.md lists them all). Secrets are held in [`Secret`],
+//! which never prints its value.
 
 use std::fmt;
 use std::path::Path;

@@ -23,8 +23,9 @@ pub enum HandleError {
     Permanent(String),
 }
 
-/// A service's reaction to events. Implementations must be idempotent: record the event id
-/// with [`crate::inbox::record_once`] in the transaction that applies the effect.
+/// A service's reaction to events. Implementations must be idempotent: apply each effect
+/// through [`crate::inbox::apply_once`], which records the event id in the transaction that
+/// applies it (and runs nothing for an id already recorded).
 #[async_trait]
 pub trait EventHandler: Send + Sync + 'static {
     fn consumer(&self) -> ConsumerName;

@@ -4,9 +4,9 @@
 //! transaction as the state change ([`outbox::enqueue`]). A [`relay::Relay`] per service claims
 //! unpublished rows and hands them to a [`Publisher`]: the in-process bus on the embedded
 //! default, RabbitMQ in production. Rows are marked published only after the publisher
-//! confirms, so a crash republishes rather than loses; consumers are therefore idempotent by
-//! recording each event id in `processed_events` ([`inbox`]) in the same transaction as their
-//! effect.
+//! confirms, so a crash republishes rather than loses; consumers are therefore idempotent:
+//! [`inbox::apply_once`] records each event id in `processed_events` in the same transaction as
+//! the effect, and runs nothing for an id already recorded.
 //!
 //! On the consuming side a [`consumer::ConsumerRunner`] decodes, retries transient failures
 //! with backoff and dead-letters the rest; both transports drive the same runner, so the code
