@@ -15,7 +15,7 @@ use crate::event::{
     InvitationAccepted, InvitationDeclined, LocationChanged, OffboardingCompleted,
     OffboardingFailed, OffboardingParty, OrgAccessInvited, PasswordResetRequested, Payload,
     SessionsEnded, StaffInvited, StaffLeft, StaffLocationsChanged, StaffOffboardingRequested,
-    StaffReactivated, StaffReinvited, StaffRoleChanged, StatusBefore,
+    StaffReactivated, StaffReinvited, StaffRoleChanged, StatusBefore, with_every_event,
 };
 
 /// Bytes that are not a valid envelope; retrying will not help.
@@ -82,143 +82,7 @@ fn status_before_to_wire(status: StatusBefore) -> i32 {
 }
 
 fn to_envelope(event: &Event) -> pb::Envelope {
-    use pb::envelope::Payload as P;
-    let payload = match &event.payload {
-        Payload::StaffInvited(p) => P::StaffInvited(pb::StaffInvited {
-            staff_id: p.staff_id.to_string(),
-            email: p.email.to_string(),
-            name: p.name.to_string(),
-            practice_role: role_to_wire(p.role),
-            practice_name: p.practice_name.clone(),
-            inviter_name: p.inviter_name.clone(),
-            location_ids: strings(&p.location_ids),
-        }),
-        Payload::StaffReinvited(p) => P::StaffReinvited(pb::StaffReinvited {
-            staff_id: p.staff_id.to_string(),
-            email: p.email.to_string(),
-            name: p.name.to_string(),
-            practice_role: role_to_wire(p.role),
-            practice_name: p.practice_name.clone(),
-            inviter_name: p.inviter_name.clone(),
-            invitation_count: p.invitation_count,
-        }),
-        Payload::StaffRoleChanged(p) => P::StaffRoleChanged(pb::StaffRoleChanged {
-            staff_id: p.staff_id.to_string(),
-            user_id: opt(p.user_id),
-            from_role: role_to_wire(p.from),
-            to_role: role_to_wire(p.to),
-        }),
-        Payload::StaffRemoved(p) => P::StaffRemoved(pb::StaffRemoved {
-            staff_id: p.staff_id.to_string(),
-            user_id: opt(p.user_id),
-        }),
-        Payload::StaffDeactivated(p) => P::StaffDeactivated(pb::StaffDeactivated {
-            staff_id: p.staff_id.to_string(),
-            user_id: opt(p.user_id),
-        }),
-        Payload::StaffReactivated(p) => P::StaffReactivated(pb::StaffReactivated {
-            staff_id: p.staff_id.to_string(),
-            user_id: opt(p.user_id),
-            practice_role: role_to_wire(p.role),
-        }),
-        Payload::StaffLocationsChanged(p) => P::StaffLocationsChanged(pb::StaffLocationsChanged {
-            staff_id: p.staff_id.to_string(),
-            location_ids: strings(&p.location_ids),
-        }),
-        Payload::CertificationInvited(p) => P::CertificationInvited(pb::CertificationInvited {
-            staff_id: p.staff_id.to_string(),
-            email: p.email.to_string(),
-            name: p.name.to_string(),
-            practice_name: p.practice_name.clone(),
-            inviter_name: p.inviter_name.clone(),
-        }),
-        Payload::CertificationRecorded(p) => P::CertificationRecorded(pb::CertificationRecorded {
-            staff_id: p.staff_id.to_string(),
-            certified_at: Some(timestamp(p.certified_at)),
-            certificate_number: p.certificate_number.clone(),
-            email: p.email.to_string(),
-            name: p.name.to_string(),
-            practice_name: p.practice_name.clone(),
-        }),
-        Payload::InvitationAccepted(p) => P::InvitationAccepted(pb::InvitationAccepted {
-            staff_id: p.staff_id.to_string(),
-            user_id: p.user_id.to_string(),
-            email: p.email.to_string(),
-            practice_role: role_to_wire(p.role),
-        }),
-        Payload::InvitationDeclined(p) => P::InvitationDeclined(pb::InvitationDeclined {
-            staff_id: p.staff_id.to_string(),
-            user_id: p.user_id.to_string(),
-            email: p.email.to_string(),
-        }),
-        Payload::PasswordResetRequested(p) => {
-            P::PasswordResetRequested(pb::PasswordResetRequested {
-                user_id: p.user_id.to_string(),
-                email: p.email.to_string(),
-                name: p.name.to_string(),
-            })
-        }
-        Payload::LocationChanged(p) => P::LocationChanged(pb::LocationChanged {
-            location_id: p.location_id.to_string(),
-            name: p.name.clone(),
-            archived: p.archived,
-        }),
-        Payload::OrgAccessInvited(p) => P::OrgAccessInvited(pb::OrgAccessInvited {
-            invitation_id: p.invitation_id.to_string(),
-            staff_id: p.staff_id.to_string(),
-            email: p.email.to_string(),
-            name: p.name.to_string(),
-            organisation_names: p.organisation_names.clone(),
-            inviter_name: p.inviter_name.clone(),
-        }),
-        Payload::StaffOffboardingRequested(p) => {
-            P::StaffOffboardingRequested(pb::StaffOffboardingRequested {
-                offboarding_id: p.offboarding_id.to_string(),
-                leaver: Some(party_to_wire(&p.leaver)),
-                leaver_status_before: status_before_to_wire(p.leaver_status_before),
-                replacement: Some(party_to_wire(&p.replacement)),
-                existing_access: existing_access_to_wire(p.existing_access),
-                requested_by_email: p.requested_by_email.to_string(),
-            })
-        }
-        Payload::OffboardingCompleted(p) => P::OffboardingCompleted(pb::OffboardingCompleted {
-            offboarding_id: p.offboarding_id.to_string(),
-            leaver: Some(party_to_wire(&p.leaver)),
-            replacement: Some(party_to_wire(&p.replacement)),
-            requested_by_email: p.requested_by_email.to_string(),
-            counts: Some(p.counts.into()),
-            holdings: p
-                .holdings
-                .iter()
-                .map(|h| pb::Holding {
-                    organisation_name: h.organisation_name.clone(),
-                    role_name: h.role_name.clone(),
-                })
-                .collect(),
-        }),
-        Payload::OffboardingFailed(p) => P::OffboardingFailed(pb::OffboardingFailed {
-            offboarding_id: p.offboarding_id.to_string(),
-            leaver: Some(party_to_wire(&p.leaver)),
-            leaver_status_before: status_before_to_wire(p.leaver_status_before),
-            replacement: Some(party_to_wire(&p.replacement)),
-            requested_by_email: p.requested_by_email.to_string(),
-            reason: p.reason.clone(),
-        }),
-        Payload::DeliveryFailed(p) => P::DeliveryFailed(pb::DeliveryFailed {
-            delivery_id: p.delivery_id.to_string(),
-            template: p.template.clone(),
-            recipient: p.recipient.to_string(),
-            staff_id: opt(p.staff_id),
-            reason: p.reason.clone(),
-            requested_at: Some(timestamp(p.requested_at)),
-        }),
-        Payload::SessionsEnded(p) => P::SessionsEnded(pb::SessionsEnded {
-            user_id: p.user_id.to_string(),
-            session_ids: strings(&p.session_ids),
-            tokens_expire_by: Some(timestamp(p.tokens_expire_by)),
-            reason: p.reason.clone(),
-        }),
-    };
+    let payload = payload_to_wire(&event.payload);
     pb::Envelope {
         event_id: event.id.to_string(),
         event_type: event.event_type().to_owned(),
@@ -291,7 +155,6 @@ fn status_before(value: i32) -> Result<StatusBefore, DecodeError> {
 }
 
 fn from_envelope(envelope: pb::Envelope) -> Result<Event, DecodeError> {
-    use pb::envelope::Payload as P;
     let occurred_at = envelope
         .occurred_at
         .as_ref()
@@ -305,153 +168,7 @@ fn from_envelope(envelope: pb::Envelope) -> Result<Event, DecodeError> {
         Ok(pb::actor::Kind::Service) => ActorKind::Service,
         _ => return Err(bad("actor kind is unknown")),
     };
-    let payload = match envelope.payload.ok_or_else(|| bad("payload is missing"))? {
-        P::StaffInvited(p) => Payload::StaffInvited(StaffInvited {
-            staff_id: id("staff_id", &p.staff_id)?,
-            email: email(&p.email)?,
-            name: name(&p.name)?,
-            role: role("practice_role", p.practice_role)?,
-            practice_name: p.practice_name,
-            inviter_name: p.inviter_name,
-            location_ids: ids("location_ids", &p.location_ids)?,
-        }),
-        P::StaffReinvited(p) => Payload::StaffReinvited(StaffReinvited {
-            staff_id: id("staff_id", &p.staff_id)?,
-            email: email(&p.email)?,
-            name: name(&p.name)?,
-            role: role("practice_role", p.practice_role)?,
-            practice_name: p.practice_name,
-            inviter_name: p.inviter_name,
-            invitation_count: p.invitation_count,
-        }),
-        P::StaffRoleChanged(p) => Payload::StaffRoleChanged(StaffRoleChanged {
-            staff_id: id("staff_id", &p.staff_id)?,
-            user_id: optional_id("user_id", &p.user_id)?,
-            from: role("from_role", p.from_role)?,
-            to: role("to_role", p.to_role)?,
-        }),
-        P::StaffRemoved(p) => Payload::StaffRemoved(StaffLeft {
-            staff_id: id("staff_id", &p.staff_id)?,
-            user_id: optional_id("user_id", &p.user_id)?,
-        }),
-        P::StaffDeactivated(p) => Payload::StaffDeactivated(StaffLeft {
-            staff_id: id("staff_id", &p.staff_id)?,
-            user_id: optional_id("user_id", &p.user_id)?,
-        }),
-        P::StaffReactivated(p) => Payload::StaffReactivated(StaffReactivated {
-            staff_id: id("staff_id", &p.staff_id)?,
-            user_id: optional_id("user_id", &p.user_id)?,
-            role: role("practice_role", p.practice_role)?,
-        }),
-        P::StaffLocationsChanged(p) => Payload::StaffLocationsChanged(StaffLocationsChanged {
-            staff_id: id("staff_id", &p.staff_id)?,
-            location_ids: ids("location_ids", &p.location_ids)?,
-        }),
-        P::CertificationInvited(p) => Payload::CertificationInvited(CertificationInvited {
-            staff_id: id("staff_id", &p.staff_id)?,
-            email: email(&p.email)?,
-            name: name(&p.name)?,
-            practice_name: p.practice_name,
-            inviter_name: p.inviter_name,
-        }),
-        P::CertificationRecorded(p) => Payload::CertificationRecorded(CertificationRecorded {
-            staff_id: id("staff_id", &p.staff_id)?,
-            email: email(&p.email)?,
-            name: name(&p.name)?,
-            practice_name: p.practice_name,
-            certified_at: p
-                .certified_at
-                .as_ref()
-                .and_then(from_timestamp)
-                .ok_or_else(|| bad("certified_at is missing"))?,
-            certificate_number: p.certificate_number,
-        }),
-        P::InvitationAccepted(p) => Payload::InvitationAccepted(InvitationAccepted {
-            staff_id: id("staff_id", &p.staff_id)?,
-            user_id: id("user_id", &p.user_id)?,
-            email: email(&p.email)?,
-            role: role("practice_role", p.practice_role)?,
-        }),
-        P::InvitationDeclined(p) => Payload::InvitationDeclined(InvitationDeclined {
-            staff_id: id("staff_id", &p.staff_id)?,
-            user_id: id("user_id", &p.user_id)?,
-            email: email(&p.email)?,
-        }),
-        P::PasswordResetRequested(p) => Payload::PasswordResetRequested(PasswordResetRequested {
-            user_id: id("user_id", &p.user_id)?,
-            email: email(&p.email)?,
-            name: name(&p.name)?,
-        }),
-        P::LocationChanged(p) => Payload::LocationChanged(LocationChanged {
-            location_id: id("location_id", &p.location_id)?,
-            name: p.name,
-            archived: p.archived,
-        }),
-        P::OrgAccessInvited(p) => Payload::OrgAccessInvited(OrgAccessInvited {
-            invitation_id: id("invitation_id", &p.invitation_id)?,
-            staff_id: id("staff_id", &p.staff_id)?,
-            email: email(&p.email)?,
-            name: name(&p.name)?,
-            organisation_names: p.organisation_names,
-            inviter_name: p.inviter_name,
-        }),
-        P::StaffOffboardingRequested(p) => {
-            Payload::StaffOffboardingRequested(StaffOffboardingRequested {
-                offboarding_id: id("offboarding_id", &p.offboarding_id)?,
-                leaver: party("leaver", p.leaver)?,
-                leaver_status_before: status_before(p.leaver_status_before)?,
-                replacement: party("replacement", p.replacement)?,
-                existing_access: existing_access_from_wire("existing_access", p.existing_access)
-                    .map_err(|v| bad(format!("{} {}", v.field, v.description)))?,
-                requested_by_email: email(&p.requested_by_email)?,
-            })
-        }
-        P::OffboardingCompleted(p) => Payload::OffboardingCompleted(OffboardingCompleted {
-            offboarding_id: id("offboarding_id", &p.offboarding_id)?,
-            leaver: party("leaver", p.leaver)?,
-            replacement: party("replacement", p.replacement)?,
-            requested_by_email: email(&p.requested_by_email)?,
-            counts: p.counts.ok_or_else(|| bad("counts is missing"))?.into(),
-            holdings: p
-                .holdings
-                .into_iter()
-                .map(|h| Holding {
-                    organisation_name: h.organisation_name,
-                    role_name: h.role_name,
-                })
-                .collect(),
-        }),
-        P::OffboardingFailed(p) => Payload::OffboardingFailed(OffboardingFailed {
-            offboarding_id: id("offboarding_id", &p.offboarding_id)?,
-            leaver: party("leaver", p.leaver)?,
-            leaver_status_before: status_before(p.leaver_status_before)?,
-            replacement: party("replacement", p.replacement)?,
-            requested_by_email: email(&p.requested_by_email)?,
-            reason: p.reason,
-        }),
-        P::DeliveryFailed(p) => Payload::DeliveryFailed(DeliveryFailed {
-            delivery_id: id("delivery_id", &p.delivery_id)?,
-            template: p.template,
-            recipient: email(&p.recipient)?,
-            staff_id: optional_id("staff_id", &p.staff_id)?,
-            reason: p.reason,
-            requested_at: p
-                .requested_at
-                .as_ref()
-                .and_then(from_timestamp)
-                .ok_or_else(|| bad("requested_at is missing"))?,
-        }),
-        P::SessionsEnded(p) => Payload::SessionsEnded(SessionsEnded {
-            user_id: id("user_id", &p.user_id)?,
-            session_ids: ids("session_ids", &p.session_ids)?,
-            tokens_expire_by: p
-                .tokens_expire_by
-                .as_ref()
-                .and_then(from_timestamp)
-                .ok_or_else(|| bad("tokens_expire_by is missing"))?,
-            reason: p.reason,
-        }),
-    };
+    let payload = payload_from_wire(envelope.payload.ok_or_else(|| bad("payload is missing"))?)?;
     if payload.event_type() != envelope.event_type {
         return Err(bad(format!(
             "event_type {} does not match its payload ({})",
@@ -472,6 +189,528 @@ fn from_envelope(envelope: pb::Envelope) -> Result<Event, DecodeError> {
         tracestate: envelope.tracestate,
         payload,
     })
+}
+
+/// The envelope's payload case for each event of the table ([`crate::event::with_every_event`]),
+/// through the conversions below.
+macro_rules! envelope_arms {
+    ($($variant:ident($body:ty) = $konst:ident $key:literal => [$($consumer:ident),*];)*) => {
+        fn payload_to_wire(payload: &Payload) -> pb::envelope::Payload {
+            match payload {
+                $(Payload::$variant(p) => pb::envelope::Payload::$variant(pb::$variant::from(p)),)*
+            }
+        }
+
+        fn payload_from_wire(payload: pb::envelope::Payload) -> Result<Payload, DecodeError> {
+            Ok(match payload {
+                $(pb::envelope::Payload::$variant(p) => Payload::$variant(<$body>::try_from(p)?),)*
+            })
+        }
+    };
+}
+with_every_event!(envelope_arms);
+
+// Each event's domain type to and from its `events.v1` message.
+
+impl From<&StaffInvited> for pb::StaffInvited {
+    fn from(p: &StaffInvited) -> Self {
+        Self {
+            staff_id: p.staff_id.to_string(),
+            email: p.email.to_string(),
+            name: p.name.to_string(),
+            practice_role: role_to_wire(p.role),
+            practice_name: p.practice_name.clone(),
+            inviter_name: p.inviter_name.clone(),
+            location_ids: strings(&p.location_ids),
+        }
+    }
+}
+
+impl From<&StaffReinvited> for pb::StaffReinvited {
+    fn from(p: &StaffReinvited) -> Self {
+        Self {
+            staff_id: p.staff_id.to_string(),
+            email: p.email.to_string(),
+            name: p.name.to_string(),
+            practice_role: role_to_wire(p.role),
+            practice_name: p.practice_name.clone(),
+            inviter_name: p.inviter_name.clone(),
+            invitation_count: p.invitation_count,
+        }
+    }
+}
+
+impl From<&StaffRoleChanged> for pb::StaffRoleChanged {
+    fn from(p: &StaffRoleChanged) -> Self {
+        Self {
+            staff_id: p.staff_id.to_string(),
+            user_id: opt(p.user_id),
+            from_role: role_to_wire(p.from),
+            to_role: role_to_wire(p.to),
+        }
+    }
+}
+
+impl From<&StaffLeft> for pb::StaffRemoved {
+    fn from(p: &StaffLeft) -> Self {
+        Self {
+            staff_id: p.staff_id.to_string(),
+            user_id: opt(p.user_id),
+        }
+    }
+}
+
+impl From<&StaffLeft> for pb::StaffDeactivated {
+    fn from(p: &StaffLeft) -> Self {
+        Self {
+            staff_id: p.staff_id.to_string(),
+            user_id: opt(p.user_id),
+        }
+    }
+}
+
+impl From<&StaffReactivated> for pb::StaffReactivated {
+    fn from(p: &StaffReactivated) -> Self {
+        Self {
+            staff_id: p.staff_id.to_string(),
+            user_id: opt(p.user_id),
+            practice_role: role_to_wire(p.role),
+        }
+    }
+}
+
+impl From<&StaffLocationsChanged> for pb::StaffLocationsChanged {
+    fn from(p: &StaffLocationsChanged) -> Self {
+        Self {
+            staff_id: p.staff_id.to_string(),
+            location_ids: strings(&p.location_ids),
+        }
+    }
+}
+
+impl From<&CertificationInvited> for pb::CertificationInvited {
+    fn from(p: &CertificationInvited) -> Self {
+        Self {
+            staff_id: p.staff_id.to_string(),
+            email: p.email.to_string(),
+            name: p.name.to_string(),
+            practice_name: p.practice_name.clone(),
+            inviter_name: p.inviter_name.clone(),
+        }
+    }
+}
+
+impl From<&CertificationRecorded> for pb::CertificationRecorded {
+    fn from(p: &CertificationRecorded) -> Self {
+        Self {
+            staff_id: p.staff_id.to_string(),
+            certified_at: Some(timestamp(p.certified_at)),
+            certificate_number: p.certificate_number.clone(),
+            email: p.email.to_string(),
+            name: p.name.to_string(),
+            practice_name: p.practice_name.clone(),
+        }
+    }
+}
+
+impl From<&InvitationAccepted> for pb::InvitationAccepted {
+    fn from(p: &InvitationAccepted) -> Self {
+        Self {
+            staff_id: p.staff_id.to_string(),
+            user_id: p.user_id.to_string(),
+            email: p.email.to_string(),
+            practice_role: role_to_wire(p.role),
+        }
+    }
+}
+
+impl From<&InvitationDeclined> for pb::InvitationDeclined {
+    fn from(p: &InvitationDeclined) -> Self {
+        Self {
+            staff_id: p.staff_id.to_string(),
+            user_id: p.user_id.to_string(),
+            email: p.email.to_string(),
+        }
+    }
+}
+
+impl From<&PasswordResetRequested> for pb::PasswordResetRequested {
+    fn from(p: &PasswordResetRequested) -> Self {
+        Self {
+            user_id: p.user_id.to_string(),
+            email: p.email.to_string(),
+            name: p.name.to_string(),
+        }
+    }
+}
+
+impl From<&LocationChanged> for pb::LocationChanged {
+    fn from(p: &LocationChanged) -> Self {
+        Self {
+            location_id: p.location_id.to_string(),
+            name: p.name.clone(),
+            archived: p.archived,
+        }
+    }
+}
+
+impl From<&OrgAccessInvited> for pb::OrgAccessInvited {
+    fn from(p: &OrgAccessInvited) -> Self {
+        Self {
+            invitation_id: p.invitation_id.to_string(),
+            staff_id: p.staff_id.to_string(),
+            email: p.email.to_string(),
+            name: p.name.to_string(),
+            organisation_names: p.organisation_names.clone(),
+            inviter_name: p.inviter_name.clone(),
+        }
+    }
+}
+
+impl From<&StaffOffboardingRequested> for pb::StaffOffboardingRequested {
+    fn from(p: &StaffOffboardingRequested) -> Self {
+        Self {
+            offboarding_id: p.offboarding_id.to_string(),
+            leaver: Some(party_to_wire(&p.leaver)),
+            leaver_status_before: status_before_to_wire(p.leaver_status_before),
+            replacement: Some(party_to_wire(&p.replacement)),
+            existing_access: existing_access_to_wire(p.existing_access),
+            requested_by_email: p.requested_by_email.to_string(),
+        }
+    }
+}
+
+impl From<&OffboardingCompleted> for pb::OffboardingCompleted {
+    fn from(p: &OffboardingCompleted) -> Self {
+        Self {
+            offboarding_id: p.offboarding_id.to_string(),
+            leaver: Some(party_to_wire(&p.leaver)),
+            replacement: Some(party_to_wire(&p.replacement)),
+            requested_by_email: p.requested_by_email.to_string(),
+            counts: Some(p.counts.into()),
+            holdings: p
+                .holdings
+                .iter()
+                .map(|h| pb::Holding {
+                    organisation_name: h.organisation_name.clone(),
+                    role_name: h.role_name.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<&OffboardingFailed> for pb::OffboardingFailed {
+    fn from(p: &OffboardingFailed) -> Self {
+        Self {
+            offboarding_id: p.offboarding_id.to_string(),
+            leaver: Some(party_to_wire(&p.leaver)),
+            leaver_status_before: status_before_to_wire(p.leaver_status_before),
+            replacement: Some(party_to_wire(&p.replacement)),
+            requested_by_email: p.requested_by_email.to_string(),
+            reason: p.reason.clone(),
+        }
+    }
+}
+
+impl From<&DeliveryFailed> for pb::DeliveryFailed {
+    fn from(p: &DeliveryFailed) -> Self {
+        Self {
+            delivery_id: p.delivery_id.to_string(),
+            template: p.template.clone(),
+            recipient: p.recipient.to_string(),
+            staff_id: opt(p.staff_id),
+            reason: p.reason.clone(),
+            requested_at: Some(timestamp(p.requested_at)),
+        }
+    }
+}
+
+impl From<&SessionsEnded> for pb::SessionsEnded {
+    fn from(p: &SessionsEnded) -> Self {
+        Self {
+            user_id: p.user_id.to_string(),
+            session_ids: strings(&p.session_ids),
+            tokens_expire_by: Some(timestamp(p.tokens_expire_by)),
+            reason: p.reason.clone(),
+        }
+    }
+}
+
+impl TryFrom<pb::StaffInvited> for StaffInvited {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::StaffInvited) -> Result<Self, DecodeError> {
+        Ok(Self {
+            staff_id: id("staff_id", &p.staff_id)?,
+            email: email(&p.email)?,
+            name: name(&p.name)?,
+            role: role("practice_role", p.practice_role)?,
+            practice_name: p.practice_name,
+            inviter_name: p.inviter_name,
+            location_ids: ids("location_ids", &p.location_ids)?,
+        })
+    }
+}
+
+impl TryFrom<pb::StaffReinvited> for StaffReinvited {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::StaffReinvited) -> Result<Self, DecodeError> {
+        Ok(Self {
+            staff_id: id("staff_id", &p.staff_id)?,
+            email: email(&p.email)?,
+            name: name(&p.name)?,
+            role: role("practice_role", p.practice_role)?,
+            practice_name: p.practice_name,
+            inviter_name: p.inviter_name,
+            invitation_count: p.invitation_count,
+        })
+    }
+}
+
+impl TryFrom<pb::StaffRoleChanged> for StaffRoleChanged {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::StaffRoleChanged) -> Result<Self, DecodeError> {
+        Ok(Self {
+            staff_id: id("staff_id", &p.staff_id)?,
+            user_id: optional_id("user_id", &p.user_id)?,
+            from: role("from_role", p.from_role)?,
+            to: role("to_role", p.to_role)?,
+        })
+    }
+}
+
+impl TryFrom<pb::StaffRemoved> for StaffLeft {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::StaffRemoved) -> Result<Self, DecodeError> {
+        Ok(Self {
+            staff_id: id("staff_id", &p.staff_id)?,
+            user_id: optional_id("user_id", &p.user_id)?,
+        })
+    }
+}
+
+impl TryFrom<pb::StaffDeactivated> for StaffLeft {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::StaffDeactivated) -> Result<Self, DecodeError> {
+        Ok(Self {
+            staff_id: id("staff_id", &p.staff_id)?,
+            user_id: optional_id("user_id", &p.user_id)?,
+        })
+    }
+}
+
+impl TryFrom<pb::StaffReactivated> for StaffReactivated {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::StaffReactivated) -> Result<Self, DecodeError> {
+        Ok(Self {
+            staff_id: id("staff_id", &p.staff_id)?,
+            user_id: optional_id("user_id", &p.user_id)?,
+            role: role("practice_role", p.practice_role)?,
+        })
+    }
+}
+
+impl TryFrom<pb::StaffLocationsChanged> for StaffLocationsChanged {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::StaffLocationsChanged) -> Result<Self, DecodeError> {
+        Ok(Self {
+            staff_id: id("staff_id", &p.staff_id)?,
+            location_ids: ids("location_ids", &p.location_ids)?,
+        })
+    }
+}
+
+impl TryFrom<pb::CertificationInvited> for CertificationInvited {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::CertificationInvited) -> Result<Self, DecodeError> {
+        Ok(Self {
+            staff_id: id("staff_id", &p.staff_id)?,
+            email: email(&p.email)?,
+            name: name(&p.name)?,
+            practice_name: p.practice_name,
+            inviter_name: p.inviter_name,
+        })
+    }
+}
+
+impl TryFrom<pb::CertificationRecorded> for CertificationRecorded {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::CertificationRecorded) -> Result<Self, DecodeError> {
+        Ok(Self {
+            staff_id: id("staff_id", &p.staff_id)?,
+            email: email(&p.email)?,
+            name: name(&p.name)?,
+            practice_name: p.practice_name,
+            certified_at: p
+                .certified_at
+                .as_ref()
+                .and_then(from_timestamp)
+                .ok_or_else(|| bad("certified_at is missing"))?,
+            certificate_number: p.certificate_number,
+        })
+    }
+}
+
+impl TryFrom<pb::InvitationAccepted> for InvitationAccepted {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::InvitationAccepted) -> Result<Self, DecodeError> {
+        Ok(Self {
+            staff_id: id("staff_id", &p.staff_id)?,
+            user_id: id("user_id", &p.user_id)?,
+            email: email(&p.email)?,
+            role: role("practice_role", p.practice_role)?,
+        })
+    }
+}
+
+impl TryFrom<pb::InvitationDeclined> for InvitationDeclined {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::InvitationDeclined) -> Result<Self, DecodeError> {
+        Ok(Self {
+            staff_id: id("staff_id", &p.staff_id)?,
+            user_id: id("user_id", &p.user_id)?,
+            email: email(&p.email)?,
+        })
+    }
+}
+
+impl TryFrom<pb::PasswordResetRequested> for PasswordResetRequested {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::PasswordResetRequested) -> Result<Self, DecodeError> {
+        Ok(Self {
+            user_id: id("user_id", &p.user_id)?,
+            email: email(&p.email)?,
+            name: name(&p.name)?,
+        })
+    }
+}
+
+impl TryFrom<pb::LocationChanged> for LocationChanged {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::LocationChanged) -> Result<Self, DecodeError> {
+        Ok(Self {
+            location_id: id("location_id", &p.location_id)?,
+            name: p.name,
+            archived: p.archived,
+        })
+    }
+}
+
+impl TryFrom<pb::OrgAccessInvited> for OrgAccessInvited {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::OrgAccessInvited) -> Result<Self, DecodeError> {
+        Ok(Self {
+            invitation_id: id("invitation_id", &p.invitation_id)?,
+            staff_id: id("staff_id", &p.staff_id)?,
+            email: email(&p.email)?,
+            name: name(&p.name)?,
+            organisation_names: p.organisation_names,
+            inviter_name: p.inviter_name,
+        })
+    }
+}
+
+impl TryFrom<pb::StaffOffboardingRequested> for StaffOffboardingRequested {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::StaffOffboardingRequested) -> Result<Self, DecodeError> {
+        Ok(Self {
+            offboarding_id: id("offboarding_id", &p.offboarding_id)?,
+            leaver: party("leaver", p.leaver)?,
+            leaver_status_before: status_before(p.leaver_status_before)?,
+            replacement: party("replacement", p.replacement)?,
+            existing_access: existing_access_from_wire("existing_access", p.existing_access)
+                .map_err(|v| bad(format!("{} {}", v.field, v.description)))?,
+            requested_by_email: email(&p.requested_by_email)?,
+        })
+    }
+}
+
+impl TryFrom<pb::OffboardingCompleted> for OffboardingCompleted {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::OffboardingCompleted) -> Result<Self, DecodeError> {
+        Ok(Self {
+            offboarding_id: id("offboarding_id", &p.offboarding_id)?,
+            leaver: party("leaver", p.leaver)?,
+            replacement: party("replacement", p.replacement)?,
+            requested_by_email: email(&p.requested_by_email)?,
+            counts: p.counts.ok_or_else(|| bad("counts is missing"))?.into(),
+            holdings: p
+                .holdings
+                .into_iter()
+                .map(|h| Holding {
+                    organisation_name: h.organisation_name,
+                    role_name: h.role_name,
+                })
+                .collect(),
+        })
+    }
+}
+
+impl TryFrom<pb::OffboardingFailed> for OffboardingFailed {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::OffboardingFailed) -> Result<Self, DecodeError> {
+        Ok(Self {
+            offboarding_id: id("offboarding_id", &p.offboarding_id)?,
+            leaver: party("leaver", p.leaver)?,
+            leaver_status_before: status_before(p.leaver_status_before)?,
+            replacement: party("replacement", p.replacement)?,
+            requested_by_email: email(&p.requested_by_email)?,
+            reason: p.reason,
+        })
+    }
+}
+
+impl TryFrom<pb::DeliveryFailed> for DeliveryFailed {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::DeliveryFailed) -> Result<Self, DecodeError> {
+        Ok(Self {
+            delivery_id: id("delivery_id", &p.delivery_id)?,
+            template: p.template,
+            recipient: email(&p.recipient)?,
+            staff_id: optional_id("staff_id", &p.staff_id)?,
+            reason: p.reason,
+            requested_at: p
+                .requested_at
+                .as_ref()
+                .and_then(from_timestamp)
+                .ok_or_else(|| bad("requested_at is missing"))?,
+        })
+    }
+}
+
+impl TryFrom<pb::SessionsEnded> for SessionsEnded {
+    type Error = DecodeError;
+
+    fn try_from(p: pb::SessionsEnded) -> Result<Self, DecodeError> {
+        Ok(Self {
+            user_id: id("user_id", &p.user_id)?,
+            session_ids: ids("session_ids", &p.session_ids)?,
+            tokens_expire_by: p
+                .tokens_expire_by
+                .as_ref()
+                .and_then(from_timestamp)
+                .ok_or_else(|| bad("tokens_expire_by is missing"))?,
+            reason: p.reason,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -6,51 +6,6 @@ use ps_core::{
     PracticeRole, SessionId, StaffId, UserId,
 };
 
-/// Routing keys (the AMQP routing key and the envelope's `event_type`).
-pub mod types {
-    pub const STAFF_INVITED: &str = "staff.invited";
-    pub const STAFF_REINVITED: &str = "staff.reinvited";
-    pub const STAFF_ROLE_CHANGED: &str = "staff.role_changed";
-    pub const STAFF_REMOVED: &str = "staff.removed";
-    pub const STAFF_DEACTIVATED: &str = "staff.deactivated";
-    pub const STAFF_REACTIVATED: &str = "staff.reactivated";
-    pub const STAFF_LOCATIONS_CHANGED: &str = "staff.locations_changed";
-    pub const CERTIFICATION_INVITED: &str = "staff.certification_invited";
-    pub const CERTIFICATION_RECORDED: &str = "staff.certification_recorded";
-    pub const INVITATION_ACCEPTED: &str = "identity.invitation_accepted";
-    pub const INVITATION_DECLINED: &str = "identity.invitation_declined";
-    pub const PASSWORD_RESET_REQUESTED: &str = "identity.password_reset_requested";
-    pub const LOCATION_CHANGED: &str = "staff.location_changed";
-    pub const ORG_ACCESS_INVITED: &str = "orgaccess.access_invited";
-    pub const STAFF_OFFBOARDING_REQUESTED: &str = "staff.offboarding_requested";
-    pub const OFFBOARDING_COMPLETED: &str = "orgaccess.offboarding_completed";
-    pub const OFFBOARDING_FAILED: &str = "orgaccess.offboarding_failed";
-    pub const DELIVERY_FAILED: &str = "notification.delivery_failed";
-    pub const SESSIONS_ENDED: &str = "identity.sessions_ended";
-
-    pub const ALL: [&str; 19] = [
-        STAFF_INVITED,
-        STAFF_REINVITED,
-        STAFF_ROLE_CHANGED,
-        STAFF_REMOVED,
-        STAFF_DEACTIVATED,
-        STAFF_REACTIVATED,
-        STAFF_LOCATIONS_CHANGED,
-        CERTIFICATION_INVITED,
-        CERTIFICATION_RECORDED,
-        INVITATION_ACCEPTED,
-        INVITATION_DECLINED,
-        PASSWORD_RESET_REQUESTED,
-        LOCATION_CHANGED,
-        ORG_ACCESS_INVITED,
-        STAFF_OFFBOARDING_REQUESTED,
-        OFFBOARDING_COMPLETED,
-        OFFBOARDING_FAILED,
-        DELIVERY_FAILED,
-        SESSIONS_ENDED,
-    ];
-}
-
 /// One fact, with who caused it and when.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -161,54 +116,73 @@ impl Actor {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Payload {
-    StaffInvited(StaffInvited),
-    StaffReinvited(StaffReinvited),
-    StaffRoleChanged(StaffRoleChanged),
-    StaffRemoved(StaffLeft),
-    StaffDeactivated(StaffLeft),
-    StaffReactivated(StaffReactivated),
-    StaffLocationsChanged(StaffLocationsChanged),
-    CertificationInvited(CertificationInvited),
-    CertificationRecorded(CertificationRecorded),
-    InvitationAccepted(InvitationAccepted),
-    InvitationDeclined(InvitationDeclined),
-    PasswordResetRequested(PasswordResetRequested),
-    LocationChanged(LocationChanged),
-    OrgAccessInvited(OrgAccessInvited),
-    StaffOffboardingRequested(StaffOffboardingRequested),
-    OffboardingCompleted(OffboardingCompleted),
-    OffboardingFailed(OffboardingFailed),
-    DeliveryFailed(DeliveryFailed),
-    SessionsEnded(SessionsEnded),
-}
-
-impl Payload {
-    pub fn event_type(&self) -> &'static str {
-        match self {
-            Payload::StaffInvited(_) => types::STAFF_INVITED,
-            Payload::StaffReinvited(_) => types::STAFF_REINVITED,
-            Payload::StaffRoleChanged(_) => types::STAFF_ROLE_CHANGED,
-            Payload::StaffRemoved(_) => types::STAFF_REMOVED,
-            Payload::StaffDeactivated(_) => types::STAFF_DEACTIVATED,
-            Payload::StaffReactivated(_) => types::STAFF_REACTIVATED,
-            Payload::StaffLocationsChanged(_) => types::STAFF_LOCATIONS_CHANGED,
-            Payload::CertificationInvited(_) => types::CERTIFICATION_INVITED,
-            Payload::CertificationRecorded(_) => types::CERTIFICATION_RECORDED,
-            Payload::InvitationAccepted(_) => types::INVITATION_ACCEPTED,
-            Payload::InvitationDeclined(_) => types::INVITATION_DECLINED,
-            Payload::PasswordResetRequested(_) => types::PASSWORD_RESET_REQUESTED,
-            Payload::LocationChanged(_) => types::LOCATION_CHANGED,
-            Payload::OrgAccessInvited(_) => types::ORG_ACCESS_INVITED,
-            Payload::StaffOffboardingRequested(_) => types::STAFF_OFFBOARDING_REQUESTED,
-            Payload::OffboardingCompleted(_) => types::OFFBOARDING_COMPLETED,
-            Payload::OffboardingFailed(_) => types::OFFBOARDING_FAILED,
-            Payload::DeliveryFailed(_) => types::DELIVERY_FAILED,
-            Payload::SessionsEnded(_) => types::SESSIONS_ENDED,
+/// Every event, declared once: its [`Payload`] variant (also the name of its `events.v1`
+/// message and envelope case), the domain type it carries, its type constant and routing key
+/// (the AMQP routing key and the envelope's `event_type`), and the consumers whose queues
+/// receive it. `types`, `types::ALL`, `Payload`, `Payload::event_type`, the codec's envelope
+/// arms and every queue's bindings all follow from this table, so an event is added with one
+/// line here, its message in proto/events/v1, its two conversions in [`crate::codec`], and its
+/// producer and consumer. `$then` is the macro that receives the table.
+macro_rules! with_every_event {
+    ($then:ident) => {
+        $then! {
+            StaffInvited(StaffInvited) = STAFF_INVITED "staff.invited" => [OrgAccess, Notification];
+            StaffReinvited(StaffReinvited) = STAFF_REINVITED "staff.reinvited" => [Notification];
+            StaffRoleChanged(StaffRoleChanged) = STAFF_ROLE_CHANGED "staff.role_changed" => [Identity, OrgAccess, Notification];
+            StaffRemoved(StaffLeft) = STAFF_REMOVED "staff.removed" => [Identity, OrgAccess, Notification];
+            StaffDeactivated(StaffLeft) = STAFF_DEACTIVATED "staff.deactivated" => [Identity, OrgAccess, Notification];
+            StaffReactivated(StaffReactivated) = STAFF_REACTIVATED "staff.reactivated" => [Identity, OrgAccess, Notification];
+            StaffLocationsChanged(StaffLocationsChanged) = STAFF_LOCATIONS_CHANGED "staff.locations_changed" => [OrgAccess, Notification];
+            CertificationInvited(CertificationInvited) = CERTIFICATION_INVITED "staff.certification_invited" => [Notification];
+            CertificationRecorded(CertificationRecorded) = CERTIFICATION_RECORDED "staff.certification_recorded" => [Notification];
+            InvitationAccepted(InvitationAccepted) = INVITATION_ACCEPTED "identity.invitation_accepted" => [StaffDirectory, OrgAccess, Notification];
+            InvitationDeclined(InvitationDeclined) = INVITATION_DECLINED "identity.invitation_declined" => [StaffDirectory, OrgAccess, Notification];
+            PasswordResetRequested(PasswordResetRequested) = PASSWORD_RESET_REQUESTED "identity.password_reset_requested" => [Notification];
+            LocationChanged(LocationChanged) = LOCATION_CHANGED "staff.location_changed" => [OrgAccess];
+            OrgAccessInvited(OrgAccessInvited) = ORG_ACCESS_INVITED "orgaccess.access_invited" => [Notification];
+            StaffOffboardingRequested(StaffOffboardingRequested) = STAFF_OFFBOARDING_REQUESTED "staff.offboarding_requested" => [OrgAccess, Notification];
+            OffboardingCompleted(OffboardingCompleted) = OFFBOARDING_COMPLETED "orgaccess.offboarding_completed" => [Identity, StaffDirectory, Notification];
+            OffboardingFailed(OffboardingFailed) = OFFBOARDING_FAILED "orgaccess.offboarding_failed" => [StaffDirectory, Notification];
+            DeliveryFailed(DeliveryFailed) = DELIVERY_FAILED "notification.delivery_failed" => [StaffDirectory];
+            SessionsEnded(SessionsEnded) = SESSIONS_ENDED "identity.sessions_ended" => [StaffDirectory, OrgAccess, Notification];
         }
-    }
+    };
 }
+pub(crate) use with_every_event;
+
+/// What [`with_every_event`] declares here: the type constants, the list of them, and the
+/// payload enum with its type.
+macro_rules! declare_events {
+    ($($variant:ident($body:ty) = $konst:ident $key:literal => [$($consumer:ident),*];)*) => {
+        /// Routing keys (the AMQP routing key and the envelope's `event_type`).
+        pub mod types {
+            $(pub const $konst: &str = $key;)*
+
+            /// Every event type, in the table's order.
+            pub const ALL: [&str; [$($key),*].len()] = [$($konst),*];
+        }
+
+        /// What happened: one variant per event type.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Payload {
+            $($variant($body),)*
+        }
+
+        impl Payload {
+            pub fn event_type(&self) -> &'static str {
+                match self {
+                    $(Payload::$variant(_) => types::$konst,)*
+                }
+            }
+        }
+
+        /// Each event type with the consumers whose queues receive it.
+        pub(crate) const ROUTES: &[(&str, &[crate::topology::ConsumerName])] = &[
+            $((types::$konst, &[$(crate::topology::ConsumerName::$consumer),*]),)*
+        ];
+    };
+}
+with_every_event!(declare_events);
 
 /// A practice invited someone; the member is Pending until they answer.
 #[derive(Debug, Clone, PartialEq)]

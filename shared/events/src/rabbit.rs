@@ -346,7 +346,7 @@ pub async fn declare_topology(
                 channel.queue_bind(
                     queue.as_str().into(),
                     names.exchange().into(),
-                    (*event_type).into(),
+                    event_type.into(),
                     QueueBindOptions::default(),
                     FieldTable::default(),
                 ),

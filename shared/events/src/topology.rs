@@ -4,7 +4,7 @@
 //! topology when it connects to RabbitMQ, so an event published before its consumer first
 //! started still waits in that consumer's durable queue: start order cannot lose events.
 
-use crate::event::types;
+use crate::event::ROUTES;
 
 /// A consuming service. Its name prefixes its queues and keys its processed-event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -13,25 +13,6 @@ pub enum ConsumerName {
     StaffDirectory,
     OrgAccess,
     Notification,
-}
-
-/// What keeps a roster (a local copy of who is staff where, with role, status and locations)
-/// current; org-access and notification both keep one.
-macro_rules! roster_events {
-    ($($more:expr),* $(,)?) => {
-        &[
-            types::STAFF_INVITED,
-            types::INVITATION_ACCEPTED,
-            types::INVITATION_DECLINED,
-            types::STAFF_ROLE_CHANGED,
-            types::STAFF_REMOVED,
-            types::STAFF_DEACTIVATED,
-            types::STAFF_REACTIVATED,
-            types::STAFF_LOCATIONS_CHANGED,
-            types::STAFF_OFFBOARDING_REQUESTED,
-            $($more),*
-        ]
-    };
 }
 
 impl ConsumerName {
@@ -51,42 +32,17 @@ impl ConsumerName {
         }
     }
 
-    /// The event types (routing keys) bound to this consumer's queue.
-    pub fn bindings(self) -> &'static [&'static str] {
-        match self {
-            ConsumerName::Identity => &[
-                types::STAFF_ROLE_CHANGED,
-                types::STAFF_REMOVED,
-                types::STAFF_DEACTIVATED,
-                types::STAFF_REACTIVATED,
-                types::OFFBOARDING_COMPLETED,
-            ],
-            ConsumerName::StaffDirectory => &[
-                types::INVITATION_ACCEPTED,
-                types::INVITATION_DECLINED,
-                types::OFFBOARDING_COMPLETED,
-                types::OFFBOARDING_FAILED,
-                types::DELIVERY_FAILED,
-                types::SESSIONS_ENDED,
-            ],
-            ConsumerName::OrgAccess => {
-                roster_events!(types::LOCATION_CHANGED, types::SESSIONS_ENDED)
-            }
-            ConsumerName::Notification => roster_events!(
-                types::STAFF_REINVITED,
-                types::CERTIFICATION_INVITED,
-                types::CERTIFICATION_RECORDED,
-                types::PASSWORD_RESET_REQUESTED,
-                types::ORG_ACCESS_INVITED,
-                types::OFFBOARDING_COMPLETED,
-                types::OFFBOARDING_FAILED,
-                types::SESSIONS_ENDED,
-            ),
-        }
+    /// The event types (routing keys) bound to this consumer's queue, from the table of
+    /// events ([`crate::event::with_every_event`]).
+    pub fn bindings(self) -> impl Iterator<Item = &'static str> {
+        ROUTES
+            .iter()
+            .filter(move |(_, consumers)| consumers.contains(&self))
+            .map(|(event_type, _)| *event_type)
     }
 
     pub fn receives(self, event_type: &str) -> bool {
-        self.bindings().contains(&event_type)
+        self.bindings().any(|bound| bound == event_type)
     }
 }
 
@@ -126,6 +82,7 @@ impl Names {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::types;
 
     #[test]
     fn every_event_type_has_a_consumer() {
@@ -149,5 +106,25 @@ mod tests {
             "t1.events.notification.dead"
         );
         assert_eq!(names.dead_letter_exchange(), "t1.events.dead-letter");
+    }
+
+    #[test]
+    fn each_queue_is_bound_to_the_events_its_service_reacts_to() {
+        let bound = |c: ConsumerName| c.bindings().collect::<Vec<_>>();
+        assert_eq!(
+            bound(ConsumerName::Identity),
+            [
+                types::STAFF_ROLE_CHANGED,
+                types::STAFF_REMOVED,
+                types::STAFF_DEACTIVATED,
+                types::STAFF_REACTIVATED,
+                types::OFFBOARDING_COMPLETED,
+            ]
+        );
+        assert!(ConsumerName::OrgAccess.receives(types::LOCATION_CHANGED));
+        assert!(!ConsumerName::Notification.receives(types::LOCATION_CHANGED));
+        assert!(ConsumerName::Notification.receives(types::STAFF_REINVITED));
+        assert!(!ConsumerName::OrgAccess.receives(types::STAFF_REINVITED));
+        assert!(!ConsumerName::Identity.receives("staff.unknown"));
     }
 }
