@@ -9,6 +9,7 @@ mod cluster;
 mod events;
 mod faults;
 mod invite;
+mod layout;
 mod lifecycle;
 mod links;
 mod machine;

@@ -6,6 +6,10 @@ use ps_core::{FieldViolation, LocationId, PracticeId, StaffId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod access;
+
+pub use access::{AccessFacts, LocationFacts, MembershipFacts, StaffFacts, decide_access};
+
 /// One permission of the fixed catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PermissionDef {

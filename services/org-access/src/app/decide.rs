@@ -11,7 +11,10 @@ use uuid::Uuid;
 
 use super::cache::Key;
 use super::{MANAGERS, OrgAccess};
-use crate::domain::{AccessQuery, Decision, DecisionReason, MembershipStatus};
+use crate::domain::{
+    AccessFacts, AccessQuery, Decision, DecisionReason, LocationFacts, MembershipFacts,
+    MembershipStatus, StaffFacts, decide_access,
+};
 use crate::error::Error;
 
 impl OrgAccess {
@@ -36,147 +39,81 @@ impl OrgAccess {
         Ok(decision)
     }
 
+    /// Load, then decide: the facts of one question (one indexed query, and the location
+    /// limits only for a question about a location of a user who has a membership there),
+    /// then the rule `domain::decide_access`.
     async fn read_decision(
         &self,
         user: UserId,
         query: &AccessQuery,
         practice: Option<PracticeId>,
     ) -> Result<Decision, Error> {
-        use DecisionReason::*;
         let db = &self.0.db;
-        let Some(found) = facts(db, user, query, practice).await? else {
+        let Some(row) = facts(db, user, query, practice).await? else {
             if practice.is_some() {
                 return Err(Error::NotFound("organisation"));
             }
             return Ok(Decision::denied(
-                UnknownOrganisation,
+                DecisionReason::UnknownOrganisation,
                 "no such organisation",
             ));
         };
-        if found.archived_at.is_some() {
-            return Ok(Decision::denied(
-                OrganisationArchived,
-                format!("{} is archived", found.organisation_name),
-            ));
-        }
-        let organisation_name = found.organisation_name;
-        let (Some(staff_id), Some(status)) = (
-            found.staff_id.filter(|_| {
-                found
-                    .practice_role
+        let staff = row
+            .staff_id
+            .filter(|_| {
+                row.practice_role
                     .as_deref()
                     .and_then(PracticeRole::parse)
                     .is_some()
+            })
+            .zip(row.staff_status)
+            .map(|(staff_id, status)| StaffFacts {
+                staff_id: StaffId(staff_id),
+                status,
+            });
+        let membership = match (
+            row.membership_id,
+            row.membership_role_id,
+            row.membership_status,
+        ) {
+            (Some(id), Some(role_id), Some(status)) => Some(MembershipFacts {
+                id,
+                role_id,
+                role_name: row.role_name,
+                invited: status == MembershipStatus::Invited.as_str(),
+                grants_permission: row.granted_permission.is_some(),
             }),
-            found.staff_status,
-        ) else {
-            return Ok(Decision::denied(
-                NotPracticeStaff,
-                "the user is not staff of the organisation's practice",
-            ));
+            _ => None,
         };
-        let staff = Some(StaffId(staff_id));
-        let with_staff = |mut decision: Decision| {
-            decision.staff_id = staff;
-            decision
-        };
-        match status.as_str() {
-            ps_roster::status::ACTIVE => {}
-            ps_roster::status::DEACTIVATED => {
-                return Ok(with_staff(Decision::denied(
-                    StaffDeactivated,
-                    "the staff member is deactivated",
-                )));
-            }
-            ps_roster::status::REMOVED => {
-                return Ok(with_staff(Decision::denied(
-                    StaffRemoved,
-                    "the staff member was removed from the practice",
-                )));
-            }
-            ps_roster::status::OFFBOARDING | ps_roster::status::OFFBOARDED => {
-                return Ok(with_staff(Decision::denied(
-                    StaffOffboarded,
-                    "the staff member was offboarded; their work went to a replacement",
-                )));
-            }
-            other => {
-                return Ok(with_staff(Decision::denied(
-                    StaffNotActive,
-                    format!("the staff member is {other}"),
-                )));
-            }
-        }
-        let (Some(membership_id), Some(role_id), Some(membership_status)) = (
-            found.membership_id,
-            found.membership_role_id,
-            found.membership_status,
-        ) else {
-            return Ok(with_staff(Decision::denied(
-                NoMembership,
-                format!("no access to {organisation_name}"),
-            )));
-        };
-        let role_name = found.role_name.unwrap_or_else(|| "(deleted role)".into());
-        let with_membership = |mut decision: Decision| {
-            decision.staff_id = staff;
-            decision.membership_id = Some(membership_id);
-            decision.role_id = Some(role_id);
-            decision.role_name = Some(role_name.clone());
-            decision
-        };
-        if membership_status == MembershipStatus::Invited.as_str() {
-            return Ok(with_membership(Decision::denied(
-                InvitationNotAccepted,
-                format!("access to {organisation_name} was offered but not accepted yet"),
-            )));
-        }
-        if found.granted_permission.is_none() {
-            return Ok(with_membership(Decision::denied(
-                PermissionNotInRole,
-                format!("the role {role_name} does not include {}", query.permission),
-            )));
-        }
-        if let Some(location) = query.location_id {
-            let limits = self
-                .membership_locations(db, vec![membership_id])
-                .await?
-                .remove(&membership_id)
-                .unwrap_or_default();
-            if !limits.is_empty() && !limits.contains(&location) {
-                return Ok(with_membership(Decision::denied(
-                    LocationNotAllowed,
-                    format!(
-                        "access to {} is limited to other locations",
-                        organisation_name
-                    ),
-                )));
-            }
-            // The member's own locations: read only for a question about a location.
-            let member_locations =
-                ps_roster::members(db, PracticeId(found.practice_id), &[StaffId(staff_id)])
+        let location = match (query.location_id, &staff, &membership) {
+            (Some(asked), Some(staff), Some(membership)) => {
+                let limits = self
+                    .membership_locations(db, vec![membership.id])
                     .await?
-                    .pop()
-                    .map(|m| m.location_ids)
+                    .remove(&membership.id)
                     .unwrap_or_default();
-            if !member_locations.is_empty() && !member_locations.contains(&location) {
-                return Ok(with_membership(Decision::denied(
-                    LocationNotAllowed,
-                    "the location is not one of the staff member's locations",
-                )));
+                let member_locations =
+                    ps_roster::members(db, PracticeId(row.practice_id), &[staff.staff_id])
+                        .await?
+                        .pop()
+                        .map(|m| m.location_ids)
+                        .unwrap_or_default();
+                Some(LocationFacts {
+                    asked,
+                    limits,
+                    member_locations,
+                })
             }
-        }
-        Ok(with_membership(Decision {
-            reason: Allowed,
-            explanation: format!(
-                "the role {role_name} in {organisation_name} includes {}",
-                query.permission
-            ),
-            staff_id: None,
-            membership_id: None,
-            role_id: None,
-            role_name: None,
-        }))
+            _ => None,
+        };
+        let facts = AccessFacts {
+            organisation_name: row.organisation_name,
+            archived: row.archived_at.is_some(),
+            staff,
+            membership,
+            location,
+        };
+        Ok(decide_access(&facts, &query.permission))
     }
 
     /// For staff managers: why a user of the caller's practice may or may not act.
@@ -195,7 +132,7 @@ impl OrgAccess {
 /// Everything one decision needs, read in one indexed lookup: the organisation, the asking
 /// user's roster row in its practice, their current membership there, its role's name and
 /// whether that role holds the permission.
-struct Facts {
+struct FactsRow {
     practice_id: Uuid,
     organisation_name: String,
     archived_at: Option<DateTime<Utc>>,
@@ -214,7 +151,7 @@ async fn facts<C: ConnectionTrait>(
     user: UserId,
     query: &AccessQuery,
     practice: Option<PracticeId>,
-) -> Result<Option<Facts>, Error> {
+) -> Result<Option<FactsRow>, Error> {
     let [invited, active] = MembershipStatus::CURRENT;
     let mut sql = String::from(
         "SELECT o.practice_id, o.name AS organisation_name, o.archived_at, \
@@ -252,7 +189,7 @@ async fn facts<C: ConnectionTrait>(
     else {
         return Ok(None);
     };
-    Ok(Some(Facts {
+    Ok(Some(FactsRow {
         practice_id: row.try_get("", "practice_id")?,
         organisation_name: row.try_get("", "organisation_name")?,
         archived_at: row.try_get("", "archived_at")?,
