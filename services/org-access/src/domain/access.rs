@@ -52,6 +52,25 @@ pub struct LocationFacts {
     pub member_locations: Vec<LocationId>,
 }
 
+/// Why a staff member of roster status `status` may not act, unless they are active.
+fn inactive(status: &str) -> Option<(DecisionReason, String)> {
+    use DecisionReason::*;
+    let (reason, explanation) = match status {
+        ps_roster::status::ACTIVE => return None,
+        ps_roster::status::DEACTIVATED => (StaffDeactivated, "the staff member is deactivated"),
+        ps_roster::status::REMOVED => (
+            StaffRemoved,
+            "the staff member was removed from the practice",
+        ),
+        ps_roster::status::OFFBOARDING | ps_roster::status::OFFBOARDED => (
+            StaffOffboarded,
+            "the staff member was offboarded; their work went to a replacement",
+        ),
+        other => return Some((StaffNotActive, format!("the staff member is {other}"))),
+    };
+    Some((reason, explanation.to_owned()))
+}
+
 /// Whether the user may use `permission` in the organisation, and why: the first denial that
 /// applies, or Allowed. (An organisation that does not exist has no facts; the app answers
 /// that one.)
@@ -71,23 +90,7 @@ pub fn decide_access(facts: &AccessFacts, permission: &str) -> Decision {
         decision.staff_id = Some(staff.staff_id);
         decision
     };
-    let inactive = match staff.status.as_str() {
-        ps_roster::status::ACTIVE => None,
-        ps_roster::status::DEACTIVATED => Some((
-            StaffDeactivated,
-            "the staff member is deactivated".to_owned(),
-        )),
-        ps_roster::status::REMOVED => Some((
-            StaffRemoved,
-            "the staff member was removed from the practice".to_owned(),
-        )),
-        ps_roster::status::OFFBOARDING | ps_roster::status::OFFBOARDED => Some((
-            StaffOffboarded,
-            "the staff member was offboarded; their work went to a replacement".to_owned(),
-        )),
-        other => Some((StaffNotActive, format!("the staff member is {other}"))),
-    };
-    if let Some((reason, explanation)) = inactive {
+    if let Some((reason, explanation)) = inactive(&staff.status) {
         return about_staff(Decision::denied(reason, explanation));
     }
     let Some(membership) = &facts.membership else {
