@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod config;
+mod convert;
 pub mod domain;
 pub mod error;
 pub mod events;

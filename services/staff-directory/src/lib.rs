@@ -15,6 +15,7 @@
 pub mod app;
 pub mod certificate;
 pub mod config;
+mod convert;
 pub mod domain;
 pub mod error;
 pub mod events;
