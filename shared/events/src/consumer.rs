@@ -175,3 +175,154 @@ impl ConsumerRunner {
         Outcome::Interrupted
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use ps_core::{PracticeId, StaffId, UserId};
+
+    use super::*;
+    use crate::event::{Actor, Payload, StaffLeft};
+
+    /// A handler that answers from a script, one answer per call, and counts its calls.
+    struct Scripted {
+        answers: Mutex<VecDeque<Result<(), HandleError>>>,
+        /// How long each call takes.
+        takes: Duration,
+        calls: Mutex<u32>,
+    }
+
+    impl Scripted {
+        fn new(answers: Vec<Result<(), HandleError>>) -> Arc<Self> {
+            Self::slow(answers, Duration::ZERO)
+        }
+
+        fn slow(answers: Vec<Result<(), HandleError>>, takes: Duration) -> Arc<Self> {
+            Arc::new(Self {
+                answers: Mutex::new(answers.into()),
+                takes,
+                calls: Mutex::new(0),
+            })
+        }
+
+        fn calls(&self) -> u32 {
+            *self.calls.lock().expect("calls")
+        }
+    }
+
+    #[async_trait]
+    impl EventHandler for Scripted {
+        fn consumer(&self) -> ConsumerName {
+            ConsumerName::Identity
+        }
+
+        async fn handle(&self, _event: Event) -> Result<(), HandleError> {
+            *self.calls.lock().expect("calls") += 1;
+            tokio::time::sleep(self.takes).await;
+            let next = self.answers.lock().expect("answers").pop_front();
+            next.unwrap_or(Ok(()))
+        }
+    }
+
+    fn retry(attempts: u32) -> Retry {
+        Retry {
+            attempts,
+            first_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(4),
+            attempt_timeout: Duration::from_millis(200),
+        }
+    }
+
+    fn removed() -> Vec<u8> {
+        codec::encode(&Event::new(
+            PracticeId::generate(),
+            Actor::user(UserId::generate(), "Owner"),
+            chrono::Utc::now(),
+            Payload::StaffRemoved(StaffLeft {
+                staff_id: StaffId::generate(),
+                user_id: None,
+            }),
+        ))
+    }
+
+    fn transient() -> Result<(), HandleError> {
+        Err(HandleError::Retryable("database busy".into()))
+    }
+
+    async fn deliver(handler: &Arc<Scripted>, retry: Retry, bytes: &[u8]) -> Outcome {
+        let (_stop, shutdown) = Shutdown::new();
+        ConsumerRunner::new(handler.clone(), retry)
+            .deliver(bytes, &ps_telemetry::TraceContext::default(), &shutdown)
+            .await
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_until_the_event_is_handled() {
+        let handler = Scripted::new(vec![transient(), transient(), Ok(())]);
+        assert_eq!(
+            deliver(&handler, retry(5), &removed()).await,
+            Outcome::Handled
+        );
+        assert_eq!(handler.calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_is_dead_lettered_at_once_with_its_reason() {
+        let handler = Scripted::new(vec![Err(HandleError::Permanent("no such practice".into()))]);
+        assert_eq!(
+            deliver(&handler, retry(5), &removed()).await,
+            Outcome::DeadLettered("no such practice".into())
+        );
+        assert_eq!(handler.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_last_attempt_gives_up_and_says_why() {
+        let handler = Scripted::new(vec![transient(), transient(), transient()]);
+        assert_eq!(
+            deliver(&handler, retry(3), &removed()).await,
+            Outcome::DeadLettered("gave up after 3 attempts: database busy".into())
+        );
+        assert_eq!(handler.calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_attempt_that_hangs_counts_as_a_transient_failure() {
+        let handler = Scripted::slow(vec![], Duration::from_secs(5));
+        let Outcome::DeadLettered(reason) = deliver(&handler, retry(2), &removed()).await else {
+            panic!("a handler that never answers is given up on");
+        };
+        assert!(reason.contains("took longer than"), "{reason}");
+        assert_eq!(handler.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn shutdown_during_a_retry_wait_leaves_the_event_for_redelivery() {
+        let handler = Scripted::new(vec![transient()]);
+        let (stop, shutdown) = Shutdown::new();
+        let mut slow = retry(5);
+        slow.first_delay = Duration::from_secs(30);
+        let runner = ConsumerRunner::new(handler.clone(), slow);
+        let bytes = removed();
+        let trace = ps_telemetry::TraceContext::default();
+        let delivering = runner.deliver(&bytes, &trace, &shutdown);
+        let (outcome, ()) = tokio::join!(delivering, async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            stop.trigger();
+        });
+        assert_eq!(outcome, Outcome::Interrupted);
+        assert_eq!(handler.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn undecodable_bytes_are_dead_lettered_without_reaching_the_handler() {
+        let handler = Scripted::new(vec![]);
+        let outcome = deliver(&handler, retry(5), b"\xff\xfe not an envelope").await;
+        assert!(
+            matches!(outcome, Outcome::DeadLettered(reason) if reason.starts_with("undecodable event"))
+        );
+        assert_eq!(handler.calls(), 0);
+    }
+}

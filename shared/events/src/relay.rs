@@ -10,7 +10,7 @@
 //!
 //! Failures: an event the broker refuses or cannot route backs off per row. A transport that
 //! cannot be reached is not the event's fault: the rows are released untouched and the whole
-//! relay backs off (200 ms doubling to 2 s), so once the broker is back every event goes out
+//! relay backs off (200 ms doubling to 5 s), so once the broker is back every event goes out
 //! within seconds, not after its own backoff; the warning is logged once per interval with a
 //! count, not once per event.
 //!
@@ -376,5 +376,214 @@ impl Relay {
                 .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use ps_core::{PracticeId, StaffId, UserId};
+    use sea_orm_migration::{MigrationTrait, SchemaManager};
+
+    use super::*;
+    use crate::event::{Actor, Event, Payload, StaffLeft};
+
+    /// A transport that is down for its first `down_for` calls and refuses events of one type
+    /// once; it records when it was called and with how many events.
+    #[derive(Default)]
+    struct Fake {
+        down_for: Mutex<u32>,
+        refuse_once: Mutex<Option<&'static str>>,
+        calls: Mutex<Vec<(Instant, usize)>>,
+    }
+
+    #[async_trait]
+    impl Publisher for Fake {
+        async fn publish(
+            &self,
+            events: &[OutgoingEvent],
+            _shutdown: &Shutdown,
+        ) -> Vec<Result<(), PublishError>> {
+            self.calls
+                .lock()
+                .expect("calls")
+                .push((Instant::now(), events.len()));
+            let mut down = self.down_for.lock().expect("down");
+            if *down > 0 {
+                *down -= 1;
+                return events
+                    .iter()
+                    .map(|_| Err(PublishError::Unavailable("connection refused".into())))
+                    .collect();
+            }
+            let mut refuse = self.refuse_once.lock().expect("refuse");
+            events
+                .iter()
+                .map(|e| {
+                    if refuse.is_some_and(|t| t == e.event_type) {
+                        *refuse = None;
+                        Err(PublishError::Refused)
+                    } else {
+                        Ok(())
+                    }
+                })
+                .collect()
+        }
+    }
+
+    fn event(payload: Payload) -> Event {
+        Event::new(
+            PracticeId::generate(),
+            Actor::user(UserId::generate(), "Owner"),
+            Utc::now(),
+            payload,
+        )
+    }
+
+    fn left() -> StaffLeft {
+        StaffLeft {
+            staff_id: StaffId::generate(),
+            user_id: None,
+        }
+    }
+
+    /// A relay over a fresh in-memory outbox holding `events`, running until the returned
+    /// trigger fires.
+    async fn relay_of(
+        publisher: Arc<Fake>,
+        events: &[Event],
+    ) -> (DatabaseConnection, ps_core::ShutdownTrigger) {
+        let db = ps_db::connect(&ps_db::DbSettings::new("sqlite::memory:"))
+            .await
+            .expect("in-memory SQLite");
+        crate::migration::EventTables
+            .up(&SchemaManager::new(&db))
+            .await
+            .expect("outbox table");
+        for e in events {
+            crate::outbox::enqueue(&db, e).await.expect("enqueued");
+        }
+        let relay = Relay {
+            service: "test",
+            db: db.clone(),
+            publisher,
+            waker: OutboxWaker::default(),
+            settings: RelaySettings {
+                poll_interval: Duration::from_millis(20),
+                ..RelaySettings::default()
+            },
+            status: EventsStatus::new(false),
+        };
+        let (stop, shutdown) = Shutdown::new();
+        tokio::spawn(relay.run(shutdown));
+        (db, stop)
+    }
+
+    async fn rows(db: &DatabaseConnection) -> Vec<outbox::Model> {
+        outbox::Entity::find().all(db).await.expect("outbox rows")
+    }
+
+    /// Waits (at most 10 s) until every row is published.
+    async fn until_published(db: &DatabaseConnection) -> Vec<outbox::Model> {
+        let began = Instant::now();
+        loop {
+            let rows = rows(db).await;
+            if rows.iter().all(|r| r.published_at.is_some()) {
+                return rows;
+            }
+            assert!(
+                began.elapsed() < Duration::from_secs(10),
+                "unpublished: {rows:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_transport_backs_the_relay_off_and_costs_the_rows_nothing() {
+        let publisher = Arc::new(Fake::default());
+        *publisher.down_for.lock().expect("down") = 3;
+        let events: Vec<Event> = (0..5)
+            .map(|_| event(Payload::StaffRemoved(left())))
+            .collect();
+        let (db, stop) = relay_of(publisher.clone(), &events).await;
+        let published = until_published(&db).await;
+        stop.trigger();
+        assert_eq!(published.len(), 5);
+        // Down was not the events' fault: only the publish that went counts as an attempt,
+        // and no error is kept.
+        assert!(
+            published
+                .iter()
+                .all(|r| r.attempts == 1 && r.last_error.is_none()),
+            "{published:?}"
+        );
+        let calls = publisher.calls.lock().expect("calls").clone();
+        assert_eq!(
+            calls.len(),
+            4,
+            "three refused batches, then one that went: {calls:?}"
+        );
+        assert!(
+            calls.iter().all(|(_, n)| *n == 5),
+            "the whole batch each time"
+        );
+        // 200 ms, then 400 ms, then 800 ms between tries.
+        let gaps: Vec<Duration> = calls.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        for (gap, least) in gaps.iter().zip([200, 400, 800]) {
+            assert!(
+                *gap >= Duration::from_millis(least) && *gap < Duration::from_millis(least * 3),
+                "gaps {gaps:?}"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_event_backs_off_alone_and_goes_out_later() {
+        let publisher = Arc::new(Fake::default());
+        *publisher.refuse_once.lock().expect("refuse") = Some(crate::event::types::STAFF_REMOVED);
+        let events = vec![
+            event(Payload::StaffDeactivated(left())),
+            event(Payload::StaffRemoved(left())),
+            event(Payload::StaffDeactivated(left())),
+        ];
+        let began = Instant::now();
+        let (db, stop) = relay_of(publisher.clone(), &events).await;
+        // The others go at once; the refused one waits out its own backoff (1 s after one
+        // failure), carrying the attempt and the reason.
+        let refused = events[1].id.as_uuid();
+        let held = loop {
+            let rows = rows(&db).await;
+            let others_out = rows
+                .iter()
+                .filter(|r| r.id != refused)
+                .all(|r| r.published_at.is_some());
+            let held = rows.into_iter().find(|r| r.id == refused).expect("row");
+            if others_out && held.attempts == 1 {
+                break held;
+            }
+            assert!(began.elapsed() < Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert!(held.published_at.is_none());
+        assert_eq!(
+            held.last_error.as_deref(),
+            Some("the broker refused the event")
+        );
+        let published = until_published(&db).await;
+        stop.trigger();
+        assert!(
+            began.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            began.elapsed()
+        );
+        let row = published
+            .into_iter()
+            .find(|r| r.id == refused)
+            .expect("row");
+        // The refused publish and the one that went.
+        assert_eq!(row.attempts, 2);
     }
 }
