@@ -7,8 +7,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod access;
+mod changeset;
 
 pub use access::{AccessFacts, LocationFacts, MembershipFacts, StaffFacts, decide_access};
+pub use changeset::{
+    ChangesetFacts, ChangesetRefusal, CurrentMembership, OrganisationFacts, Plan, Planned,
+    check_changeset_shape, plan_changeset,
+};
 
 /// One permission of the fixed catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,6 +34,17 @@ impl From<ps_core::FieldViolation> for Error {
     }
 }
 
+impl From<crate::domain::ChangesetRefusal> for Error {
+    fn from(refusal: crate::domain::ChangesetRefusal) -> Self {
+        use crate::domain::ChangesetRefusal::*;
+        match refusal {
+            Invalid(violation) => violation.into(),
+            Missing(message) => Error::Missing(message),
+            Precondition(message) => Error::FailedPrecondition(message),
+        }
+    }
+}
+
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use ps_auth::UserCaller;
-use ps_core::{Email, FieldViolation, LocationId, PersonName, PracticeId, StaffId};
+use ps_core::{Email, LocationId, PersonName, PracticeId, StaffId};
 use ps_events::Payload;
 use ps_events::event::OrgAccessInvited;
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -21,60 +21,14 @@ use uuid::Uuid;
 
 use super::{ADMINS, Acting, AuditEntry, MANAGERS, OrgAccess};
 use crate::domain::{
-    AccessChange, AccessChangeResult, AccessEntry, Changeset, Membership, MembershipStatus,
+    AccessChange, AccessChangeResult, AccessEntry, Changeset, ChangesetFacts, CurrentMembership,
+    Membership, MembershipStatus, OrganisationFacts, Plan, check_changeset_shape, plan_changeset,
 };
 use crate::error::Error;
 use crate::store::{
     access_changes, access_settings, locations, membership_locations, memberships, org_invitations,
     organisations, roles,
 };
-
-/// One planned change, with what applying it needs.
-struct Planned {
-    existing: Option<Uuid>,
-    role: Uuid,
-    locations: Vec<LocationId>,
-    organisation_name: String,
-    change: AccessChange,
-}
-
-#[derive(Default)]
-struct Plan {
-    added: Vec<Planned>,
-    changed: Vec<Planned>,
-    removed: Vec<Planned>,
-    unchanged: u32,
-    /// New memberships start Invited.
-    needs_acceptance: bool,
-}
-
-impl Plan {
-    fn result(
-        &self,
-        request_id: &str,
-        applied: bool,
-        invitation_ids: Vec<Uuid>,
-    ) -> AccessChangeResult {
-        let changes = |planned: &[Planned]| planned.iter().map(|p| p.change.clone()).collect();
-        AccessChangeResult {
-            request_id: request_id.to_owned(),
-            applied,
-            added: changes(&self.added),
-            changed: changes(&self.changed),
-            removed: changes(&self.removed),
-            unchanged: self.unchanged,
-            invitation_ids,
-        }
-    }
-}
-
-fn uuids(locations: &[LocationId]) -> Vec<Uuid> {
-    locations.iter().map(|l| l.as_uuid()).collect()
-}
-
-fn invalid(field: String, description: &str) -> Error {
-    Error::Invalid(FieldViolation::new(field, description).into())
-}
 
 impl OrgAccess {
     async fn require_acceptance<C: ConnectionTrait>(
@@ -215,7 +169,9 @@ impl OrgAccess {
         Ok(result)
     }
 
-    /// Checks every entry and works out what it changes. Nothing is written.
+    /// Checks every entry and works out what it changes: the shape first, then one load
+    /// step of what the changeset names in the practice, then the rule
+    /// (`domain::plan_changeset`). Nothing is written but the built-in roles.
     async fn plan<C: ConnectionTrait>(
         &self,
         conn: &C,
@@ -223,41 +179,40 @@ impl OrgAccess {
         changeset: &Changeset,
     ) -> Result<Plan, Error> {
         self.ensure_built_in_roles(conn, practice).await?;
-        let entries = &changeset.entries;
-        let mut seen = HashSet::new();
-        for entry in entries {
-            if !seen.insert((entry.organisation_id, entry.staff_id)) {
-                return Err(invalid(entry.field.clone(), "repeats an earlier entry"));
-            }
-            if !entry.remove && entry.role_id.or(changeset.default_role_id).is_none() {
-                return Err(invalid(
-                    format!("{}.role_id", entry.field),
-                    "is required when there is no default_role_id",
-                ));
-            }
-        }
+        check_changeset_shape(changeset)?;
+        let facts = self.changeset_facts(conn, practice, changeset).await?;
+        Ok(plan_changeset(changeset, &facts)?)
+    }
 
-        // Everything named must exist in this practice.
-        let organisation_ids: Vec<Uuid> = entries
-            .iter()
-            .map(|e| e.organisation_id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let organisations: HashMap<Uuid, organisations::Model> = organisations::Entity::find()
+    /// What planning `changeset` needs to know, in the caller's practice.
+    async fn changeset_facts<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        practice: PracticeId,
+        changeset: &Changeset,
+    ) -> Result<ChangesetFacts, Error> {
+        let entries = &changeset.entries;
+        let organisation_ids: BTreeSet<Uuid> = entries.iter().map(|e| e.organisation_id).collect();
+        let organisations: HashMap<Uuid, OrganisationFacts> = organisations::Entity::find()
             .filter(organisations::Column::PracticeId.eq(practice.as_uuid()))
             .filter(organisations::Column::Id.is_in(organisation_ids))
             .all(conn)
             .await?
             .into_iter()
-            .map(|o| (o.id, o))
+            .map(|o| {
+                let facts = OrganisationFacts {
+                    name: o.name,
+                    archived: o.archived_at.is_some(),
+                };
+                (o.id, facts)
+            })
             .collect();
         let role_ids: BTreeSet<Uuid> = entries
             .iter()
             .filter_map(|e| e.role_id)
             .chain(changeset.default_role_id)
             .collect();
-        let known_roles: HashSet<Uuid> = roles::Entity::find()
+        let roles: HashSet<Uuid> = roles::Entity::find()
             .filter(roles::Column::PracticeId.eq(practice.as_uuid()))
             .filter(roles::Column::Id.is_in(role_ids))
             .all(conn)
@@ -271,15 +226,14 @@ impl OrgAccess {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let members: HashMap<StaffId, ps_roster::Member> =
-            ps_roster::members(conn, practice, &staff_ids)
-                .await?
-                .into_iter()
-                .map(|m| (m.staff_id, m))
-                .collect();
+        let members: HashMap<StaffId, String> = ps_roster::members(conn, practice, &staff_ids)
+            .await?
+            .into_iter()
+            .map(|m| (m.staff_id, m.status))
+            .collect();
         let location_ids: BTreeSet<Uuid> = entries
             .iter()
-            .flat_map(|e| uuids(&e.location_ids))
+            .flat_map(|e| e.location_ids.iter().map(|l| l.as_uuid()))
             .collect();
         let usable_locations: HashSet<Uuid> = if location_ids.is_empty() {
             HashSet::new()
@@ -294,153 +248,37 @@ impl OrgAccess {
                 .map(|l| l.id)
                 .collect()
         };
-        if let Some(default) = changeset.default_role_id
-            && !known_roles.contains(&default)
-        {
-            return Err(Error::Missing(format!(
-                "default_role_id: role {default} not found"
-            )));
-        }
-        for entry in entries {
-            let field = &entry.field;
-            let Some(organisation) = organisations.get(&entry.organisation_id) else {
-                return Err(Error::Missing(format!(
-                    "{field}: organisation {} not found",
-                    entry.organisation_id
-                )));
-            };
-            let Some(member) = members.get(&entry.staff_id) else {
-                return Err(Error::Missing(format!(
-                    "{field}: staff member {} not found",
-                    entry.staff_id
-                )));
-            };
-            if entry.remove {
-                continue;
-            }
-            if organisation.archived_at.is_some() {
-                return Err(Error::FailedPrecondition(format!(
-                    "{field}: organisation {} is archived",
-                    organisation.name
-                )));
-            }
-            if ps_roster::status::GONE.contains(&member.status.as_str()) {
-                return Err(Error::FailedPrecondition(format!(
-                    "{field}: staff member {} is {} and cannot be given access",
-                    entry.staff_id, member.status
-                )));
-            }
-            if let Some(role) = entry.role_id
-                && !known_roles.contains(&role)
-            {
-                return Err(Error::Missing(format!(
-                    "{field}.role_id: role {role} not found"
-                )));
-            }
-            for (j, location) in entry.location_ids.iter().enumerate() {
-                if !usable_locations.contains(&location.as_uuid()) {
-                    return Err(Error::Missing(format!(
-                        "{field}.location_ids[{j}]: location {location} not found"
-                    )));
-                }
-            }
-        }
-
         // The current memberships of the pairs named, and their location limits.
-        let current: HashMap<(Uuid, StaffId), memberships::Model> = memberships::Entity::find()
+        let rows = memberships::Entity::find()
             .filter(memberships::Column::PracticeId.eq(practice.as_uuid()))
             .filter(memberships::Column::OrganisationId.is_in(organisations.keys().copied()))
             .filter(memberships::Column::StaffId.is_in(staff_ids.iter().map(|s| s.as_uuid())))
             .filter(memberships::Column::Status.is_in(MembershipStatus::CURRENT))
             .all(conn)
-            .await?
-            .into_iter()
-            .map(|m| ((m.organisation_id, StaffId(m.staff_id)), m))
-            .collect();
-        let current_locations = self
-            .membership_locations(conn, current.values().map(|m| m.id).collect())
             .await?;
-        let needs_acceptance = self.require_acceptance(conn, practice).await?;
-
-        let mut plan = Plan {
-            needs_acceptance,
-            ..Plan::default()
-        };
-        for entry in entries {
-            let organisation_name = organisations[&entry.organisation_id].name.clone();
-            let existing = current.get(&(entry.organisation_id, entry.staff_id));
-            let mut wanted_locations = entry.location_ids.clone();
-            wanted_locations.sort();
-            wanted_locations.dedup();
-            let before_locations = existing
-                .map(|m| current_locations.get(&m.id).cloned().unwrap_or_default())
-                .unwrap_or_default();
-            let status_before = existing.and_then(|m| MembershipStatus::parse(&m.status));
-            let mut change = AccessChange {
-                organisation_id: entry.organisation_id,
-                staff_id: entry.staff_id.as_uuid(),
-                role_before: existing.map(|m| m.role_id),
-                role_after: None,
-                locations_before: uuids(&before_locations),
-                locations_after: Vec::new(),
-                status_before,
-                status_after: None,
-            };
-            if entry.remove {
-                match existing {
-                    Some(membership) => {
-                        change.status_after = Some(MembershipStatus::Revoked);
-                        plan.removed.push(Planned {
-                            existing: Some(membership.id),
-                            role: membership.role_id,
-                            locations: before_locations,
-                            organisation_name,
-                            change,
-                        });
-                    }
-                    None => plan.unchanged += 1,
-                }
-                continue;
-            }
-            let role = entry
-                .role_id
-                .or(changeset.default_role_id)
-                .ok_or_else(|| Error::Internal("role checked above".into()))?;
-            change.role_after = Some(role);
-            change.locations_after = uuids(&wanted_locations);
-            match existing {
-                Some(membership)
-                    if membership.role_id == role && before_locations == wanted_locations =>
-                {
-                    plan.unchanged += 1
-                }
-                Some(membership) => {
-                    change.status_after = status_before;
-                    plan.changed.push(Planned {
-                        existing: Some(membership.id),
-                        role,
-                        locations: wanted_locations,
-                        organisation_name,
-                        change,
-                    });
-                }
-                None => {
-                    change.status_after = Some(if needs_acceptance {
-                        MembershipStatus::Invited
-                    } else {
-                        MembershipStatus::Active
-                    });
-                    plan.added.push(Planned {
-                        existing: None,
-                        role,
-                        locations: wanted_locations,
-                        organisation_name,
-                        change,
-                    });
-                }
-            }
-        }
-        Ok(plan)
+        let mut limits = self
+            .membership_locations(conn, rows.iter().map(|m| m.id).collect())
+            .await?;
+        let current = rows
+            .into_iter()
+            .map(|m| {
+                let membership = CurrentMembership {
+                    id: m.id,
+                    role_id: m.role_id,
+                    status: MembershipStatus::parse(&m.status),
+                    locations: limits.remove(&m.id).unwrap_or_default(),
+                };
+                ((m.organisation_id, StaffId(m.staff_id)), membership)
+            })
+            .collect();
+        Ok(ChangesetFacts {
+            organisations,
+            roles,
+            members,
+            usable_locations,
+            current,
+            needs_acceptance: self.require_acceptance(conn, practice).await?,
+        })
     }
 
     pub(crate) async fn membership_locations<C: ConnectionTrait>(
