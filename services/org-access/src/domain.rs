@@ -8,11 +8,16 @@ use uuid::Uuid;
 
 mod access;
 mod changeset;
+mod offboarding;
 
 pub use access::{AccessFacts, LocationFacts, MembershipFacts, StaffFacts, decide_access};
 pub use changeset::{
     ChangesetFacts, ChangesetRefusal, CurrentMembership, OrganisationFacts, Plan, Planned,
     check_changeset_shape, plan_changeset,
+};
+pub use offboarding::{
+    APPROVE, ApprovalStep, HeldMembership, OffboardingFacts, Person, WorkflowFacts,
+    plan_offboarding,
 };
 
 /// One permission of the fixed catalogue.

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ps_auth::UserCaller;
-use ps_core::{ExistingAccess, LocationId, OffboardingCounts, PracticeId, StaffId};
+use ps_core::{ExistingAccess, PracticeId, StaffId};
 use ps_events::event::{
     Holding, OffboardingCompleted, OffboardingFailed, StaffOffboardingRequested,
 };
@@ -22,16 +22,14 @@ use uuid::Uuid;
 
 use super::{AuditEntry, MANAGERS, OrgAccess};
 use crate::domain::{
-    HandoverAction, MembershipStatus, OffboardingPlan, OffboardingWarning, OrganisationHandover,
-    RoleRef, StepAction, StepHandover, WithdrawnInvitation,
+    ApprovalStep, HandoverAction, HeldMembership, MembershipStatus, OffboardingFacts,
+    OffboardingPlan, Person, StepHandover, WorkflowFacts, plan_offboarding,
 };
 use crate::error::Error;
 use crate::store::{
     membership_locations, memberships, organisations, role_permissions, roles, step_approvers,
     workflow_steps, workflows,
 };
-
-const APPROVE: &str = "workflow.approve";
 
 /// `SELECT <column> FROM memberships WHERE practice = ? AND staff = ? AND status IN (…)`.
 fn memberships_of(
@@ -57,10 +55,6 @@ fn steps_of(practice: PracticeId, staff: StaffId) -> SelectStatement {
         .and_where(Expr::col(step_approvers::Column::PracticeId).eq(practice.as_uuid()))
         .and_where(Expr::col(step_approvers::Column::StaffId).eq(staff.as_uuid()))
         .to_owned()
-}
-
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// The two people of an offboarding, as the roster knows them.
@@ -123,8 +117,9 @@ impl OrgAccess {
         .await
     }
 
-    /// Works out the plan from the current tables; `lock` holds the leaver's memberships until
-    /// the transaction ends (PostgreSQL), for the handover.
+    /// Load, then decide: reads what the plan needs from the current tables (a fixed number of
+    /// queries) and asks the rule `domain::plan_offboarding`; `lock` holds the leaver's
+    /// memberships until the transaction ends (PostgreSQL), for the handover.
     async fn plan_offboarding<C: ConnectionTrait>(
         &self,
         conn: &C,
@@ -231,147 +226,9 @@ impl OrgAccess {
                 .or_default()
                 .insert(row.permission);
         }
-        let role = |id: Uuid| RoleRef {
-            id,
-            name: role_names
-                .get(&id)
-                .cloned()
-                .unwrap_or_else(|| "(deleted role)".into()),
-        };
-        let organisation_name = |id: Uuid| {
-            organisation_names
-                .get(&id)
-                .cloned()
-                .unwrap_or_else(|| id.to_string())
-        };
         let limits = self
             .membership_locations(conn, leaver_rows.iter().map(|m| m.id).collect())
             .await?;
-
-        let leaver_name = &parties.leaver.name;
-        let replacement_name = &parties.replacement.name;
-        let replacement_locations: HashSet<LocationId> =
-            parties.replacement.location_ids.iter().copied().collect();
-        let mut plan = OffboardingPlan {
-            leaver: leaver_id,
-            replacement: replacement_id,
-            existing_access,
-            organisations: Vec::new(),
-            steps: Vec::new(),
-            withdrawn: Vec::new(),
-            warnings: Vec::new(),
-            counts: OffboardingCounts::default(),
-        };
-        // What the replacement can do in each organisation afterwards, for step warnings.
-        let mut role_after: HashMap<Uuid, Uuid> = HashMap::new();
-        for row in &leaver_rows {
-            let organisation = row.organisation_id;
-            if row.status == MembershipStatus::Invited.as_str() {
-                plan.withdrawn.push(WithdrawnInvitation {
-                    membership_id: row.id,
-                    organisation_id: organisation,
-                    organisation_name: organisation_name(organisation),
-                    role_name: role(row.role_id).name,
-                });
-                continue;
-            }
-            let leaver_role = role(row.role_id);
-            let theirs = replacement_rows.get(&organisation);
-            let (action, after) = match theirs {
-                None => (HandoverAction::Grant, leaver_role.clone()),
-                Some(m) => {
-                    let keep = existing_access == ExistingAccess::KeepReplacementRole
-                        || m.role_id == row.role_id;
-                    let after = if keep {
-                        role(m.role_id)
-                    } else {
-                        leaver_role.clone()
-                    };
-                    let action = if m.status == MembershipStatus::Invited.as_str() {
-                        HandoverAction::Activate
-                    } else if keep {
-                        HandoverAction::Keep
-                    } else {
-                        HandoverAction::ChangeRole
-                    };
-                    (action, after)
-                }
-            };
-            let organisation_label = organisation_name(organisation);
-            if let Some(m) = theirs {
-                let they_have = permissions.get(&after.id);
-                let mut missing: Vec<&String> = permissions
-                    .get(&row.role_id)
-                    .into_iter()
-                    .flatten()
-                    .filter(|p| !they_have.is_some_and(|theirs| theirs.contains(*p)))
-                    .collect();
-                missing.sort();
-                if !missing.is_empty() {
-                    plan.warnings.push(OffboardingWarning {
-                        code: "ROLE_LACKS_PERMISSIONS",
-                        message: format!(
-                            "In {organisation_label}, {replacement_name} keeps the role {} without {} that {leaver_name}'s role {} has",
-                            after.name,
-                            missing
-                                .iter()
-                                .map(|p| p.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                            leaver_role.name
-                        ),
-                        organisation_id: Some(organisation),
-                        step_id: None,
-                    });
-                }
-                if m.status == MembershipStatus::Invited.as_str() {
-                    plan.warnings.push(OffboardingWarning {
-                        code: "INVITATION_ACTIVATED",
-                        message: format!(
-                            "{replacement_name} had not answered the invitation to {organisation_label}; the handover makes that access active"
-                        ),
-                        organisation_id: Some(organisation),
-                        step_id: None,
-                    });
-                }
-            }
-            let location_ids = if action == HandoverAction::Grant {
-                limits.get(&row.id).cloned().unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            if !location_ids.is_empty()
-                && !replacement_locations.is_empty()
-                && !location_ids
-                    .iter()
-                    .any(|l| replacement_locations.contains(l))
-            {
-                plan.warnings.push(OffboardingWarning {
-                    code: "LOCATIONS_DISJOINT",
-                    message: format!(
-                        "In {organisation_label}, the access is limited to locations {replacement_name} may not work at, so it will not let them act there"
-                    ),
-                    organisation_id: Some(organisation),
-                    step_id: None,
-                });
-            }
-            role_after.insert(organisation, after.id);
-            plan.organisations.push(OrganisationHandover {
-                organisation_id: organisation,
-                organisation_name: organisation_label,
-                leaver_role,
-                replacement_before: theirs.map(|m| {
-                    (
-                        m.id,
-                        role(m.role_id),
-                        MembershipStatus::parse(&m.status).unwrap_or(MembershipStatus::Active),
-                    )
-                }),
-                replacement_role_after: after,
-                action,
-                location_ids,
-            });
-        }
         // The replacement's other current access counts for step warnings too.
         let other_access: HashMap<Uuid, Uuid> = if workflows.is_empty() {
             HashMap::new()
@@ -386,98 +243,53 @@ impl OrgAccess {
                 .map(|m| (m.organisation_id, m.role_id))
                 .collect()
         };
-
-        for step in steps {
-            let Some(workflow) = workflows.get(&step.workflow_id) else {
-                continue;
-            };
-            let before = approvers.remove(&step.id).unwrap_or_default();
-            let action = if before.contains(&replacement_id) {
-                StepAction::DropLeaver
-            } else {
-                StepAction::Replace
-            };
-            let mut approvers_after: Vec<StaffId> = Vec::with_capacity(before.len());
-            for staff in before {
-                let staff = if staff == leaver_id {
-                    replacement_id
-                } else {
-                    staff
-                };
-                if !approvers_after.contains(&staff) {
-                    approvers_after.push(staff);
-                }
-            }
-            let can_approve = role_after
-                .get(&workflow.organisation_id)
-                .or_else(|| other_access.get(&workflow.organisation_id))
-                .and_then(|role| permissions.get(role))
-                .is_some_and(|p| p.contains(APPROVE));
-            if !can_approve {
-                plan.warnings.push(OffboardingWarning {
-                    code: "CANNOT_APPROVE",
-                    message: format!(
-                        "{replacement_name} takes over step {} \"{}\" of {} in {} but has no access there with {APPROVE}{}",
-                        step.position,
-                        step.name,
-                        workflow.name,
-                        organisation_name(workflow.organisation_id),
-                        if approvers_after.len() > 1 {
-                            ""
-                        } else {
-                            ": nobody will be able to approve the step"
-                        }
-                    ),
-                    organisation_id: Some(workflow.organisation_id),
-                    step_id: Some(step.id),
-                });
-            }
-            plan.steps.push(StepHandover {
-                workflow_id: workflow.id,
-                workflow_name: workflow.name.clone(),
-                organisation_id: workflow.organisation_id,
-                step_id: step.id,
-                position: u32::try_from(step.position).unwrap_or(0),
-                step_name: step.name,
-                action,
-                approvers_after,
-            });
-        }
-        plan.organisations.sort_by(|a, b| {
-            (&a.organisation_name, a.organisation_id)
-                .cmp(&(&b.organisation_name, b.organisation_id))
-        });
-        plan.steps
-            .sort_by_key(|s| (s.workflow_id, s.position, s.step_id));
-        plan.withdrawn
-            .sort_by(|a, b| a.organisation_name.cmp(&b.organisation_name));
-        if plan.organisations.is_empty() && plan.steps.is_empty() && plan.withdrawn.is_empty() {
-            plan.warnings.push(OffboardingWarning {
-                code: "NOTHING_TO_HAND_OVER",
-                message: format!(
-                    "{leaver_name} has no organisation access and approves in no workflow step"
-                ),
-                organisation_id: None,
-                step_id: None,
-            });
-        }
-        let actions = |wanted: &[HandoverAction]| {
-            count(
-                plan.organisations
-                    .iter()
-                    .filter(|o| wanted.contains(&o.action))
-                    .count(),
-            )
+        let held = |m: memberships::Model| HeldMembership {
+            id: m.id,
+            organisation_id: m.organisation_id,
+            role_id: m.role_id,
+            status: MembershipStatus::parse(&m.status).unwrap_or(MembershipStatus::Active),
         };
-        plan.counts = OffboardingCounts {
-            organisations: count(plan.organisations.len()),
-            memberships_revoked: count(plan.organisations.len()),
-            memberships_granted: actions(&[HandoverAction::Grant]),
-            memberships_changed: actions(&[HandoverAction::ChangeRole, HandoverAction::Activate]),
-            invitations_withdrawn: count(plan.withdrawn.len()),
-            steps_reassigned: count(plan.steps.len()),
+        let person = |m: &ps_roster::Member| Person {
+            staff_id: m.staff_id,
+            name: m.name.clone(),
+            location_ids: m.location_ids.clone(),
         };
-        Ok(plan)
+        Ok(plan_offboarding(OffboardingFacts {
+            leaver: person(&parties.leaver),
+            replacement: person(&parties.replacement),
+            existing_access,
+            leaver_memberships: leaver_rows.into_iter().map(held).collect(),
+            replacement_memberships: replacement_rows
+                .into_iter()
+                .map(|(organisation, m)| (organisation, held(m)))
+                .collect(),
+            steps: steps
+                .into_iter()
+                .map(|s| ApprovalStep {
+                    id: s.id,
+                    workflow_id: s.workflow_id,
+                    position: s.position,
+                    name: s.name,
+                })
+                .collect(),
+            workflows: workflows
+                .into_values()
+                .map(|w| {
+                    let facts = WorkflowFacts {
+                        id: w.id,
+                        name: w.name,
+                        organisation_id: w.organisation_id,
+                    };
+                    (facts.id, facts)
+                })
+                .collect(),
+            approvers,
+            organisation_names,
+            role_names,
+            permissions,
+            limits,
+            other_access,
+        }))
     }
 
     /// Applies StaffOffboardingRequested in `tx` (the consumer's transaction, which has already
