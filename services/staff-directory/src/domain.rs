@@ -7,6 +7,12 @@ use ps_core::{
     PracticeRole, StaffId, TitleText, UserId,
 };
 
+mod invitations;
+
+pub use invitations::{
+    ReinviteRefusal, ReinviteWindow, invitation_locations, may_invite_again, next_reinvite,
+};
+
 macro_rules! stored_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
         $(#[$doc])*

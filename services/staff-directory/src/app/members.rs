@@ -20,7 +20,8 @@ use tracing::info;
 
 use super::{Acting, Directory, located, remember, stored_role, stored_status};
 use crate::domain::{
-    CertificationStatus, Invitation, StaffChanges, StaffFilter, StaffMember, StaffStatus,
+    CertificationStatus, Invitation, ReinviteRefusal, StaffChanges, StaffFilter, StaffMember,
+    StaffStatus, invitation_locations, may_invite_again, next_reinvite,
 };
 use crate::error::Error;
 use crate::store::{locations, practices, staff_locations, staff_members};
@@ -99,15 +100,12 @@ impl Directory {
         invitation: Invitation,
     ) -> Result<staff_members::Model, Error> {
         let practice_id = PracticeId(practice.id);
-        if practice.require_location_for_invites && invitation.primary_location.is_none() {
-            return Err(Error::FailedPrecondition(
-                "this practice requires a primary location for every invitation: create a location and name it".into(),
-            ));
-        }
-        let mut location_ids = invitation.locations.clone();
-        location_ids.extend(invitation.primary_location);
-        location_ids.sort();
-        location_ids.dedup();
+        let location_ids = invitation_locations(
+            &invitation.locations,
+            invitation.primary_location,
+            practice.require_location_for_invites,
+        )
+        .map_err(|refusal| Error::FailedPrecondition(refusal.into()))?;
         self.check_locations(tx, practice_id, &location_ids).await?;
 
         let now = self.now();
@@ -118,15 +116,7 @@ impl Directory {
             .one(tx)
             .await?;
         let row = match existing {
-            Some(existing)
-                if ![
-                    StaffStatus::Declined,
-                    StaffStatus::Removed,
-                    StaffStatus::Offboarded,
-                ]
-                .iter()
-                .any(|s| existing.status == s.as_str()) =>
-            {
+            Some(existing) if !may_invite_again(StaffStatus::parse(&existing.status)) => {
                 return Err(Error::AlreadyMember {
                     email: existing.email,
                     staff_id: existing.id.to_string(),
@@ -308,28 +298,30 @@ impl Directory {
         let tx = self.0.db.begin().await?;
         let practice = self.practice_row(&tx, caller.practice_id).await?;
         let row = self.member_for_update(&tx, caller.practice_id, id).await?;
-        if row.status != StaffStatus::Pending.as_str() {
-            return Err(Error::FailedPrecondition(format!(
-                "only Pending members can be reinvited; this member is {}",
-                row.status
-            )));
-        }
-        // A fixed window per member: at most `reinvite_limit` reinvites per window.
-        let window = chrono(self.0.settings.reinvite_window);
-        let (window_start, used) = match row.reinvite_window_started_at {
-            Some(start) if now - start < window => (start, row.reinvites_in_window),
-            _ => (now, 0),
-        };
-        if used >= i32::try_from(self.0.settings.reinvite_limit).unwrap_or(i32::MAX) {
-            let retry_after = (window_start + window - now).to_std().unwrap_or_default();
-            return Err(Error::RateLimited {
+        let window = next_reinvite(
+            &row.status,
+            now,
+            chrono(self.0.settings.reinvite_window),
+            self.0.settings.reinvite_limit,
+            row.reinvite_window_started_at,
+            row.reinvites_in_window,
+        )
+        .map_err(|refusal| match refusal {
+            ReinviteRefusal::NotPending(status) => Error::FailedPrecondition(format!(
+                "only Pending members can be reinvited; this member is {status}"
+            )),
+            ReinviteRefusal::Limited {
+                used,
+                window,
+                retry_after,
+            } => Error::RateLimited {
                 what: format!(
                     "this member was reinvited {used} times in the last {} minutes",
                     window.num_minutes()
                 ),
                 retry_after,
-            });
-        }
+            },
+        })?;
         let before = serde_json::json!({ "invitation_count": row.invitation_count });
         let mut active = row.into_active_model();
         let count = active.invitation_count.as_ref() + 1;
@@ -337,8 +329,8 @@ impl Directory {
         active.last_invited_at = Set(now);
         active.invitation_failed_at = Set(None);
         active.invitation_failure = Set(None);
-        active.reinvite_window_started_at = Set(Some(window_start));
-        active.reinvites_in_window = Set(used + 1);
+        active.reinvite_window_started_at = Set(Some(window.started_at));
+        active.reinvites_in_window = Set(window.used);
         let row = active.update(&tx).await?;
         let name = ps_core::PersonName::from_trusted(row.name.clone());
         self.publish(
