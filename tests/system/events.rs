@@ -379,18 +379,6 @@ async fn a_queue_cannot_change_type_in_place() {
     declare_topology(&channel, &quorum)
         .await
         .expect("quorum queues declared under a new exchange");
-    let names = quorum.names();
-    for consumer in ps_events::ConsumerName::ALL {
-        for queue in [names.queue(consumer), names.dead_letter_queue(consumer)] {
-            let _ = channel
-                .queue_delete(queue.as_str().into(), Default::default())
-                .await;
-        }
-    }
-    for exchange in [names.exchange().to_owned(), names.dead_letter_exchange()] {
-        let _ = channel
-            .exchange_delete(exchange.as_str().into(), Default::default())
-            .await;
-    }
     let _ = connection.close(200, "bye".into()).await;
+    ps_scratch::delete_topology(&quorum).await;
 }

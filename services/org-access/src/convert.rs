@@ -368,18 +368,27 @@ pub(crate) fn access_query(
     })
 }
 
+/// A question about a user (CheckAccess, ExplainAccess): who, and may they do what where.
+pub(crate) fn user_question(
+    user_id: &str,
+    organisation_id: &str,
+    permission: &str,
+    location_id: &str,
+) -> Result<(UserId, AccessQuery), Invalid> {
+    let mut v = Violations::default();
+    let user = v.check(UserId::parse_field("user_id", user_id));
+    let query = access_query(&mut v, organisation_id, permission, location_id, "");
+    v.finish()?;
+    Ok((checked(user), checked(query)))
+}
+
 pub(crate) fn explain_request(
     req: &pb::ExplainAccessRequest,
 ) -> Result<(UserId, AccessQuery), Invalid> {
-    let mut v = Violations::default();
-    let user = v.check(UserId::parse_field("user_id", &req.user_id));
-    let query = access_query(
-        &mut v,
+    user_question(
+        &req.user_id,
         &req.organisation_id,
         &req.permission,
         &req.location_id,
-        "",
-    );
-    v.finish()?;
-    Ok((checked(user), checked(query)))
+    )
 }

@@ -14,7 +14,8 @@ use tonic::{Request, Response, Status};
 use crate::app::OrgAccess;
 use crate::convert::{
     access_query, audit_event, changeset, decision, explain_request, id, membership,
-    offboarding_plan, optional_id, organisation, permissions, result, role, steps, workflow,
+    offboarding_plan, optional_id, organisation, permissions, result, role, steps, user_question,
+    workflow,
 };
 use crate::domain::{AccessQuery, CATALOGUE, Decision};
 use crate::error::Error;
@@ -550,17 +551,13 @@ impl OrgAccessAuthorizationService for Api {
     ) -> Result<Response<pb::CheckAccessResponse>, Status> {
         let caller = Caller::service_of(&request)?;
         let req = request.into_inner();
-        let mut v = Violations::default();
-        let user = v.check(UserId::parse_field("user_id", &req.user_id));
-        let query = access_query(
-            &mut v,
+        let (user, query) = user_question(
+            &req.user_id,
             &req.organisation_id,
             &req.permission,
             &req.location_id,
-            "",
-        );
-        v.finish().map_err(Error::from)?;
-        let (user, query) = (checked(user), checked(query));
+        )
+        .map_err(Error::from)?;
         let decided = self
             .org_access
             .decide(user, &query, caller.practice)

@@ -67,27 +67,33 @@ impl Scratch {
             }
             let _ = admin.close().await;
         }
-        use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-        let mut rabbit = self.rabbit.clone();
-        rabbit.timeout = Duration::from_secs(5);
-        let Ok(connection) = ps_events::rabbit::connect(&rabbit, "scratch-cleanup").await else {
-            return;
-        };
-        if let Ok(channel) = connection.create_channel().await {
-            let names = self.rabbit.names();
-            for consumer in ps_events::ConsumerName::ALL {
-                for queue in [names.queue(consumer), names.dead_letter_queue(consumer)] {
-                    let _ = channel
-                        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                        .await;
-                }
-            }
-            for exchange in [names.exchange().to_owned(), names.dead_letter_exchange()] {
+        delete_topology(&self.rabbit).await;
+    }
+}
+
+/// Deletes the exchanges and queues of `rabbit`'s exchange name (what the services declare);
+/// best effort, errors are ignored.
+pub async fn delete_topology(rabbit: &RabbitSettings) {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let mut rabbit = rabbit.clone();
+    rabbit.timeout = Duration::from_secs(5);
+    let Ok(connection) = ps_events::rabbit::connect(&rabbit, "scratch-cleanup").await else {
+        return;
+    };
+    if let Ok(channel) = connection.create_channel().await {
+        let names = rabbit.names();
+        for consumer in ps_events::ConsumerName::ALL {
+            for queue in [names.queue(consumer), names.dead_letter_queue(consumer)] {
                 let _ = channel
-                    .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                    .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
                     .await;
             }
         }
-        let _ = connection.close(200, "bye".into()).await;
+        for exchange in [names.exchange().to_owned(), names.dead_letter_exchange()] {
+            let _ = channel
+                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
+        }
     }
+    let _ = connection.close(200, "bye".into()).await;
 }
