@@ -31,6 +31,12 @@ pub enum Error {
     Internal(String),
 }
 
+impl From<ps_core::RoleRequired> for Error {
+    fn from(refused: ps_core::RoleRequired) -> Self {
+        Error::PermissionDenied(refused.0)
+    }
+}
+
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {

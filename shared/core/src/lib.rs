@@ -21,7 +21,7 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use ids::{EventId, LocationId, PracticeId, ServiceAccountId, SessionId, StaffId, UserId};
 pub use offboarding::{ExistingAccess, OffboardingCounts};
 pub use request::RequestKey;
-pub use role::PracticeRole;
+pub use role::{PracticeRole, RoleRequired};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 pub use validation::{FieldViolation, Invalid, Violations};
 pub use values::{Email, PersonName, TitleText};

@@ -71,6 +71,37 @@ impl PracticeRole {
     }
 }
 
+/// A refusal for want of a practice role, naming the roles that would do: "inviting staff
+/// needs the Account Owner, Account Manager or User Manager role". Each service answers it as
+/// PERMISSION_DENIED.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RoleRequired(pub String);
+
+impl PracticeRole {
+    /// The roles' titles for a sentence: "Account Owner, Account Manager or User Manager".
+    pub fn titles(roles: &[PracticeRole]) -> String {
+        let titles: Vec<&str> = roles.iter().map(|r| r.title()).collect();
+        match titles.split_last() {
+            Some((last, [])) => (*last).to_owned(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
+
+    /// `Ok` when this role is one of `allowed`; otherwise why `what` is refused.
+    pub fn require(self, allowed: &[PracticeRole], what: &str) -> Result<(), RoleRequired> {
+        if allowed.contains(&self) {
+            Ok(())
+        } else {
+            Err(RoleRequired(format!(
+                "{what} needs the {} role",
+                Self::titles(allowed)
+            )))
+        }
+    }
+}
+
 impl fmt::Display for PracticeRole {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.title())
@@ -90,6 +121,25 @@ mod tests {
         assert!(UserManager.may_grant(Member));
         assert!(!UserManager.may_grant(AccountManager));
         assert!(!Member.may_grant(Member));
+    }
+
+    #[test]
+    fn a_missing_role_is_refused_naming_the_roles_that_would_do() {
+        assert_eq!(Member.require(&[AccountOwner, Member], "reading"), Ok(()));
+        assert_eq!(
+            Member.require(&PracticeRole::STAFF_MANAGERS, "inviting staff"),
+            Err(RoleRequired(
+                "inviting staff needs the Account Owner, Account Manager or User Manager role"
+                    .into()
+            ))
+        );
+        assert_eq!(
+            UserManager.require(&[AccountOwner], "changing roles"),
+            Err(RoleRequired(
+                "changing roles needs the Account Owner role".into()
+            ))
+        );
+        assert_eq!(PracticeRole::titles(&[]), "");
     }
 
     #[test]

@@ -73,25 +73,9 @@ pub(crate) struct Acting {
     pub actor: Actor,
 }
 
-fn role_list(roles: &[PracticeRole]) -> String {
-    let titles: Vec<&str> = roles.iter().map(|r| r.title()).collect();
-    match titles.split_last() {
-        Some((last, [])) => (*last).to_owned(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-        None => String::new(),
-    }
-}
-
 impl Acting {
     pub fn require(&self, allowed: &[PracticeRole], what: &str) -> Result<(), Error> {
-        if allowed.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(Error::PermissionDenied(format!(
-                "{what} needs the {} role",
-                role_list(allowed)
-            )))
-        }
+        Ok(self.role.require(allowed, what)?)
     }
 }
 

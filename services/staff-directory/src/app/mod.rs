@@ -77,16 +77,6 @@ struct Acting {
     actor: Actor,
 }
 
-/// "Account Owner or Account Manager".
-fn role_list(roles: &[PracticeRole]) -> String {
-    let titles: Vec<&str> = roles.iter().map(|r| r.title()).collect();
-    match titles.split_last() {
-        Some((last, [])) => (*last).to_owned(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-        None => String::new(),
-    }
-}
-
 /// The roles that may act on someone holding `role` (their own rank or above).
 fn roles_over(role: PracticeRole) -> Vec<PracticeRole> {
     PracticeRole::STAFF_MANAGERS
@@ -109,14 +99,7 @@ fn located(ids: &[LocationId]) -> serde_json::Value {
 
 impl Acting {
     fn require(&self, allowed: &[PracticeRole], what: &str) -> Result<(), Error> {
-        if allowed.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(Error::PermissionDenied(format!(
-                "{what} needs the {} role",
-                role_list(allowed)
-            )))
-        }
+        Ok(self.role.require(allowed, what)?)
     }
 
     /// Refuses acting on a member whose role is above the caller's.
@@ -126,7 +109,7 @@ impl Acting {
         } else {
             Err(Error::PermissionDenied(format!(
                 "{what} a {target} needs the {} role",
-                role_list(&roles_over(target))
+                PracticeRole::titles(&roles_over(target))
             )))
         }
     }
@@ -420,9 +403,12 @@ mod tests {
 
     #[test]
     fn refusals_name_the_roles_needed() {
-        assert_eq!(role_list(&[PracticeRole::AccountOwner]), "Account Owner");
         assert_eq!(
-            role_list(&PracticeRole::STAFF_MANAGERS),
+            PracticeRole::titles(&[PracticeRole::AccountOwner]),
+            "Account Owner"
+        );
+        assert_eq!(
+            PracticeRole::titles(&PracticeRole::STAFF_MANAGERS),
             "Account Owner, Account Manager or User Manager"
         );
         assert_eq!(
