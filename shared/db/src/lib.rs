@@ -13,9 +13,11 @@
 //!
 //! - [`lease`]: rows claimed by one worker with a lease it keeps renewing while it works.
 //! - [`idempotency`]: request ids recorded with what they created, so retries are safe.
+//! - [`tenancy`]: every query on a practice's rows narrowed to that practice, one way.
 
 pub mod idempotency;
 pub mod lease;
+pub mod tenancy;
 
 use std::time::Duration;
 

@@ -2,6 +2,7 @@
 //! events.
 
 use ps_core::{PracticeId, StaffId, UserId};
+use ps_db::tenancy::InPractice;
 use ps_events::{Event, Payload};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
@@ -128,7 +129,7 @@ impl Identity {
             update = update.col_expr(*column, value.clone());
         }
         update
-            .filter(memberships::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(memberships::Column::StaffId.eq(staff.as_uuid()))
             .exec(tx)
             .await?;

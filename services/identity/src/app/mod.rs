@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use ps_auth::claims::ACCESS_TOKEN_TYPE;
 use ps_auth::{AccessClaims, PublicJwk, TokenSettings};
 use ps_core::{PracticeId, PracticeRole, SessionId, SharedClock, UserId};
+use ps_db::tenancy::InPractice;
 use ps_events::event::SessionsEnded;
 use ps_events::{Actor, Event, OutboxWaker, Payload, outbox};
 use sea_orm::sea_query::Expr;
@@ -198,9 +199,7 @@ impl Identity {
             .filter(sessions::Column::RevokedAt.is_null());
         update = match which {
             Sessions::All => update,
-            Sessions::InPractice(practice) => {
-                update.filter(sessions::Column::PracticeId.eq(practice.as_uuid()))
-            }
+            Sessions::InPractice(practice) => update.in_practice(practice),
             Sessions::One(session) => update.filter(sessions::Column::Id.eq(session.as_uuid())),
         };
         let ended: Vec<SessionId> = update

@@ -18,6 +18,7 @@ use ps_core::{
     FieldViolation, Page, PageRequest, PracticeId, PracticeRole, ServiceAccountId, SessionId,
     UserId,
 };
+use ps_db::tenancy::InPractice;
 use ps_events::event::SessionsEnded;
 use ps_events::{Actor, Event, Payload, outbox};
 use sea_orm::sea_query::Expr;
@@ -92,7 +93,7 @@ impl Identity {
     /// A practice's name as identity knows it (from memberships, else from invitation links).
     async fn practice_name(&self, practice: PracticeId) -> Result<Option<String>, Error> {
         if let Some(m) = memberships::Entity::find()
-            .filter(memberships::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .one(&self.0.db)
             .await?
         {

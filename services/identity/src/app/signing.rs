@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use ps_auth::UserCaller;
 use ps_core::{Email, PracticeId, SessionId, StaffId, UserId};
+use ps_db::tenancy::InPractice;
 use ps_events::Actor;
 use sea_orm::TransactionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -96,7 +97,7 @@ impl Identity {
             .filter(memberships::Column::UserId.eq(user.id))
             .filter(memberships::Column::Active.eq(true));
         if let Some(practice) = practice {
-            query = query.filter(memberships::Column::PracticeId.eq(practice.as_uuid()));
+            query = query.in_practice(practice);
         }
         let mut found = query
             .order_by_asc(memberships::Column::PracticeName)

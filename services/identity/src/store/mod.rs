@@ -281,3 +281,6 @@ pub mod service_assertions {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+// Sessions and memberships hold one practice's rows: narrowed with `InPractice::in_practice`.
+ps_db::tenanted!(sessions, memberships);

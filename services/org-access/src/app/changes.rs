@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use ps_auth::UserCaller;
 use ps_core::{Email, LocationId, PersonName, PracticeId, StaffId};
+use ps_db::tenancy::InPractice;
 use ps_events::Payload;
 use ps_events::event::OrgAccessInvited;
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -152,7 +153,7 @@ impl OrgAccess {
                     serde_json::to_string(&result).map_err(|e| Error::Internal(e.to_string()))?,
                 ),
             )
-            .filter(access_changes::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(access_changes::Column::RequestId.eq(changeset.request_id.clone()))
             .exec(&tx)
             .await?;
@@ -194,7 +195,7 @@ impl OrgAccess {
         let entries = &changeset.entries;
         let organisation_ids: BTreeSet<Uuid> = entries.iter().map(|e| e.organisation_id).collect();
         let organisations: HashMap<Uuid, OrganisationFacts> = organisations::Entity::find()
-            .filter(organisations::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(organisations::Column::Id.is_in(organisation_ids))
             .all(conn)
             .await?
@@ -213,7 +214,7 @@ impl OrgAccess {
             .chain(changeset.default_role_id)
             .collect();
         let roles: HashSet<Uuid> = roles::Entity::find()
-            .filter(roles::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(roles::Column::Id.is_in(role_ids))
             .all(conn)
             .await?
@@ -239,7 +240,7 @@ impl OrgAccess {
             HashSet::new()
         } else {
             locations::Entity::find()
-                .filter(locations::Column::PracticeId.eq(practice.as_uuid()))
+                .in_practice(practice)
                 .filter(locations::Column::Id.is_in(location_ids))
                 .filter(locations::Column::Archived.eq(false))
                 .all(conn)
@@ -250,7 +251,7 @@ impl OrgAccess {
         };
         // The current memberships of the pairs named, and their location limits.
         let rows = memberships::Entity::find()
-            .filter(memberships::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(memberships::Column::OrganisationId.is_in(organisations.keys().copied()))
             .filter(memberships::Column::StaffId.is_in(staff_ids.iter().map(|s| s.as_uuid())))
             .filter(memberships::Column::Status.is_in(MembershipStatus::CURRENT))
@@ -514,7 +515,7 @@ impl OrgAccess {
     pub async fn my_org_invitations(&self, caller: &UserCaller) -> Result<Vec<Membership>, Error> {
         let acting = self.acting(caller).await?;
         let rows = memberships::Entity::find()
-            .filter(memberships::Column::PracticeId.eq(caller.practice_id.as_uuid()))
+            .in_practice(caller.practice_id)
             .filter(memberships::Column::StaffId.eq(acting.staff_id.as_uuid()))
             .filter(memberships::Column::Status.eq(MembershipStatus::Invited.as_str()))
             .all(&self.0.db)
@@ -537,7 +538,7 @@ impl OrgAccess {
         };
         let (_writing, tx) = self.begin().await?;
         let row = memberships::Entity::find_by_id(membership)
-            .filter(memberships::Column::PracticeId.eq(caller.practice_id.as_uuid()))
+            .in_practice(caller.practice_id)
             .filter(memberships::Column::StaffId.eq(acting.staff_id.as_uuid()))
             .one(&tx)
             .await?

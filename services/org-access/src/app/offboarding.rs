@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ps_auth::UserCaller;
 use ps_core::{ExistingAccess, PracticeId, StaffId};
+use ps_db::tenancy::InPractice;
 use ps_events::event::{
     Holding, OffboardingCompleted, OffboardingFailed, StaffOffboardingRequested,
 };
@@ -134,7 +135,7 @@ impl OrgAccess {
 
         // The leaver's current memberships, and the replacement's where the leaver has access.
         let mut leaver_rows = memberships::Entity::find()
-            .filter(memberships::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(memberships::Column::StaffId.eq(leaver_id.as_uuid()))
             .filter(memberships::Column::Status.is_in(MembershipStatus::CURRENT));
         if lock {
@@ -142,7 +143,7 @@ impl OrgAccess {
         }
         let leaver_rows = leaver_rows.all(conn).await?;
         let replacement_rows: HashMap<Uuid, memberships::Model> = memberships::Entity::find()
-            .filter(memberships::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(memberships::Column::StaffId.eq(replacement_id.as_uuid()))
             .filter(memberships::Column::Status.is_in(MembershipStatus::CURRENT))
             .filter(
@@ -201,7 +202,7 @@ impl OrgAccess {
             .chain(workflows.values().map(|w| w.organisation_id))
             .collect();
         let organisation_names: HashMap<Uuid, String> = organisations::Entity::find()
-            .filter(organisations::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(organisations::Column::Id.is_in(organisation_ids))
             .all(conn)
             .await?
@@ -209,7 +210,7 @@ impl OrgAccess {
             .map(|o| (o.id, o.name))
             .collect();
         let role_names: HashMap<Uuid, String> = roles::Entity::find()
-            .filter(roles::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .all(conn)
             .await?
             .into_iter()
@@ -217,7 +218,7 @@ impl OrgAccess {
             .collect();
         let mut permissions: HashMap<Uuid, HashSet<String>> = HashMap::new();
         for row in role_permissions::Entity::find()
-            .filter(role_permissions::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .all(conn)
             .await?
         {
@@ -234,7 +235,7 @@ impl OrgAccess {
             HashMap::new()
         } else {
             memberships::Entity::find()
-                .filter(memberships::Column::PracticeId.eq(practice.as_uuid()))
+                .in_practice(practice)
                 .filter(memberships::Column::StaffId.eq(replacement_id.as_uuid()))
                 .filter(memberships::Column::Status.eq(MembershipStatus::Active.as_str()))
                 .all(conn)
@@ -352,7 +353,7 @@ impl OrgAccess {
                 Expr::value(MembershipStatus::Revoked.as_str()),
             )
             .col_expr(memberships::Column::StatusChangedAt, Expr::value(at))
-            .filter(memberships::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(memberships::Column::StaffId.eq(leaver_id.as_uuid()))
             .filter(memberships::Column::Status.is_in(MembershipStatus::CURRENT))
             .exec(tx)
@@ -424,7 +425,7 @@ impl OrgAccess {
         //    a quadratic nested loop on PostgreSQL before the table has statistics.
         let theirs = Alias::new("theirs");
         step_approvers::Entity::delete_many()
-            .filter(step_approvers::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(step_approvers::Column::StaffId.eq(leaver_id.as_uuid()))
             .filter(Expr::exists(
                 Query::select()
@@ -447,7 +448,7 @@ impl OrgAccess {
                 step_approvers::Column::StaffId,
                 Expr::value(replacement_id.as_uuid()),
             )
-            .filter(step_approvers::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(step_approvers::Column::StaffId.eq(leaver_id.as_uuid()))
             .exec(tx)
             .await?;

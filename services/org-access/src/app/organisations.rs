@@ -2,6 +2,7 @@
 
 use ps_auth::UserCaller;
 use ps_core::{Page, PageRequest, PracticeId, TitleText};
+use ps_db::tenancy::InPractice;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -45,7 +46,7 @@ impl OrgAccess {
         id: Uuid,
     ) -> Result<organisations::Model, Error> {
         organisations::Entity::find_by_id(id)
-            .filter(organisations::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .one(conn)
             .await?
             .ok_or(Error::NotFound("organisation"))
@@ -200,8 +201,7 @@ impl OrgAccess {
         page: PageRequest,
     ) -> Result<Page<Organisation>, Error> {
         self.acting(caller).await?;
-        let mut select = organisations::Entity::find()
-            .filter(organisations::Column::PracticeId.eq(caller.practice_id.as_uuid()));
+        let mut select = organisations::Entity::find().in_practice(caller.practice_id);
         if let Some(query) = query {
             select =
                 select.filter(organisations::Column::NameKey.like(ps_db::like_containing(&query)));

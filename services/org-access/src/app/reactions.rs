@@ -5,6 +5,7 @@
 //! An offboarding request hands the leaver's work over ([`super::offboarding`]).
 
 use ps_core::PracticeId;
+use ps_db::tenancy::InPractice;
 use ps_events::{Event, Payload};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
@@ -61,7 +62,7 @@ impl OrgAccess {
         staff: ps_core::StaffId,
     ) -> Result<(), Error> {
         let current = memberships::Entity::find()
-            .filter(memberships::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(memberships::Column::StaffId.eq(staff.as_uuid()))
             .filter(memberships::Column::Status.is_in(MembershipStatus::CURRENT))
             .all(tx)

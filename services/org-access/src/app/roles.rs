@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use ps_auth::UserCaller;
 use ps_core::{PracticeId, TitleText};
+use ps_db::tenancy::InPractice;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
@@ -76,7 +77,7 @@ impl OrgAccess {
     ) -> Result<roles::Model, Error> {
         self.ensure_built_in_roles(conn, practice).await?;
         roles::Entity::find_by_id(id)
-            .filter(roles::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .one(conn)
             .await?
             .ok_or(Error::NotFound("role"))
@@ -135,7 +136,7 @@ impl OrgAccess {
         self.ensure_built_in_roles(&self.0.db, caller.practice_id)
             .await?;
         let rows = roles::Entity::find()
-            .filter(roles::Column::PracticeId.eq(caller.practice_id.as_uuid()))
+            .in_practice(caller.practice_id)
             .order_by_desc(roles::Column::BuiltIn)
             .order_by_asc(roles::Column::NameKey)
             .all(&self.0.db)
@@ -211,7 +212,7 @@ impl OrgAccess {
             |id| async move {
                 self.acting(caller).await?;
                 let row = roles::Entity::find_by_id(id)
-                    .filter(roles::Column::PracticeId.eq(caller.practice_id.as_uuid()))
+                    .in_practice(caller.practice_id)
                     .one(&self.0.db)
                     .await?
                     .ok_or(Error::NotFound("role"))?;

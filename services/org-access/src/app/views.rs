@@ -2,6 +2,7 @@
 
 use ps_auth::UserCaller;
 use ps_core::{Page, PageRequest, StaffId};
+use ps_db::tenancy::InPractice;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
@@ -23,7 +24,7 @@ impl OrgAccess {
         self.organisation_row(&self.0.db, caller.practice_id, organisation)
             .await?;
         let mut select = memberships::Entity::find()
-            .filter(memberships::Column::PracticeId.eq(caller.practice_id.as_uuid()))
+            .in_practice(caller.practice_id)
             .filter(memberships::Column::OrganisationId.eq(organisation));
         if !include_history {
             select = select.filter(memberships::Column::Status.is_in(MembershipStatus::CURRENT));
@@ -62,7 +63,7 @@ impl OrgAccess {
             return Err(Error::NotFound("staff member"));
         }
         let mut select = memberships::Entity::find()
-            .filter(memberships::Column::PracticeId.eq(caller.practice_id.as_uuid()))
+            .in_practice(caller.practice_id)
             .filter(memberships::Column::StaffId.eq(staff.as_uuid()));
         if !include_history {
             select = select.filter(memberships::Column::Status.is_in(MembershipStatus::CURRENT));
@@ -84,7 +85,7 @@ impl OrgAccess {
                     .to(workflow_steps::Column::Id)
                     .into(),
             )
-            .filter(step_approvers::Column::PracticeId.eq(caller.practice_id.as_uuid()))
+            .in_practice(caller.practice_id)
             .filter(step_approvers::Column::StaffId.eq(staff.as_uuid()))
             .into_tuple()
             .all(&self.0.db)
@@ -134,8 +135,7 @@ impl OrgAccess {
     ) -> Result<Page<AccessAuditEvent>, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&MANAGERS, "reading the access audit log")?;
-        let mut select = access_audit::Entity::find()
-            .filter(access_audit::Column::PracticeId.eq(caller.practice_id.as_uuid()));
+        let mut select = access_audit::Entity::find().in_practice(caller.practice_id);
         if let Some(organisation) = organisation {
             select = select.filter(access_audit::Column::OrganisationId.eq(organisation));
         }

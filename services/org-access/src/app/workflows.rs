@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use ps_auth::UserCaller;
 use ps_core::{FieldViolation, Invalid, PracticeId, StaffId, TitleText};
+use ps_db::tenancy::InPractice;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, Set,
@@ -186,7 +187,7 @@ impl OrgAccess {
         id: Uuid,
     ) -> Result<workflows::Model, Error> {
         workflows::Entity::find_by_id(id)
-            .filter(workflows::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .one(conn)
             .await?
             .ok_or(Error::NotFound("workflow"))
@@ -302,7 +303,7 @@ impl OrgAccess {
         self.organisation_row(&self.0.db, caller.practice_id, organisation)
             .await?;
         let rows = workflows::Entity::find()
-            .filter(workflows::Column::PracticeId.eq(caller.practice_id.as_uuid()))
+            .in_practice(caller.practice_id)
             .filter(workflows::Column::OrganisationId.eq(organisation))
             .order_by_asc(workflows::Column::Id)
             .all(&self.0.db)

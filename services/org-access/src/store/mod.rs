@@ -1,4 +1,5 @@
-//! Org-access's tables. Every query takes the practice id. Who is staff where lives in the
+//! Org-access's tables. Every query is narrowed to the practice with [`ps_db::tenancy`]'s
+//! `in_practice` (the `tenanted!` list below). Who is staff where lives in the
 //! shared roster table ([`ps_roster`]); the practice's locations in [`locations`], kept from
 //! staff-directory's events.
 
@@ -162,3 +163,20 @@ entity!(locations, "locations",
     pub archived: bool,
     pub changed_at: DateTimeUtc,
 });
+
+// Every table holds one practice's rows: queries narrow to it with `InPractice::in_practice`.
+ps_db::tenanted!(
+    organisations,
+    workflows,
+    workflow_steps,
+    step_approvers,
+    roles,
+    role_permissions,
+    memberships,
+    membership_locations,
+    org_invitations,
+    access_changes,
+    access_audit,
+    access_settings,
+    locations,
+);

@@ -2,6 +2,7 @@
 
 use ps_auth::UserCaller;
 use ps_core::{LocationId, Page, PageRequest, PracticeRole, StaffId};
+use ps_db::tenancy::InPractice;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Directory;
@@ -22,8 +23,7 @@ impl Directory {
             &[PracticeRole::AccountOwner, PracticeRole::AccountManager],
             "reading the audit log",
         )?;
-        let mut query = audit_events::Entity::find()
-            .filter(audit_events::Column::PracticeId.eq(caller.practice_id.as_uuid()));
+        let mut query = audit_events::Entity::find().in_practice(caller.practice_id);
         if let Some(staff) = about {
             query = query.filter(audit_events::Column::TargetStaffId.eq(staff.as_uuid()));
         }

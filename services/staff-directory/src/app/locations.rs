@@ -2,6 +2,7 @@
 
 use ps_auth::UserCaller;
 use ps_core::{LocationId, PracticeId, PracticeRole, TitleText};
+use ps_db::tenancy::InPractice;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, Set, TransactionTrait,
@@ -57,7 +58,7 @@ impl Directory {
         id: LocationId,
     ) -> Result<locations::Model, Error> {
         locations::Entity::find_by_id(id.as_uuid())
-            .filter(locations::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .one(tx)
             .await?
             .ok_or(Error::NotFound("location"))
@@ -209,8 +210,7 @@ impl Directory {
         include_archived: bool,
     ) -> Result<Vec<Location>, Error> {
         self.acting(caller).await?;
-        let mut query = locations::Entity::find()
-            .filter(locations::Column::PracticeId.eq(caller.practice_id.as_uuid()));
+        let mut query = locations::Entity::find().in_practice(caller.practice_id);
         if !include_archived {
             query = query.filter(locations::Column::ArchivedAt.is_null());
         }

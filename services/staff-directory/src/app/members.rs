@@ -5,6 +5,7 @@ use ps_auth::UserCaller;
 use ps_core::{
     LocationId, Page, PageRequest, PracticeId, PracticeRole, RequestKey, StaffId, UserId,
 };
+use ps_db::tenancy::InPractice;
 use ps_events::Actor;
 use ps_events::Payload;
 use ps_events::event::{
@@ -79,7 +80,7 @@ impl Directory {
             return Ok(());
         }
         let found = locations::Entity::find()
-            .filter(locations::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(locations::Column::Id.is_in(ids.iter().map(|l| l.as_uuid())))
             .filter(locations::Column::ArchivedAt.is_null())
             .count(conn)
@@ -470,7 +471,7 @@ impl Directory {
 
     async fn staff_in(&self, practice: PracticeId, id: StaffId) -> Result<StaffMember, Error> {
         let row = staff_members::Entity::find_by_id(id.as_uuid())
-            .filter(staff_members::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .one(&self.0.db)
             .await?
             .ok_or(Error::NotFound("staff member"))?;
@@ -848,7 +849,7 @@ impl Directory {
                 staff_members::Column::InvitationFailure,
                 Expr::value(Some(reason.clone())),
             )
-            .filter(staff_members::Column::PracticeId.eq(practice_id.as_uuid()))
+            .in_practice(practice_id)
             .filter(staff_members::Column::Id.eq(staff_id.as_uuid()))
             .filter(staff_members::Column::Status.eq(StaffStatus::Pending.as_str()))
             .filter(staff_members::Column::LastInvitedAt.lte(failed.requested_at))
@@ -891,7 +892,7 @@ impl Directory {
                 staff_members::Column::StatusChangedAt,
                 Expr::value(self.now()),
             )
-            .filter(staff_members::Column::PracticeId.eq(practice_id.as_uuid()))
+            .in_practice(practice_id)
             .filter(staff_members::Column::Id.eq(staff_id.as_uuid()))
             .filter(staff_members::Column::Status.eq(StaffStatus::Pending.as_str()))
             .exec(tx)

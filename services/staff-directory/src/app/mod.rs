@@ -20,6 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ps_auth::UserCaller;
 use ps_core::{Email, LocationId, PracticeId, PracticeRole, SharedClock, StaffId, UserId};
+use ps_db::tenancy::InPractice;
 use ps_events::{Actor, Event, OutboxWaker, Payload, outbox};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -144,7 +145,7 @@ impl Directory {
 
     async fn acting(&self, caller: &UserCaller) -> Result<Acting, Error> {
         let row = staff_members::Entity::find()
-            .filter(staff_members::Column::PracticeId.eq(caller.practice_id.as_uuid()))
+            .in_practice(caller.practice_id)
             .filter(staff_members::Column::UserId.eq(caller.user_id.as_uuid()))
             .filter(staff_members::Column::Status.eq(StaffStatus::Active.as_str()))
             .one(&self.0.db)
@@ -190,7 +191,7 @@ impl Directory {
         id: StaffId,
     ) -> Result<staff_members::Model, Error> {
         staff_members::Entity::find_by_id(id.as_uuid())
-            .filter(staff_members::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .lock_exclusive()
             .one(tx)
             .await?

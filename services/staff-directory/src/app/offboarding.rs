@@ -8,6 +8,7 @@ use ps_core::{
     Email, ExistingAccess, FieldViolation, OffboardingCounts, Page, PageRequest, PersonName,
     PracticeId, PracticeRole, StaffId, UserId,
 };
+use ps_db::tenancy::InPractice;
 use ps_events::event::{
     OffboardingCompleted, OffboardingFailed, OffboardingParty, StaffOffboardingRequested,
     StatusBefore,
@@ -135,7 +136,7 @@ impl Directory {
         self.lock_practice(&tx, practice).await?;
         let leaver = self.member_for_update(&tx, practice, leaver_id).await?;
         let replacement = staff_members::Entity::find_by_id(replacement_id.as_uuid())
-            .filter(staff_members::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .lock_exclusive()
             .one(&tx)
             .await?
@@ -155,7 +156,7 @@ impl Directory {
         // A member still receiving someone else's work cannot leave before that handover
         // ends: it would arrive after theirs and land on someone who is gone.
         let incoming = offboardings::Entity::find()
-            .filter(offboardings::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(offboardings::Column::ReplacementId.eq(leaver_id.as_uuid()))
             .filter(offboardings::Column::Status.eq(OffboardingStatus::Requested.as_str()))
             .count(&tx)
@@ -248,7 +249,7 @@ impl Directory {
         let acting = self.acting(caller).await?;
         acting.require(&STAFF_MANAGERS, "following offboardings")?;
         let row = offboardings::Entity::find_by_id(id)
-            .filter(offboardings::Column::PracticeId.eq(caller.practice_id.as_uuid()))
+            .in_practice(caller.practice_id)
             .one(&self.0.db)
             .await?
             .ok_or(Error::NotFound("offboarding"))?;
@@ -264,8 +265,7 @@ impl Directory {
     ) -> Result<Page<Offboarding>, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&STAFF_MANAGERS, "following offboardings")?;
-        let mut query = offboardings::Entity::find()
-            .filter(offboardings::Column::PracticeId.eq(caller.practice_id.as_uuid()));
+        let mut query = offboardings::Entity::find().in_practice(caller.practice_id);
         if let Some(leaver) = leaver {
             query = query.filter(offboardings::Column::LeaverId.eq(leaver.as_uuid()));
         }
@@ -326,7 +326,7 @@ impl Directory {
             _ => return Ok(()),
         };
         let Some(row) = offboardings::Entity::find_by_id(id)
-            .filter(offboardings::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(offboardings::Column::Status.eq(OffboardingStatus::Requested.as_str()))
             .one(tx)
             .await?
@@ -357,7 +357,7 @@ impl Directory {
                 staff_members::Column::StatusChangedAt,
                 Expr::value(self.now()),
             )
-            .filter(staff_members::Column::PracticeId.eq(practice.as_uuid()))
+            .in_practice(practice)
             .filter(staff_members::Column::Id.eq(leaver.as_uuid()))
             .filter(staff_members::Column::Status.eq(StaffStatus::Offboarding.as_str()))
             .exec(tx)

@@ -176,3 +176,13 @@ pub mod offboardings {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+// Every table but practices holds one practice's rows: queries narrow to it with
+// `InPractice::in_practice`.
+ps_db::tenanted!(
+    locations,
+    staff_members,
+    staff_locations,
+    audit_events,
+    offboardings
+);
