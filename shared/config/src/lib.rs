@@ -110,8 +110,28 @@ pub enum LogFormat {
     Json,
 }
 
-/// Replaces the password of a `scheme://user:password@host` URL with `***`.
+/// Replaces the password of a `scheme://user:password@host` URL with `***`; in a list of
+/// URLs separated by commas (a broker cluster's nodes), each one's.
 pub fn redact_url(url: &str) -> String {
+    // A new URL starts only where a part holds a scheme, so a comma inside a password stays
+    // inside its URL (and is redacted with it).
+    let mut urls: Vec<String> = Vec::new();
+    for part in url.split(',') {
+        match urls.last_mut() {
+            Some(last) if !part.contains("://") => {
+                last.push(',');
+                last.push_str(part);
+            }
+            _ => urls.push(part.to_owned()),
+        }
+    }
+    urls.iter()
+        .map(|u| redact_one_url(u))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn redact_one_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -193,6 +213,23 @@ mod tests {
         assert!(printed.contains("postgres://app:***@db/x"), "{printed}");
         // Serialising outside `redacted_toml` keeps the value (figment's defaults need it).
         assert!(toml::to_string(&sample).expect("toml").contains("s3cret"));
+    }
+
+    #[test]
+    fn every_node_of_a_url_list_is_redacted() {
+        assert_eq!(
+            redact_url("amqp://ps:one@r0:5672/%2f, amqp://ps:two@r1:5672/%2f,amqp://r2/%2f"),
+            "amqp://ps:***@r0:5672/%2f, amqp://ps:***@r1:5672/%2f,amqp://r2/%2f"
+        );
+        assert_eq!(
+            redact_url("postgres://app:pw@db/x"),
+            "postgres://app:***@db/x"
+        );
+        // A comma in a password does not split the URL.
+        assert_eq!(
+            redact_url("postgres://app:p,w@db/x"),
+            "postgres://app:***@db/x"
+        );
     }
 
     #[test]

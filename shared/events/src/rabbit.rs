@@ -51,9 +51,10 @@ use crate::topology::{ConsumerName, Names};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RabbitSettings {
     /// `amqp://user:password@host:5672/vhost` (`%2f` is the default vhost); for a cluster, the
-    /// URIs of its nodes separated by commas. Every connection tries them in turn, starting
-    /// with the node after the one the previous connection used, so connections spread over
-    /// the nodes and one that went away is left for the next.
+    /// URIs of its nodes separated by commas (`%2C` for a comma inside a password is safest).
+    /// Each connection starts one node further along the list than the previous connection
+    /// did and tries the others in turn, so connections spread over the nodes and a node
+    /// that went away costs one refused attempt.
     pub url: String,
     /// `classic` (one node holds each queue: the embedded default and single-node brokers) or
     /// `quorum` (replicated over the cluster's nodes, for clusters). A queue cannot change
@@ -131,11 +132,22 @@ impl RabbitSettings {
         Names::new(self.exchange.clone())
     }
 
-    /// The broker nodes [`url`](Self::url) names, in the order given.
+    /// The broker nodes [`url`](Self::url) names, in the order given. A new URI starts only at
+    /// a comma followed by a scheme (`amqp://`, `amqps://`), so a comma inside a password
+    /// does not split its URI.
     pub fn nodes(&self) -> Vec<&str> {
-        self.url
-            .split(',')
-            .map(str::trim)
+        let mut nodes: Vec<&str> = Vec::new();
+        let mut start = 0;
+        for (at, _) in self.url.match_indices(',') {
+            if self.url[at + 1..].trim_start().starts_with("amqp") {
+                nodes.push(&self.url[start..at]);
+                start = at + 1;
+            }
+        }
+        nodes.push(&self.url[start..]);
+        nodes
+            .into_iter()
+            .map(|node| node.trim().trim_end_matches(',').trim())
             .filter(|node| !node.is_empty())
             .collect()
     }
@@ -1018,6 +1030,10 @@ mod tests {
         assert_eq!(
             RabbitSettings::new("amqp://a/%2f").nodes(),
             ["amqp://a/%2f"]
+        );
+        assert_eq!(
+            RabbitSettings::new("amqp://u:p,w@a/%2f,amqps://u:x@b/%2f").nodes(),
+            ["amqp://u:p,w@a/%2f", "amqps://u:x@b/%2f"]
         );
     }
 
