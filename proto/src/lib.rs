@@ -20,6 +20,17 @@ pub mod events {
 pub mod identity {
     pub mod v1 {
         tonic::include_proto!("identity.v1");
+
+        /// Sent as an error detail (in google.rpc.Status's details): named, so
+        /// `prost_types::Any` packs it and finds it by its type URL.
+        impl prost::Name for PracticeChoices {
+            const NAME: &'static str = "PracticeChoices";
+            const PACKAGE: &'static str = "identity.v1";
+
+            fn type_url() -> String {
+                format!("type.googleapis.com/{}", Self::full_name())
+            }
+        }
     }
 }
 

@@ -1103,16 +1103,10 @@ pub fn mails_in(dir: &Path, email: &str) -> Vec<Mail> {
 /// The practices a refused sign-in offers (identity.v1.PracticeChoices in the status details):
 /// (name, role) of each, in the order given; empty when the status carries none.
 pub fn practice_choices(status: &tonic::Status) -> Vec<(String, i32)> {
-    use prost::Message;
-    let Ok(details) = tonic_types::pb::Status::decode(status.details()) else {
-        return Vec::new();
-    };
-    details
-        .details
-        .iter()
-        .filter(|any| any.type_url == "type.googleapis.com/identity.v1.PracticeChoices")
-        .filter_map(|any| identity::PracticeChoices::decode(any.value.as_slice()).ok())
-        .flat_map(|choices| choices.practices)
+    ps_grpc::status::detail::<identity::PracticeChoices>(status)
+        .map(|choices| choices.practices)
+        .unwrap_or_default()
+        .into_iter()
         .map(|p| (p.practice_name, p.practice_role))
         .collect()
 }

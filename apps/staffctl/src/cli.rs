@@ -651,13 +651,12 @@ fn practice_choices(status: &tonic::Status) -> Option<Vec<identity::MyPractice>>
     if status.code() != tonic::Code::InvalidArgument {
         return None;
     }
-    let details = tonic_types::pb::Status::decode(status.details()).ok()?;
-    let any = details
+    tonic_types::pb::Status::decode(status.details())
+        .ok()?
         .details
         .iter()
-        .find(|any| any.type_url.ends_with("/identity.v1.PracticeChoices"))?;
-    let choices = identity::PracticeChoices::decode(any.value.as_slice()).ok()?;
-    Some(choices.practices)
+        .find_map(|any| any.to_msg::<identity::PracticeChoices>().ok())
+        .map(|choices| choices.practices)
 }
 
 /// Where a script signs in without `--practice` to an account active in several.

@@ -6,6 +6,9 @@ use tonic::Status;
 use crate::domain::MyPractice;
 use crate::passwords::HashError;
 
+/// Why a sign-in to an account active in several practices must name one.
+const SEVERAL_PRACTICES: &str = "is required: this account is active in several practices";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -34,7 +37,7 @@ pub enum Error {
     NoActivePractice,
     /// The password was right, but the account is active in several practices and the
     /// sign-in named none: these are the ones to choose from.
-    #[error("is required: this account is active in several practices")]
+    #[error("{SEVERAL_PRACTICES}")]
     PracticeRequired(Vec<MyPractice>),
     #[error("the session has ended; sign in again")]
     SessionEnded,
@@ -92,7 +95,7 @@ impl From<Error> for Status {
             Error::PracticeRequired(practices) => {
                 let invalid = Invalid::from(ps_core::FieldViolation::new(
                     "practice_id",
-                    "is required: this account is active in several practices",
+                    SEVERAL_PRACTICES,
                 ));
                 let choices = ps_proto::identity::v1::PracticeChoices {
                     practices: practices
@@ -100,11 +103,7 @@ impl From<Error> for Status {
                         .map(crate::grpc::my_practice)
                         .collect(),
                 };
-                ps_grpc::status::with_detail(
-                    ps_grpc::status::invalid_argument(&invalid),
-                    "identity.v1.PracticeChoices",
-                    &choices,
-                )
+                ps_grpc::status::with_detail(ps_grpc::status::invalid_argument(&invalid), &choices)
             }
             Error::Busy(retry_after) => {
                 ps_grpc::status::resource_exhausted(err.to_string(), retry_after)

@@ -17,7 +17,7 @@ use crate::app::entry;
 use crate::domain::{
     AccessAuditEvent, AccessChange, AccessChangeResult, AccessQuery, Changeset, Decision,
     DecisionReason, HandoverAction, Membership, MembershipStatus, OffboardingPlan, Organisation,
-    Role, StepAction, StepInput, Workflow, parse_permission, parse_request_id,
+    Role, StaffAccess, StepAction, StepInput, Workflow, parse_permission, parse_request_id,
 };
 use crate::error::Error;
 
@@ -391,4 +391,23 @@ pub(crate) fn explain_request(
         &req.permission,
         &req.location_id,
     )
+}
+
+pub(crate) fn staff_access(access: StaffAccess) -> pb::StaffAccess {
+    pb::StaffAccess {
+        staff_id: access.staff_id.to_string(),
+        memberships: access.memberships.into_iter().map(membership).collect(),
+        steps: access
+            .steps
+            .into_iter()
+            .map(|s| pb::StepAssignment {
+                workflow_id: s.workflow_id.to_string(),
+                workflow_name: s.workflow_name,
+                organisation_id: s.organisation_id.to_string(),
+                step_id: s.step_id.to_string(),
+                position: s.position,
+                step_name: s.step_name,
+            })
+            .collect(),
+    }
 }

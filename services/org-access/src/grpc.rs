@@ -14,8 +14,8 @@ use tonic::{Request, Response, Status};
 use crate::app::OrgAccess;
 use crate::convert::{
     access_query, audit_event, changeset, decision, explain_request, id, membership,
-    offboarding_plan, optional_id, organisation, permissions, result, role, steps, user_question,
-    workflow,
+    offboarding_plan, optional_id, organisation, permissions, result, role, staff_access, steps,
+    user_question, workflow,
 };
 use crate::domain::{AccessQuery, CATALOGUE, Decision};
 use crate::error::Error;
@@ -427,22 +427,7 @@ impl OrgAccessService for Api {
             .org_access
             .staff_access(&caller, staff, req.include_history)
             .await?;
-        Ok(Response::new(pb::StaffAccess {
-            staff_id: access.staff_id.to_string(),
-            memberships: access.memberships.into_iter().map(membership).collect(),
-            steps: access
-                .steps
-                .into_iter()
-                .map(|s| pb::StepAssignment {
-                    workflow_id: s.workflow_id.to_string(),
-                    workflow_name: s.workflow_name,
-                    organisation_id: s.organisation_id.to_string(),
-                    step_id: s.step_id.to_string(),
-                    position: s.position,
-                    step_name: s.step_name,
-                })
-                .collect(),
-        }))
+        Ok(Response::new(staff_access(access)))
     }
 
     async fn explain_access(

@@ -110,23 +110,37 @@ pub enum LogFormat {
     Json,
 }
 
-/// Replaces the password of a `scheme://user:password@host` URL with `***`; in a list of
-/// URLs separated by commas (a broker cluster's nodes), each one's.
-pub fn redact_url(url: &str) -> String {
-    // A new URL starts only where a part holds a scheme, so a comma inside a password stays
-    // inside its URL (and is redacted with it).
-    let mut urls: Vec<String> = Vec::new();
-    for part in url.split(',') {
-        match urls.last_mut() {
-            Some(last) if !part.contains("://") => {
-                last.push(',');
-                last.push_str(part);
-            }
-            _ => urls.push(part.to_owned()),
+/// The URLs of a comma-separated list (a broker cluster's nodes), as written. A new URL
+/// starts only at a comma followed by `scheme://`, so a comma inside a password stays inside
+/// its URL; a single URL is a list of one.
+pub fn url_list(text: &str) -> Vec<&str> {
+    let starts_url = |rest: &str| {
+        let rest = rest.trim_start();
+        rest.find("://").is_some_and(|at| {
+            at > 0
+                && rest[..at]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        })
+    };
+    let mut urls = Vec::new();
+    let mut start = 0;
+    for (at, _) in text.match_indices(',') {
+        if starts_url(&text[at + 1..]) {
+            urls.push(&text[start..at]);
+            start = at + 1;
         }
     }
-    urls.iter()
-        .map(|u| redact_one_url(u))
+    urls.push(&text[start..]);
+    urls
+}
+
+/// Replaces the password of a `scheme://user:password@host` URL with `***`; in a list of
+/// URLs ([`url_list`]), each one's.
+pub fn redact_url(url: &str) -> String {
+    url_list(url)
+        .into_iter()
+        .map(redact_one_url)
         .collect::<Vec<_>>()
         .join(",")
 }

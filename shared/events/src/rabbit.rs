@@ -132,20 +132,10 @@ impl RabbitSettings {
         Names::new(self.exchange.clone())
     }
 
-    /// The broker nodes [`url`](Self::url) names, in the order given. A new URI starts only at
-    /// a comma followed by a scheme (`amqp://`, `amqps://`), so a comma inside a password
-    /// does not split its URI.
+    /// The broker nodes [`url`](Self::url) names, in the order given
+    /// ([`ps_config::url_list`]: a comma inside a password does not split its URI).
     pub fn nodes(&self) -> Vec<&str> {
-        let mut nodes: Vec<&str> = Vec::new();
-        let mut start = 0;
-        for (at, _) in self.url.match_indices(',') {
-            if self.url[at + 1..].trim_start().starts_with("amqp") {
-                nodes.push(&self.url[start..at]);
-                start = at + 1;
-            }
-        }
-        nodes.push(&self.url[start..]);
-        nodes
+        ps_config::url_list(&self.url)
             .into_iter()
             .map(|node| node.trim().trim_end_matches(',').trim())
             .filter(|node| !node.is_empty())

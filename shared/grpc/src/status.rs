@@ -49,10 +49,9 @@ pub fn invalid_argument(invalid: &Invalid) -> Status {
     Status::with_error_details(Code::InvalidArgument, summary, details)
 }
 
-/// `status` with one more detail in its google.rpc.Status: `detail`, a message of ours whose
-/// full protobuf name is `full_name` (for example `identity.v1.PracticeChoices`). Clients find
-/// it by that name, as they find google.rpc's own details.
-pub fn with_detail(status: Status, full_name: &str, detail: &impl Message) -> Status {
+/// `status` with one more detail of ours in its google.rpc.Status. Clients find it by its type
+/// name, as they find google.rpc's own details ([`detail`] here).
+pub fn with_detail<M: prost::Name>(status: Status, detail: &M) -> Status {
     let mut details = tonic_types::pb::Status::decode(status.details()).unwrap_or_else(|_| {
         tonic_types::pb::Status {
             code: status.code() as i32,
@@ -61,7 +60,7 @@ pub fn with_detail(status: Status, full_name: &str, detail: &impl Message) -> St
         }
     });
     details.details.push(prost_types::Any {
-        type_url: format!("type.googleapis.com/{full_name}"),
+        type_url: M::type_url(),
         value: detail.encode_to_vec(),
     });
     Status::with_details(
@@ -69,6 +68,15 @@ pub fn with_detail(status: Status, full_name: &str, detail: &impl Message) -> St
         status.message().to_owned(),
         details.encode_to_vec().into(),
     )
+}
+
+/// The first detail of type `M` a status carries, if any.
+pub fn detail<M: prost::Name + Default>(status: &Status) -> Option<M> {
+    tonic_types::pb::Status::decode(status.details())
+        .ok()?
+        .details
+        .iter()
+        .find_map(|any| any.to_msg::<M>().ok())
 }
 
 /// An unexpected failure: logged with its cause, answered with a generic message so no SQL or
