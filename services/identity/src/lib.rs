@@ -7,8 +7,8 @@
 //!   transaction.
 //! - [`passwords`]: argon2id on a bounded blocking pool.
 //! - [`store`]: tables and migrations.
-//! - [`events`]: staff lifecycle events keep memberships and sessions in step.
-//! - [`grpc`]: the gRPC edge (the only module that sees protobuf types).
+//! - [`reactions`]: staff lifecycle events keep memberships and sessions in step.
+//! - [`edge`]: the gRPC edge (the only module that sees protobuf types).
 //! - [`error`]: the error type and its one mapping to gRPC statuses.
 //!
 //! Identity signs access tokens with an Ed25519 key kept in its database and publishes the
@@ -17,10 +17,10 @@
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod edge;
 pub mod error;
-pub mod events;
-pub mod grpc;
 pub mod passwords;
+pub mod reactions;
 pub mod store;
 
 use std::sync::Arc;
@@ -146,16 +146,16 @@ pub async fn start(
             StartError::Config(format!("PS_PRODUCT_ACCOUNTS__NOTIFICATION_SECRET: {e}"))
         })?;
     }
-    let public = ps_grpc::with_message_limits!(IdentityServiceServer::new(grpc::Api {
+    let public = ps_grpc::with_message_limits!(IdentityServiceServer::new(edge::Api {
         identity: identity.clone(),
     }));
-    let internal = ps_grpc::with_message_limits!(IdentityInternalServiceServer::new(grpc::Api {
+    let internal = ps_grpc::with_message_limits!(IdentityInternalServiceServer::new(edge::Api {
         identity: identity.clone(),
     }));
-    let operator = ps_grpc::with_message_limits!(IdentityOperatorServiceServer::new(grpc::Api {
+    let operator = ps_grpc::with_message_limits!(IdentityOperatorServiceServer::new(edge::Api {
         identity: identity.clone(),
     }));
-    let accounts = ps_grpc::with_message_limits!(ServiceAccountServiceServer::new(grpc::Api {
+    let accounts = ps_grpc::with_message_limits!(ServiceAccountServiceServer::new(edge::Api {
         identity: identity.clone(),
     }));
     let resets = tokio::spawn(identity.clone().run_reset_requests(env.shutdown.clone()));
@@ -166,7 +166,7 @@ pub async fn start(
             health_names: HEALTH_NAMES,
             db: db.clone(),
             waker,
-            handler: Some(Arc::new(events::Handler(identity.clone()))),
+            handler: Some(Arc::new(reactions::Handler(identity.clone()))),
             add_routes: Box::new(move |routes| {
                 routes
                     .add_service(public)

@@ -1,23 +1,23 @@
 //! Notification: turns events into e-mails and keeps a delivery log.
 //!
-//! - [`events`] / [`app`]: an event is applied by queuing a delivery in the same transaction
+//! - [`reactions`] / [`app`]: an event is applied by queuing a delivery in the same transaction
 //!   that records the event id; a mailer task sends queued deliveries and records the outcome.
 //! - [`links`]: e-mails with a single-use link store no link; the mailer mints it at send time
 //!   through the [`links::LinkIssuer`] port ([`identity_client`] is identity over gRPC).
 //! - [`templates`]: the e-mails (text and HTML); [`mail`]: SMTP or a folder of `.eml` files.
-//! - [`store`]: tables and migrations; [`grpc`]: the edge; [`error`]: the error mapping.
+//! - [`store`]: tables and migrations; [`edge`]: the edge; [`error`]: the error mapping.
 //!
 //! A crash between sending and recording re-sends the same e-mail with the same Message-ID
 //! (and, in the folder, to the same file name), so it is never a second, different e-mail.
 
 pub mod app;
 pub mod config;
+pub mod edge;
 pub mod error;
-pub mod events;
-pub mod grpc;
 pub mod identity_client;
 pub mod links;
 pub mod mail;
+pub mod reactions;
 pub mod store;
 pub mod templates;
 
@@ -73,7 +73,7 @@ pub async fn start(
     );
     let keys = RemoteJwks::new(&config.common.identity_url, &config.common.client_tls)
         .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
-    let api = ps_grpc::with_message_limits!(NotificationServiceServer::new(grpc::Api {
+    let api = ps_grpc::with_message_limits!(NotificationServiceServer::new(edge::Api {
         notifications: notifications.clone(),
     }));
     let mailer_task = tokio::spawn(notifications.clone().run_mailer(env.shutdown.clone()));
@@ -83,7 +83,7 @@ pub async fn start(
             health_names: HEALTH_NAMES,
             db,
             waker,
-            handler: Some(Arc::new(events::Handler(notifications))),
+            handler: Some(Arc::new(reactions::Handler(notifications))),
             add_routes: Box::new(move |routes| routes.add_service(api)),
             policy: AccessPolicy::new(),
             keys: Arc::new(keys),

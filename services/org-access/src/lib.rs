@@ -2,17 +2,17 @@
 //!
 //! - [`domain`]: the permission catalogue, built-in roles, memberships, changesets, decisions.
 //! - [`app`]: the use cases ([`app::OrgAccess`]), authorised from the roster.
-//! - [`events`]: keeps the roster ([`ps_roster`]) of staff status, role and locations current
+//! - [`reactions`]: keeps the roster ([`ps_roster`]) of staff status, role and locations current
 //!   from events, so authorisation never calls another service.
-//! - [`store`]: tables and migrations; [`grpc`]: the edge; [`error`]: the error mapping.
+//! - [`store`]: tables and migrations; [`edge`]: the edge; [`error`]: the error mapping.
 
 pub mod app;
 pub mod config;
 mod convert;
 pub mod domain;
+pub mod edge;
 pub mod error;
-pub mod events;
-pub mod grpc;
+pub mod reactions;
 pub mod store;
 
 use std::sync::Arc;
@@ -53,11 +53,11 @@ pub async fn start(
     let org_access = app::OrgAccess::new(db.clone(), env.clock.clone(), waker.clone());
     let keys = RemoteJwks::new(&config.common.identity_url, &config.common.client_tls)
         .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
-    let api = ps_grpc::with_message_limits!(OrgAccessServiceServer::new(grpc::Api {
+    let api = ps_grpc::with_message_limits!(OrgAccessServiceServer::new(edge::Api {
         org_access: org_access.clone(),
     }));
     let authorization =
-        ps_grpc::with_message_limits!(OrgAccessAuthorizationServiceServer::new(grpc::Api {
+        ps_grpc::with_message_limits!(OrgAccessAuthorizationServiceServer::new(edge::Api {
             org_access: org_access.clone(),
         }));
     ps_service::launch(
@@ -66,7 +66,7 @@ pub async fn start(
             health_names: HEALTH_NAMES,
             db,
             waker,
-            handler: Some(Arc::new(events::Handler(org_access))),
+            handler: Some(Arc::new(reactions::Handler(org_access))),
             add_routes: Box::new(move |routes| routes.add_service(api).add_service(authorization)),
             policy: access_policy(),
             keys: Arc::new(keys),

@@ -1,6 +1,6 @@
 //! The edge's conversions: requests (and their fields) into domain values, reporting every
 //! field violation at once, and domain values into `staff.v1` messages. The handlers in
-//! [`crate::grpc`] call these and the use cases, nothing else.
+//! [`crate::edge`] call these and the use cases, nothing else.
 
 use ps_core::{
     FieldViolation, Invalid, LocationId, PersonName, StaffId, Violations, validation::checked,

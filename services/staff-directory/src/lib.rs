@@ -4,9 +4,9 @@
 //! - [`app`]: the use cases ([`app::Directory`]), each scoped by the caller's practice, each
 //!   writing its audit entry and event in the same transaction.
 //! - [`certificate`]: the certificate PDF.
-//! - [`events`]: reactions to identity's invitation answers.
+//! - [`reactions`]: reactions to identity's invitation answers.
 //! - [`store`]: tables and migrations.
-//! - [`grpc`]: the gRPC edge; [`error`]: the error type and its mapping.
+//! - [`edge`]: the gRPC edge; [`error`]: the error type and its mapping.
 //!
 //! A practice is created by an operator (CreatePractice, operator credential), which invites
 //! its Account Owner; from then on staff managers invite others. Members stay Pending until
@@ -17,9 +17,9 @@ pub mod certificate;
 pub mod config;
 mod convert;
 pub mod domain;
+pub mod edge;
 pub mod error;
-pub mod events;
-pub mod grpc;
+pub mod reactions;
 pub mod store;
 
 use std::sync::Arc;
@@ -74,11 +74,11 @@ pub async fn start(
     );
     let keys = RemoteJwks::new(&config.common.identity_url, &config.common.client_tls)
         .map_err(|e| StartError::Config(format!("identity_url: {e}")))?;
-    let api = ps_grpc::with_message_limits!(StaffDirectoryServiceServer::new(grpc::Api {
+    let api = ps_grpc::with_message_limits!(StaffDirectoryServiceServer::new(edge::Api {
         directory: directory.clone(),
     }));
     let internal =
-        ps_grpc::with_message_limits!(StaffDirectoryInternalServiceServer::new(grpc::Api {
+        ps_grpc::with_message_limits!(StaffDirectoryInternalServiceServer::new(edge::Api {
             directory: directory.clone(),
         }));
     ps_service::launch(
@@ -87,7 +87,7 @@ pub async fn start(
             health_names: HEALTH_NAMES,
             db,
             waker,
-            handler: Some(Arc::new(events::Handler(directory))),
+            handler: Some(Arc::new(reactions::Handler(directory))),
             add_routes: Box::new(move |routes| routes.add_service(api).add_service(internal)),
             policy: access_policy(),
             keys: Arc::new(keys),

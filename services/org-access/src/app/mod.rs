@@ -6,7 +6,7 @@
 //! - [`changes`]: access changesets in both directions, settings and invitations.
 //! - [`decide`]: CheckAccess and ExplainAccess.
 //! - [`views`]: who can access what, and the access audit log.
-//! - [`reactions`]: what staff events do to memberships.
+//! - [`staff_events`]: what staff events do to memberships.
 //! - [`offboarding`]: the preview and the handover of a leaver's work.
 
 mod cache;
@@ -14,8 +14,8 @@ mod changes;
 mod decide;
 mod offboarding;
 mod organisations;
-mod reactions;
 mod roles;
+mod staff_events;
 mod views;
 mod workflows;
 
