@@ -262,6 +262,17 @@ pub struct StaffMember {
     pub certification: Certification,
     /// The latest invitation e-mail could not be delivered (when, and why).
     pub invitation_failure: Option<(DateTime<Utc>, String)>,
+    /// The current reinvite window ([`next_reinvite`]), once reinvited.
+    pub reinvite_window: Option<ReinviteWindow>,
+}
+
+/// The signed-in caller's own membership in the practice, as authorisation needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub id: StaffId,
+    pub name: String,
+    pub email: Email,
+    pub role: PracticeRole,
 }
 
 /// One handover of a leaver's work to a replacement.

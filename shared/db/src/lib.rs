@@ -29,6 +29,19 @@ use sea_orm_migration::MigratorTrait;
 
 pub use sea_orm;
 
+/// A service's database: the pool its store queries through. Use cases hold it and hand it
+/// (or a [`Tx`]) to the store without building queries themselves.
+pub type Db = DatabaseConnection;
+
+/// An open transaction: every write of one use case, committed together with its audit entry
+/// and its outbox event (`tx.commit().await?`), or rolled back when dropped.
+pub type Tx = sea_orm::DatabaseTransaction;
+
+/// Opens a transaction on `db`.
+pub async fn begin(db: &Db) -> Result<Tx, DbErr> {
+    sea_orm::TransactionTrait::begin(db).await
+}
+
 /// How to reach a service's database.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DbSettings {

@@ -1,15 +1,15 @@
 //! Certifications: invitation, recording, and the certificate itself.
 
 use ps_auth::UserCaller;
-use ps_core::{Email, PersonName, PracticeId, PracticeRole, StaffId};
+use ps_core::{PersonName, PracticeId, PracticeRole, StaffId};
 use ps_events::event::{CertificationInvited, CertificationRecorded};
 use ps_events::{Actor, Payload};
-use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionTrait};
 
-use super::Directory;
+use super::{Change, Directory};
 use crate::certificate;
 use crate::domain::{CertificationRecord, CertificationStatus, StaffMember, StaffStatus};
 use crate::error::Error;
+use crate::store;
 
 /// Who records a certification.
 pub enum Recorder<'a> {
@@ -38,7 +38,7 @@ impl Directory {
     ) -> Result<StaffMember, Error> {
         let key = key.as_ref();
         ps_db::idempotency::run_once(
-            &self.0.db,
+            self.db(),
             caller.practice_id.as_uuid(),
             "InviteToCertification",
             key,
@@ -57,50 +57,44 @@ impl Directory {
     ) -> Result<StaffMember, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&PracticeRole::STAFF_MANAGERS, "inviting to certification")?;
-        let tx = self.0.db.begin().await?;
-        let practice = self.practice_row(&tx, caller.practice_id).await?;
-        let row = self.member_for_update(&tx, caller.practice_id, id).await?;
-        if row.status != StaffStatus::Active.as_str() {
+        let tx = self.begin().await?;
+        let practice = store::practices::get(&tx, caller.practice_id).await?;
+        let mut member = self.member_for_update(&tx, caller.practice_id, id).await?;
+        if member.status != StaffStatus::Active {
             return Err(Error::FailedPrecondition(format!(
                 "only Active members can be invited to certification; this member is {}",
-                row.status
+                member.status.as_str()
             )));
         }
-        if row.certification_status == CertificationStatus::Certified.as_str() {
+        if member.certification.status == CertificationStatus::Certified {
             return Err(Error::FailedPrecondition(
                 "this member is already certified".into(),
             ));
         }
-        let before = serde_json::json!({ "certification_status": row.certification_status });
-        let mut active = row.into_active_model();
-        active.certification_status = Set(CertificationStatus::Invited.as_str().to_owned());
-        active.certification_invited_at = Set(Some(self.now()));
-        let row = active.update(&tx).await?;
+        let before =
+            serde_json::json!({ "certification_status": member.certification.status.as_str() });
+        member.certification.status = CertificationStatus::Invited;
+        member.certification.invited_at = Some(self.now());
+        store::members::save_certification(&tx, &member).await?;
         self.publish(
             &tx,
             caller.practice_id,
             &acting.actor,
             Payload::CertificationInvited(CertificationInvited {
                 staff_id: id,
-                email: Email::from_trusted(row.email.clone()),
-                name: PersonName::from_trusted(row.name.clone()),
+                email: member.email.clone(),
+                name: PersonName::from_trusted(member.name.clone()),
                 practice_name: practice.name,
                 inviter_name: acting.actor.name.clone(),
             }),
         )
         .await?;
-        self.audit(
-            &tx,
-            caller.practice_id,
-            &acting.actor,
-            "certification.invited",
-            Some(id),
-            None,
+        let invited = Change::staff("certification.invited", id).from_to(
             before,
             serde_json::json!({ "certification_status": CertificationStatus::Invited.as_str() }),
-        )
-        .await?;
-        let member = self.member(&tx, row).await?;
+        );
+        self.audit(&tx, caller.practice_id, &acting.actor, invited)
+            .await?;
         let scope = caller.practice_id.as_uuid();
         super::remember(&tx, scope, "InviteToCertification", key, id.as_uuid()).await?;
         tx.commit().await?;
@@ -132,56 +126,46 @@ impl Directory {
                 ps_core::FieldViolation::new("certified_at", "must not be in the future").into(),
             ));
         }
-        let tx = self.0.db.begin().await?;
-        let practice = self.practice_row(&tx, practice_id).await?;
-        let row = self.member_for_update(&tx, practice_id, id).await?;
-        if row.status == StaffStatus::Removed.as_str()
-            || row.status == StaffStatus::Declined.as_str()
-        {
+        let tx = self.begin().await?;
+        let practice = store::practices::get(&tx, practice_id).await?;
+        let mut member = self.member_for_update(&tx, practice_id, id).await?;
+        if matches!(member.status, StaffStatus::Removed | StaffStatus::Declined) {
             return Err(Error::FailedPrecondition(format!(
                 "a certification cannot be recorded for a {} member",
-                row.status
+                member.status.as_str()
             )));
         }
         let before = serde_json::json!({
-            "certification_status": row.certification_status,
-            "certificate_number": row.certificate_number,
+            "certification_status": member.certification.status.as_str(),
+            "certificate_number": member.certification.certificate_number,
         });
-        let mut active = row.into_active_model();
-        active.certification_status = Set(CertificationStatus::Certified.as_str().to_owned());
-        active.certified_at = Set(Some(certified_at));
-        active.certificate_number = Set(Some(record.certificate_number.clone()));
-        let row = active.update(&tx).await?;
+        member.certification.status = CertificationStatus::Certified;
+        member.certification.certified_at = Some(certified_at);
+        member.certification.certificate_number = Some(record.certificate_number.clone());
+        store::members::save_certification(&tx, &member).await?;
         self.publish(
             &tx,
             practice_id,
             &actor,
             Payload::CertificationRecorded(CertificationRecorded {
                 staff_id: id,
-                email: Email::from_trusted(row.email.clone()),
-                name: PersonName::from_trusted(row.name.clone()),
+                email: member.email.clone(),
+                name: PersonName::from_trusted(member.name.clone()),
                 practice_name: practice.name,
                 certified_at,
                 certificate_number: record.certificate_number.clone(),
             }),
         )
         .await?;
-        self.audit(
-            &tx,
-            practice_id,
-            &actor,
-            "certification.recorded",
-            Some(id),
-            None,
+        let recorded = Change::staff("certification.recorded", id).from_to(
             before,
             serde_json::json!({
                 "certification_status": CertificationStatus::Certified.as_str(),
                 "certificate_number": record.certificate_number,
                 "certified_at": certified_at,
             }),
-        )
-        .await?;
-        let member = self.member(&tx, row).await?;
+        );
+        self.audit(&tx, practice_id, &actor, recorded).await?;
         tx.commit().await?;
         self.published();
         Ok(member)
@@ -194,7 +178,7 @@ impl Directory {
         id: StaffId,
     ) -> Result<CertificateFile, Error> {
         let acting = self.acting(caller).await?;
-        if acting.row.id != id.as_uuid() {
+        if acting.member.id != id {
             acting.require(
                 &PracticeRole::STAFF_MANAGERS,
                 "downloading another member's certificate",
@@ -214,7 +198,7 @@ impl Directory {
                 "this member is not certified".into(),
             ));
         }
-        let practice = self.practice_row(&self.0.db, caller.practice_id).await?;
+        let practice = store::practices::get(self.db(), caller.practice_id).await?;
         let content = certificate::render(&certificate::Certificate {
             member_name: &member.name,
             practice_name: &practice.name,

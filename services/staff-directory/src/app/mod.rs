@@ -13,36 +13,28 @@ mod members;
 mod offboarding;
 mod practice;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ps_auth::UserCaller;
-use ps_core::{Email, LocationId, PracticeId, PracticeRole, SharedClock, StaffId, UserId};
-use ps_db::tenancy::InPractice;
+use ps_core::{LocationId, PracticeId, PracticeRole, SharedClock, StaffId};
+use ps_db::{Db, Tx};
 use ps_events::{Actor, Event, OutboxWaker, Payload, outbox};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QuerySelect, Set,
-};
 use uuid::Uuid;
 
 pub use certification::Recorder;
 
-use crate::domain::{
-    Certification, CertificationStatus, Npi, ProviderProfile, StaffMember, StaffStatus,
-    TaxonomyCode,
-};
+use crate::domain::{Membership, StaffMember, StaffStatus};
 use crate::error::Error;
-use crate::store::{audit_events, practices, staff_locations, staff_members};
+use crate::store;
 
 /// The request-id scope of operator requests, which act in no practice yet.
 const OPERATOR_SCOPE: Uuid = Uuid::nil();
 
 /// Records in `tx` that `key` (if any) created `result` (see `ps_db::idempotency`).
-async fn remember<C: ConnectionTrait>(
-    tx: &C,
+async fn remember(
+    tx: &Tx,
     scope: Uuid,
     operation: &str,
     key: Option<&ps_core::RequestKey>,
@@ -64,7 +56,7 @@ pub struct Settings {
 pub struct Directory(Arc<Inner>);
 
 struct Inner {
-    db: DatabaseConnection,
+    db: Db,
     clock: SharedClock,
     waker: OutboxWaker,
     settings: Settings,
@@ -73,8 +65,7 @@ struct Inner {
 /// The signed-in caller's own membership, which must be active: a token alone does not let a
 /// removed, deactivated or pending member act.
 struct Acting {
-    row: staff_members::Model,
-    role: PracticeRole,
+    member: Membership,
     actor: Actor,
 }
 
@@ -86,26 +77,23 @@ fn roles_over(role: PracticeRole) -> Vec<PracticeRole> {
         .collect()
 }
 
-fn stored_role(value: &str) -> Result<PracticeRole, Error> {
-    PracticeRole::parse(value).ok_or_else(|| Error::Internal(format!("stored role {value}")))
-}
-
-fn stored_status(value: &str) -> Result<StaffStatus, Error> {
-    StaffStatus::parse(value).ok_or_else(|| Error::Internal(format!("stored status {value}")))
-}
-
 fn located(ids: &[LocationId]) -> serde_json::Value {
     serde_json::json!(ids.iter().map(ToString::to_string).collect::<Vec<_>>())
 }
 
+/// The member, or NotFound naming what was looked for.
+fn found(member: Option<StaffMember>, what: &'static str) -> Result<StaffMember, Error> {
+    member.ok_or(Error::NotFound(what))
+}
+
 impl Acting {
     fn require(&self, allowed: &[PracticeRole], what: &str) -> Result<(), Error> {
-        Ok(self.role.require(allowed, what)?)
+        Ok(self.member.role.require(allowed, what)?)
     }
 
     /// Refuses acting on a member whose role is above the caller's.
     fn require_over(&self, target: PracticeRole, what: &str) -> Result<(), Error> {
-        if self.role.may_grant(target) {
+        if self.member.role.may_grant(target) {
             Ok(())
         } else {
             Err(Error::PermissionDenied(format!(
@@ -116,13 +104,58 @@ impl Acting {
     }
 }
 
+/// One audit entry: what changed, about whom, before and after.
+struct Change<'a> {
+    action: &'a str,
+    staff: Option<StaffId>,
+    location: Option<LocationId>,
+    before: serde_json::Value,
+    after: serde_json::Value,
+}
+
+impl<'a> Change<'a> {
+    fn new(action: &'a str) -> Self {
+        Self {
+            action,
+            staff: None,
+            location: None,
+            before: serde_json::Value::Null,
+            after: serde_json::Value::Null,
+        }
+    }
+
+    /// A change of one member.
+    fn staff(action: &'a str, staff: StaffId) -> Self {
+        Self {
+            staff: Some(staff),
+            ..Self::new(action)
+        }
+    }
+
+    /// A change of one location.
+    fn location(action: &'a str, location: LocationId) -> Self {
+        Self {
+            location: Some(location),
+            ..Self::new(action)
+        }
+    }
+
+    /// A change of the practice itself.
+    fn practice(action: &'a str) -> Self {
+        Self::new(action)
+    }
+
+    fn from_to(self, before: serde_json::Value, after: serde_json::Value) -> Self {
+        Self {
+            before,
+            after,
+            ..self
+        }
+    }
+}
+
 impl Directory {
-    pub fn new(
-        db: DatabaseConnection,
-        clock: SharedClock,
-        waker: OutboxWaker,
-        settings: Settings,
-    ) -> Self {
+    pub fn new(db: Db, clock: SharedClock, waker: OutboxWaker, settings: Settings) -> Self {
         Self(Arc::new(Inner {
             db,
             clock,
@@ -131,7 +164,7 @@ impl Directory {
         }))
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Db {
         &self.0.db
     }
 
@@ -143,80 +176,40 @@ impl Directory {
         self.0.clock.now()
     }
 
+    async fn begin(&self) -> Result<Tx, Error> {
+        Ok(ps_db::begin(&self.0.db).await?)
+    }
+
     async fn acting(&self, caller: &UserCaller) -> Result<Acting, Error> {
-        let row = staff_members::Entity::find()
-            .in_practice(caller.practice_id)
-            .filter(staff_members::Column::UserId.eq(caller.user_id.as_uuid()))
-            .filter(staff_members::Column::Status.eq(StaffStatus::Active.as_str()))
-            .one(&self.0.db)
+        let member = store::members::active_by_user(&self.0.db, caller.practice_id, caller.user_id)
             .await?
             .ok_or_else(|| {
                 Error::PermissionDenied("you are not an active member of this practice".into())
             })?;
-        let role = stored_role(&row.role)?;
-        let actor = Actor::user(caller.user_id, row.name.clone());
-        Ok(Acting { row, role, actor })
-    }
-
-    async fn practice_row<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        id: PracticeId,
-    ) -> Result<practices::Model, Error> {
-        practices::Entity::find_by_id(id.as_uuid())
-            .one(conn)
-            .await?
-            .ok_or(Error::NotFound("practice"))
-    }
-
-    /// The practice row, locked until the transaction ends: serialises changes that must keep
-    /// an active Account Owner.
-    async fn lock_practice<C: ConnectionTrait>(
-        &self,
-        tx: &C,
-        id: PracticeId,
-    ) -> Result<practices::Model, Error> {
-        practices::Entity::find_by_id(id.as_uuid())
-            .lock_exclusive()
-            .one(tx)
-            .await?
-            .ok_or(Error::NotFound("practice"))
+        let actor = Actor::user(caller.user_id, member.name.clone());
+        Ok(Acting { member, actor })
     }
 
     /// A member of the practice, locked until the transaction ends.
-    async fn member_for_update<C: ConnectionTrait>(
+    async fn member_for_update(
         &self,
-        tx: &C,
+        tx: &Tx,
         practice: PracticeId,
         id: StaffId,
-    ) -> Result<staff_members::Model, Error> {
-        staff_members::Entity::find_by_id(id.as_uuid())
-            .in_practice(practice)
-            .lock_exclusive()
-            .one(tx)
-            .await?
-            .ok_or(Error::NotFound("staff member"))
+    ) -> Result<StaffMember, Error> {
+        found(
+            store::members::lock(tx, practice, id).await?,
+            "staff member",
+        )
     }
 
     /// Refuses a change that would leave the practice without an active Account Owner. Call
     /// with the practice locked.
-    async fn keep_an_owner<C: ConnectionTrait>(
-        &self,
-        tx: &C,
-        member: &staff_members::Model,
-    ) -> Result<(), Error> {
-        if member.role != PracticeRole::AccountOwner.as_str()
-            || member.status != StaffStatus::Active.as_str()
-        {
+    async fn keep_an_owner(&self, tx: &Tx, member: &StaffMember) -> Result<(), Error> {
+        if member.role != PracticeRole::AccountOwner || member.status != StaffStatus::Active {
             return Ok(());
         }
-        let others = staff_members::Entity::find()
-            .filter(staff_members::Column::PracticeId.eq(member.practice_id))
-            .filter(staff_members::Column::Role.eq(PracticeRole::AccountOwner.as_str()))
-            .filter(staff_members::Column::Status.eq(StaffStatus::Active.as_str()))
-            .filter(staff_members::Column::Id.ne(member.id))
-            .count(tx)
-            .await?;
+        let others = store::members::other_active_owners(tx, member.practice_id, member.id).await?;
         if others == 0 {
             return Err(Error::FailedPrecondition(
                 "a practice keeps at least one active Account Owner: make another member Account Owner first".into(),
@@ -226,9 +219,9 @@ impl Directory {
     }
 
     /// Writes an event into the outbox of `tx`.
-    async fn publish<C: ConnectionTrait>(
+    async fn publish(
         &self,
-        tx: &C,
+        tx: &Tx,
         practice: PracticeId,
         actor: &Actor,
         payload: Payload,
@@ -247,155 +240,24 @@ impl Directory {
     }
 
     /// Records who changed what.
-    #[allow(clippy::too_many_arguments)]
-    async fn audit<C: ConnectionTrait>(
+    async fn audit(
         &self,
-        tx: &C,
+        tx: &Tx,
         practice: PracticeId,
         actor: &Actor,
-        action: &str,
-        target_staff: Option<StaffId>,
-        target_location: Option<LocationId>,
-        before: serde_json::Value,
-        after: serde_json::Value,
+        change: Change<'_>,
     ) -> Result<(), Error> {
-        audit_events::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            practice_id: Set(practice.as_uuid()),
-            actor_id: Set(actor.id.clone()),
-            actor_name: Set(actor.name.clone()),
-            action: Set(action.to_owned()),
-            target_staff_id: Set(target_staff.map(|s| s.as_uuid())),
-            target_location_id: Set(target_location.map(|l| l.as_uuid())),
-            before: Set(before.to_string()),
-            after: Set(after.to_string()),
-            occurred_at: Set(self.now()),
-        }
-        .insert(tx)
-        .await?;
-        Ok(())
+        let entry = store::audit::Entry {
+            actor,
+            action: change.action,
+            target_staff: change.staff,
+            target_location: change.location,
+            before: change.before,
+            after: change.after,
+            at: self.now(),
+        };
+        store::audit::record(tx, practice, entry).await
     }
-
-    /// Replaces the locations a member may access.
-    async fn replace_locations<C: ConnectionTrait>(
-        &self,
-        tx: &C,
-        practice: PracticeId,
-        staff: StaffId,
-        locations: &[LocationId],
-    ) -> Result<(), Error> {
-        staff_locations::Entity::delete_many()
-            .filter(staff_locations::Column::StaffId.eq(staff.as_uuid()))
-            .exec(tx)
-            .await?;
-        if locations.is_empty() {
-            return Ok(());
-        }
-        staff_locations::Entity::insert_many(locations.iter().map(|location| {
-            staff_locations::ActiveModel {
-                staff_id: Set(staff.as_uuid()),
-                location_id: Set(location.as_uuid()),
-                practice_id: Set(practice.as_uuid()),
-            }
-        }))
-        .exec_without_returning(tx)
-        .await?;
-        Ok(())
-    }
-
-    async fn location_ids<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        staff: &[Uuid],
-    ) -> Result<HashMap<Uuid, Vec<LocationId>>, Error> {
-        let mut by_member: HashMap<Uuid, Vec<LocationId>> = HashMap::new();
-        if staff.is_empty() {
-            return Ok(by_member);
-        }
-        let rows = staff_locations::Entity::find()
-            .filter(staff_locations::Column::StaffId.is_in(staff.iter().copied()))
-            .all(conn)
-            .await?;
-        for row in rows {
-            by_member
-                .entry(row.staff_id)
-                .or_default()
-                .push(LocationId(row.location_id));
-        }
-        for ids in by_member.values_mut() {
-            ids.sort();
-        }
-        Ok(by_member)
-    }
-
-    /// Rows to members, with their locations read in one query.
-    async fn members<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        rows: Vec<staff_members::Model>,
-    ) -> Result<Vec<StaffMember>, Error> {
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let mut locations = self.location_ids(conn, &ids).await?;
-        rows.into_iter()
-            .map(|row| {
-                let ids = locations.remove(&row.id).unwrap_or_default();
-                member(row, ids)
-            })
-            .collect()
-    }
-
-    async fn member<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        row: staff_members::Model,
-    ) -> Result<StaffMember, Error> {
-        let mut members = self.members(conn, vec![row]).await?;
-        members
-            .pop()
-            .ok_or_else(|| Error::Internal("member vanished".into()))
-    }
-}
-
-fn member(row: staff_members::Model, location_ids: Vec<LocationId>) -> Result<StaffMember, Error> {
-    Ok(StaffMember {
-        id: StaffId(row.id),
-        practice_id: PracticeId(row.practice_id),
-        email: Email::from_trusted(row.email),
-        name: row.name,
-        role: stored_role(&row.role)?,
-        status: stored_status(&row.status)?,
-        user_id: row.user_id.map(UserId),
-        invited_at: row.invited_at,
-        invited_by_name: row.invited_by_name,
-        status_changed_at: row.status_changed_at,
-        invitation_count: u32::try_from(row.invitation_count).unwrap_or(0),
-        last_invited_at: row.last_invited_at,
-        external_agent: row.external_agent,
-        primary_location_id: row.primary_location_id.map(LocationId),
-        location_ids,
-        provider: ProviderProfile {
-            npi: row.npi.and_then(|v| Npi::parse("npi", &v).ok()),
-            taxonomy_code: row
-                .taxonomy_code
-                .and_then(|v| TaxonomyCode::parse("taxonomy_code", &v).ok()),
-            bio: row.bio,
-            capacity: row.capacity.and_then(|v| u32::try_from(v).ok()),
-            scheduling_step_minutes: row
-                .scheduling_step_minutes
-                .and_then(|v| u32::try_from(v).ok()),
-        },
-        certification: Certification {
-            status: CertificationStatus::parse(&row.certification_status).ok_or_else(|| {
-                Error::Internal(format!("stored certification {}", row.certification_status))
-            })?,
-            invited_at: row.certification_invited_at,
-            certified_at: row.certified_at,
-            certificate_number: row.certificate_number,
-        },
-        invitation_failure: row
-            .invitation_failed_at
-            .map(|at| (at, row.invitation_failure.unwrap_or_default())),
-    })
 }
 
 #[cfg(test)]

@@ -1,26 +1,14 @@
 //! Practices: operator bootstrap and the practice's settings.
 
 use ps_auth::UserCaller;
-use ps_core::{PracticeId, PracticeRole, RequestKey, StaffId};
+use ps_core::{PracticeRole, RequestKey, StaffId};
 use ps_events::Actor;
-use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set, TransactionTrait};
 use tracing::info;
 
-use super::{Directory, OPERATOR_SCOPE, remember};
+use super::{Change, Directory, OPERATOR_SCOPE, found, remember};
 use crate::domain::{Invitation, NewPractice, Practice, PracticeSettings, StaffMember};
 use crate::error::Error;
-use crate::store::{practices, staff_members};
-
-pub(super) fn practice(row: practices::Model) -> Practice {
-    Practice {
-        id: PracticeId(row.id),
-        name: row.name,
-        created_at: row.created_at,
-        settings: PracticeSettings {
-            require_location_for_invites: row.require_location_for_invites,
-        },
-    }
-}
+use crate::store;
 
 impl Directory {
     /// Operator bootstrap: a new practice with its Account Owner invited. A retry with the same
@@ -32,7 +20,7 @@ impl Directory {
     ) -> Result<(Practice, StaffMember), Error> {
         let key = key.as_ref();
         ps_db::idempotency::run_once(
-            &self.0.db,
+            self.db(),
             OPERATOR_SCOPE,
             "CreatePractice",
             key,
@@ -45,14 +33,12 @@ impl Directory {
 
     /// The practice an owner was created with, and the owner as they are now.
     async fn practice_of_owner(&self, owner: StaffId) -> Result<(Practice, StaffMember), Error> {
-        let row = staff_members::Entity::find_by_id(owner.as_uuid())
-            .one(&self.0.db)
-            .await?
-            .ok_or(Error::NotFound("staff member"))?;
-        let practice_row = self
-            .practice_row(&self.0.db, PracticeId(row.practice_id))
-            .await?;
-        Ok((practice(practice_row), self.member(&self.0.db, row).await?))
+        let owner = found(
+            store::members::get_in_any_practice(self.db(), owner).await?,
+            "staff member",
+        )?;
+        let practice = store::practices::get(self.db(), owner.practice_id).await?;
+        Ok((practice, owner))
     }
 
     async fn create_practice_now(
@@ -60,45 +46,23 @@ impl Directory {
         new: NewPractice,
         key: Option<&RequestKey>,
     ) -> Result<(Practice, StaffMember), Error> {
-        let now = self.now();
         let actor = Actor::operator(self.0.settings.operator_name.clone());
-        let tx = self.0.db.begin().await?;
-        let row = practices::ActiveModel {
-            id: Set(PracticeId::generate().as_uuid()),
-            name: Set(new.name.to_string()),
-            require_location_for_invites: Set(false),
-            created_at: Set(now),
-        }
-        .insert(&tx)
-        .await?;
-        let practice_id = PracticeId(row.id);
-        self.audit(
-            &tx,
-            practice_id,
-            &actor,
-            "practice.created",
-            None,
-            None,
+        let tx = self.begin().await?;
+        let practice = store::practices::insert(&tx, &new.name, self.now()).await?;
+        let created = Change::practice("practice.created").from_to(
             serde_json::Value::Null,
-            serde_json::json!({ "name": row.name }),
-        )
-        .await?;
-        let owner = self
-            .invite_into(
-                &tx,
-                &row,
-                &actor,
-                Invitation {
-                    email: new.owner_email,
-                    name: new.owner_name,
-                    role: PracticeRole::AccountOwner,
-                    primary_location: None,
-                    locations: Vec::new(),
-                    external_agent: false,
-                },
-            )
-            .await?;
-        let owner = self.member(&tx, owner).await?;
+            serde_json::json!({ "name": practice.name }),
+        );
+        self.audit(&tx, practice.id, &actor, created).await?;
+        let invitation = Invitation {
+            email: new.owner_email,
+            name: new.owner_name,
+            role: PracticeRole::AccountOwner,
+            primary_location: None,
+            locations: Vec::new(),
+            external_agent: false,
+        };
+        let owner = self.invite_into(&tx, &practice, &actor, invitation).await?;
         remember(
             &tx,
             OPERATOR_SCOPE,
@@ -109,15 +73,13 @@ impl Directory {
         .await?;
         tx.commit().await?;
         self.published();
-        info!(practice_id = %row.id, owner_staff_id = %owner.id, "practice created");
-        Ok((practice(row), owner))
+        info!(practice_id = %practice.id, owner_staff_id = %owner.id, "practice created");
+        Ok((practice, owner))
     }
 
     pub async fn get_practice(&self, caller: &UserCaller) -> Result<Practice, Error> {
         self.acting(caller).await?;
-        Ok(practice(
-            self.practice_row(&self.0.db, caller.practice_id).await?,
-        ))
+        store::practices::get(self.db(), caller.practice_id).await
     }
 
     pub async fn update_practice_settings(
@@ -127,28 +89,23 @@ impl Directory {
     ) -> Result<Practice, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&[PracticeRole::AccountOwner], "changing practice settings")?;
-        let tx = self.0.db.begin().await?;
-        let row = self.lock_practice(&tx, caller.practice_id).await?;
-        if row.require_location_for_invites == settings.require_location_for_invites {
-            return Ok(practice(row));
+        let tx = self.begin().await?;
+        let mut practice = store::practices::lock(&tx, caller.practice_id).await?;
+        if practice.settings == settings {
+            return Ok(practice);
         }
-        let before =
-            serde_json::json!({ "require_location_for_invites": row.require_location_for_invites });
-        let mut active = row.into_active_model();
-        active.require_location_for_invites = Set(settings.require_location_for_invites);
-        let row = active.update(&tx).await?;
-        self.audit(
-            &tx,
-            caller.practice_id,
-            &acting.actor,
-            "practice.settings_changed",
-            None,
-            None,
-            before,
-            serde_json::json!({ "require_location_for_invites": row.require_location_for_invites }),
-        )
-        .await?;
+        let before = serde_json::json!({
+            "require_location_for_invites": practice.settings.require_location_for_invites,
+        });
+        practice.settings = settings;
+        store::practices::save_settings(&tx, &practice).await?;
+        let after = serde_json::json!({
+            "require_location_for_invites": practice.settings.require_location_for_invites,
+        });
+        let changed = Change::practice("practice.settings_changed").from_to(before, after);
+        self.audit(&tx, caller.practice_id, &acting.actor, changed)
+            .await?;
         tx.commit().await?;
-        Ok(practice(row))
+        Ok(practice)
     }
 }
