@@ -4,10 +4,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::mail::MailSettings;
 
+/// The gRPC port when none is configured.
 pub const DEFAULT_PORT: u16 = 50054;
 /// Where Prometheus scrapes `/metrics` (each service its own default, so all four fit on one host).
 pub const DEFAULT_ADMIN_PORT: u16 = 9467;
 
+/// Notification's settings (`PS_*`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     #[serde(flatten)]

@@ -3,6 +3,7 @@
 use ps_core::Invalid;
 use tonic::Status;
 
+/// Everything a use case can fail with; [`Status`] chooses the code per variant.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]

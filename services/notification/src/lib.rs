@@ -2,16 +2,21 @@
 //!
 //! - [`reactions`] / [`app`]: an event is applied by queuing a delivery in the same transaction
 //!   that records the event id; a mailer task sends queued deliveries and records the outcome.
+//! - [`domain`]: deliveries and their statuses, which e-mails an event causes, and what follows
+//!   a sending attempt (retry with backoff, or give up), without gRPC or storage types.
 //! - [`links`]: e-mails with a single-use link store no link; the mailer mints it at send time
 //!   through the [`links::LinkIssuer`] port ([`identity_client`] is identity over gRPC).
 //! - [`templates`]: the e-mails (text and HTML); [`mail`]: SMTP or a folder of `.eml` files.
-//! - [`store`]: tables and migrations; [`edge`]: the edge; [`error`]: the error mapping.
+//! - [`store`]: tables, migrations and every query ([`store::Store`]); [`edge`]: the gRPC
+//!   handlers, with their conversions in [`convert`]; [`error`]: the error mapping.
 //!
 //! A crash between sending and recording re-sends the same e-mail with the same Message-ID
 //! (and, in the folder, to the same file name), so it is never a second, different e-mail.
 
 pub mod app;
 pub mod config;
+pub mod convert;
+pub mod domain;
 pub mod edge;
 pub mod error;
 pub mod identity_client;
@@ -32,8 +37,11 @@ use tracing::info;
 
 pub use config::Config;
 
+/// The gRPC health names this service reports serving.
 pub const HEALTH_NAMES: &[&str] = &["notification.v1.NotificationService"];
 
+/// Starts notification on `listener`: migrates its database, starts the mailer, the event
+/// consumer and the gRPC server, and returns the running service.
 pub async fn start(
     config: Config,
     env: Environment,
@@ -60,13 +68,13 @@ pub async fn start(
     .map_err(StartError::Config)?;
     let waker = OutboxWaker::default();
     let notifications = app::Notifications::new(
-        db.clone(),
+        store::Store::new(db.clone()),
         env.clock.clone(),
         Arc::new(links),
         mailer,
         waker.clone(),
         &config.mail,
-        app::Links {
+        domain::MailUrls {
             certification: config.certification_url.clone(),
             org_invitations: config.org_invitations_url.clone(),
         },

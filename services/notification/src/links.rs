@@ -46,6 +46,7 @@ pub struct MintedLink {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Why no link could be had.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LinkError {
     /// Identity could not be reached: try again later, the e-mail is not at fault.

@@ -14,6 +14,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// How e-mails go out (`PS_MAIL__*`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailSettings {
     /// Sender, e.g. `Practice Staff <no-reply@example.com>`.
@@ -45,6 +46,7 @@ impl Default for MailSettings {
     }
 }
 
+/// Why an e-mail was not sent.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     #[error("invalid address: {0}")]
@@ -68,6 +70,7 @@ pub struct Outgoing<'a> {
     pub date: DateTime<Utc>,
 }
 
+/// The mail transport: SMTP, or `.eml` files in a folder.
 #[derive(Clone)]
 pub enum Mailer {
     Folder {
@@ -81,6 +84,7 @@ pub enum Mailer {
 }
 
 impl Mailer {
+    /// The transport `settings` describe (the folder when no SMTP URL is set).
     pub fn new(settings: &MailSettings) -> Result<Self, MailError> {
         let from: Mailbox = settings
             .from
@@ -128,6 +132,7 @@ impl Mailer {
             .map_err(|e| MailError::Build(e.to_string()))
     }
 
+    /// Sends one e-mail, with its delivery id as Message-ID (and file name).
     pub async fn send(&self, mail: &Outgoing<'_>) -> Result<(), MailError> {
         match self {
             Mailer::Folder { from, folder } => {

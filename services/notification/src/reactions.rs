@@ -6,6 +6,7 @@ use ps_events::{ConsumerName, Event};
 
 use crate::app::Notifications;
 
+/// Notification's consumer: every event through [`Notifications::handle`].
 pub struct Handler(pub Notifications);
 
 #[async_trait]

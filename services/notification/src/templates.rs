@@ -5,6 +5,7 @@ use html_escape::encode_text as esc;
 use ps_core::{OffboardingCounts, PracticeRole};
 use ps_events::event::Holding;
 
+/// One e-mail, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub subject: String,
@@ -69,6 +70,7 @@ fn compose(
     }
 }
 
+/// What an invitation (or a reminder) says.
 pub struct InvitationEmail<'a> {
     pub invitee_name: &'a str,
     pub inviter_name: &'a str,
@@ -80,6 +82,7 @@ pub struct InvitationEmail<'a> {
     pub reminder: bool,
 }
 
+/// An invitation, or a reminder of one.
 pub fn invitation(e: &InvitationEmail<'_>) -> Rendered {
     let subject = format!(
         "{} invited you to join {} on Practice Staff",
@@ -111,6 +114,7 @@ pub fn invitation(e: &InvitationEmail<'_>) -> Rendered {
     )
 }
 
+/// What a certification invitation says.
 pub struct CertificationEmail<'a> {
     pub member_name: &'a str,
     pub inviter_name: &'a str,
@@ -118,6 +122,7 @@ pub struct CertificationEmail<'a> {
     pub url: &'a str,
 }
 
+/// A certification invitation.
 pub fn certification_invitation(e: &CertificationEmail<'_>) -> Rendered {
     compose(
         format!(
@@ -134,6 +139,7 @@ pub fn certification_invitation(e: &CertificationEmail<'_>) -> Rendered {
     )
 }
 
+/// What the certificate-ready e-mail says.
 pub struct CertificateReadyEmail<'a> {
     pub member_name: &'a str,
     pub practice_name: &'a str,
@@ -141,6 +147,7 @@ pub struct CertificateReadyEmail<'a> {
     pub certificate_number: &'a str,
 }
 
+/// The certificate is ready.
 pub fn certificate_ready(e: &CertificateReadyEmail<'_>) -> Rendered {
     compose(
         format!("Your certificate from {} is ready", e.practice_name),
@@ -156,12 +163,14 @@ pub fn certificate_ready(e: &CertificateReadyEmail<'_>) -> Rendered {
     )
 }
 
+/// What a password-reset e-mail says.
 pub struct PasswordResetEmail<'a> {
     pub name: &'a str,
     pub url: &'a str,
     pub expires_at: DateTime<Utc>,
 }
 
+/// A password reset.
 pub fn password_reset(e: &PasswordResetEmail<'_>) -> Rendered {
     compose(
         "Reset your Practice Staff password".into(),
@@ -181,6 +190,7 @@ pub fn password_reset(e: &PasswordResetEmail<'_>) -> Rendered {
     )
 }
 
+/// What an organisation invitation says.
 pub struct OrgInvitationEmail<'a> {
     pub member_name: &'a str,
     pub inviter_name: &'a str,
@@ -218,6 +228,7 @@ fn plural(n: u32, one: &str, many: &str) -> String {
     }
 }
 
+/// What the replacement is told after a handover.
 pub struct HandoverEmail<'a> {
     pub replacement_name: &'a str,
     pub leaver_name: &'a str,
@@ -272,6 +283,7 @@ pub fn offboarding_handover(e: &HandoverEmail<'_>) -> Rendered {
     )
 }
 
+/// What the manager is told after a handover.
 pub struct SummaryEmail<'a> {
     pub manager_name: &'a str,
     pub leaver_name: &'a str,
@@ -311,6 +323,7 @@ pub fn offboarding_summary(e: &SummaryEmail<'_>) -> Rendered {
     )
 }
 
+/// What the manager is told when a handover failed.
 pub struct OffboardingFailedEmail<'a> {
     pub manager_name: &'a str,
     pub leaver_name: &'a str,

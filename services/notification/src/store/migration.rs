@@ -1,6 +1,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
+/// Notification's migrations, in order.
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
