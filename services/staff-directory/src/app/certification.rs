@@ -89,7 +89,7 @@ impl Directory {
             }),
         )
         .await?;
-        let invited = Change::staff("certification.invited", id).from_to(
+        let invited = Change::staff("certification.invited", id).before_after(
             before,
             serde_json::json!({ "certification_status": CertificationStatus::Invited.as_str() }),
         );
@@ -157,7 +157,7 @@ impl Directory {
             }),
         )
         .await?;
-        let recorded = Change::staff("certification.recorded", id).from_to(
+        let recorded = Change::staff("certification.recorded", id).before_after(
             before,
             serde_json::json!({
                 "certification_status": CertificationStatus::Certified.as_str(),

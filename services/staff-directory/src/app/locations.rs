@@ -56,7 +56,7 @@ impl Directory {
         acting.require(&LOCATION_ADMINS, "managing locations")?;
         let tx = self.begin().await?;
         let location = store::locations::insert(&tx, caller.practice_id, &name, self.now()).await?;
-        let created = Change::location("location.created", location.id).from_to(
+        let created = Change::location("location.created", location.id).before_after(
             serde_json::Value::Null,
             serde_json::json!({ "name": location.name }),
         );
@@ -87,7 +87,7 @@ impl Directory {
         let before = serde_json::json!({ "name": location.name });
         store::locations::rename(&tx, &mut location, &name).await?;
         let renamed = Change::location("location.renamed", id)
-            .from_to(before, serde_json::json!({ "name": location.name }));
+            .before_after(before, serde_json::json!({ "name": location.name }));
         self.audit(&tx, caller.practice_id, &acting.actor, renamed)
             .await?;
         self.publish(&tx, caller.practice_id, &acting.actor, changed(&location))
@@ -111,7 +111,7 @@ impl Directory {
             return Ok(location);
         }
         store::locations::archive(&tx, &mut location, self.now()).await?;
-        let archived = Change::location("location.archived", id).from_to(
+        let archived = Change::location("location.archived", id).before_after(
             serde_json::json!({ "archived": false }),
             serde_json::json!({ "archived": true }),
         );

@@ -128,7 +128,7 @@ impl Directory {
             }),
         )
         .await?;
-        let change = Change::staff("staff.invited", member.id).from_to(
+        let change = Change::staff("staff.invited", member.id).before_after(
             serde_json::Value::Null,
             serde_json::json!({
                 "email": invitation.email.as_str(),
@@ -246,7 +246,7 @@ impl Directory {
         )
         .await?;
         let change = Change::staff("staff.reinvited", id)
-            .from_to(before, serde_json::json!({ "invitation_count": count }));
+            .before_after(before, serde_json::json!({ "invitation_count": count }));
         self.audit(&tx, caller.practice_id, &acting.actor, change)
             .await?;
         let scope = caller.practice_id.as_uuid();
@@ -318,7 +318,7 @@ impl Directory {
         let diff = apply_changes(&mut member, changes);
         if !diff.is_empty() {
             store::members::save_profile(&tx, &member).await?;
-            let change = Change::staff("staff.updated", id).from_to(
+            let change = Change::staff("staff.updated", id).before_after(
                 serde_json::Value::Object(diff.before),
                 serde_json::Value::Object(diff.after),
             );
@@ -372,7 +372,7 @@ impl Directory {
             }),
         )
         .await?;
-        let change = Change::staff("staff.role_changed", id).from_to(
+        let change = Change::staff("staff.role_changed", id).before_after(
             serde_json::json!({ "role": from.as_str() }),
             serde_json::json!({ "role": role.as_str() }),
         );
@@ -417,7 +417,7 @@ impl Directory {
             event(id, member.user_id, member.role),
         )
         .await?;
-        let change = Change::staff(action, id).from_to(
+        let change = Change::staff(action, id).before_after(
             serde_json::json!({ "status": from.as_str() }),
             serde_json::json!({ "status": to.as_str() }),
         );
@@ -547,7 +547,7 @@ impl Directory {
                 }),
             )
             .await?;
-            let change = Change::staff("staff.locations_changed", id).from_to(
+            let change = Change::staff("staff.locations_changed", id).before_after(
                 serde_json::json!({ "location_ids": located(&before) }),
                 serde_json::json!({ "location_ids": located(&location_ids) }),
             );
@@ -583,7 +583,7 @@ impl Directory {
         )
         .await?;
         if changed {
-            let change = Change::staff("invitation.delivery_failed", staff_id).from_to(
+            let change = Change::staff("invitation.delivery_failed", staff_id).before_after(
                 serde_json::Value::Null,
                 serde_json::json!({ "recipient": failed.recipient.as_str(), "reason": reason }),
             );
@@ -612,7 +612,7 @@ impl Directory {
             } else {
                 "invitation.declined"
             };
-            let change = Change::staff(action, staff_id).from_to(
+            let change = Change::staff(action, staff_id).before_after(
                 serde_json::json!({ "status": StaffStatus::Pending.as_str() }),
                 serde_json::json!({ "status": to.as_str() }),
             );

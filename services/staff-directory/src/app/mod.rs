@@ -145,7 +145,7 @@ impl<'a> Change<'a> {
         Self::new(action)
     }
 
-    fn from_to(self, before: serde_json::Value, after: serde_json::Value) -> Self {
+    fn before_after(self, before: serde_json::Value, after: serde_json::Value) -> Self {
         Self {
             before,
             after,

@@ -17,7 +17,7 @@ use ps_events::{Event, Payload};
 use tracing::info;
 use uuid::Uuid;
 
-use super::{Change, Directory, found};
+use super::{Acting, Change, Directory, found};
 use crate::domain::{Offboarding, OffboardingStatus, StaffMember, StaffStatus};
 use crate::error::Error;
 use crate::store;
@@ -99,26 +99,8 @@ impl Directory {
             store::members::lock(&tx, practice, replacement_id).await?,
             "replacement",
         )?;
-        if let Some(refusal) = leaver_refusal(&leaver) {
-            return Err(Error::FailedPrecondition(refusal));
-        }
-        acting.require_over(leaver.role, "offboarding")?;
-        if replacement.status != StaffStatus::Active {
-            return Err(Error::FailedPrecondition(format!(
-                "the replacement must be an Active member; {} is {}",
-                replacement.name,
-                replacement.status.as_str()
-            )));
-        }
-        self.keep_an_owner(&tx, &leaver).await?;
-        // A member still receiving someone else's work cannot leave before that handover
-        // ends: it would arrive after theirs and land on someone who is gone.
-        if store::offboardings::incoming(&tx, practice, leaver_id).await? > 0 {
-            return Err(Error::FailedPrecondition(format!(
-                "{} is taking over another member's work right now; offboard them once that handover has finished",
-                leaver.name
-            )));
-        }
+        self.check_offboarding(&tx, &acting, &leaver, &replacement)
+            .await?;
         let from = leaver.status;
         let status_before = match from {
             StaffStatus::Pending => StatusBefore::Pending,
@@ -152,7 +134,7 @@ impl Directory {
             }),
         )
         .await?;
-        let requested = Change::staff("staff.offboarding_requested", leaver_id).from_to(
+        let requested = Change::staff("staff.offboarding_requested", leaver_id).before_after(
             serde_json::json!({ "status": from.as_str() }),
             serde_json::json!({
                 "status": StaffStatus::Offboarding.as_str(),
@@ -167,6 +149,37 @@ impl Directory {
         self.published();
         info!(%practice, offboarding_id = %id, leaver = %leaver_id, replacement = %replacement_id, "offboarding requested");
         Ok(offboarding)
+    }
+
+    /// The refusals of OffboardStaff, in the order a manager meets them.
+    async fn check_offboarding(
+        &self,
+        tx: &Tx,
+        acting: &Acting,
+        leaver: &StaffMember,
+        replacement: &StaffMember,
+    ) -> Result<(), Error> {
+        if let Some(refusal) = leaver_refusal(leaver) {
+            return Err(Error::FailedPrecondition(refusal));
+        }
+        acting.require_over(leaver.role, "offboarding")?;
+        if replacement.status != StaffStatus::Active {
+            return Err(Error::FailedPrecondition(format!(
+                "the replacement must be an Active member; {} is {}",
+                replacement.name,
+                replacement.status.as_str()
+            )));
+        }
+        self.keep_an_owner(tx, leaver).await?;
+        // A member still receiving someone else's work cannot leave before that handover
+        // ends: it would arrive after theirs and land on someone who is gone.
+        if store::offboardings::incoming(tx, leaver.practice_id, leaver.id).await? > 0 {
+            return Err(Error::FailedPrecondition(format!(
+                "{} is taking over another member's work right now; offboard them once that handover has finished",
+                leaver.name
+            )));
+        }
+        Ok(())
     }
 
     pub async fn get_offboarding(
@@ -200,32 +213,15 @@ impl Directory {
         practice: PracticeId,
         event: &Event,
     ) -> Result<(), Error> {
-        let (id, leaver, outcome, counts, reason) = match &event.payload {
-            Payload::OffboardingCompleted(OffboardingCompleted {
-                offboarding_id,
-                leaver,
-                counts,
-                ..
-            }) => (
-                *offboarding_id,
-                leaver.staff_id,
-                OffboardingStatus::Completed,
-                *counts,
-                None,
-            ),
-            Payload::OffboardingFailed(OffboardingFailed {
-                offboarding_id,
-                leaver,
-                reason,
-                ..
-            }) => (
-                *offboarding_id,
-                leaver.staff_id,
-                OffboardingStatus::Failed,
-                OffboardingCounts::default(),
-                Some(reason.clone()),
-            ),
-            _ => return Ok(()),
+        let Some(Finished {
+            id,
+            leaver,
+            outcome,
+            counts,
+            reason,
+        }) = Finished::from_event(event)
+        else {
+            return Ok(());
         };
         let finished = store::offboardings::Outcome {
             status: outcome,
@@ -250,19 +246,7 @@ impl Directory {
         )
         .await?;
         let (action, after) = match outcome {
-            OffboardingStatus::Completed => (
-                "staff.offboarded",
-                serde_json::json!({
-                    "status": leaver_to.as_str(),
-                    "offboarding_id": id,
-                    "organisations": counts.organisations,
-                    "memberships_revoked": counts.memberships_revoked,
-                    "memberships_granted": counts.memberships_granted,
-                    "memberships_changed": counts.memberships_changed,
-                    "invitations_withdrawn": counts.invitations_withdrawn,
-                    "steps_reassigned": counts.steps_reassigned,
-                }),
-            ),
+            OffboardingStatus::Completed => ("staff.offboarded", completed(leaver_to, id, counts)),
             _ => (
                 "staff.offboarding_failed",
                 serde_json::json!({
@@ -273,7 +257,7 @@ impl Directory {
             ),
         };
         // The manager who asked is the event's actor.
-        let finished = Change::staff(action, leaver).from_to(
+        let finished = Change::staff(action, leaver).before_after(
             serde_json::json!({ "status": StaffStatus::Offboarding.as_str() }),
             after,
         );
@@ -281,4 +265,59 @@ impl Directory {
         info!(%practice, offboarding_id = %id, outcome = outcome.as_str(), "offboarding finished");
         Ok(())
     }
+}
+
+/// Org-access's report of a handover, as staff-directory records it.
+struct Finished {
+    id: Uuid,
+    leaver: StaffId,
+    outcome: OffboardingStatus,
+    counts: OffboardingCounts,
+    reason: Option<String>,
+}
+
+impl Finished {
+    fn from_event(event: &Event) -> Option<Self> {
+        match &event.payload {
+            Payload::OffboardingCompleted(OffboardingCompleted {
+                offboarding_id,
+                leaver,
+                counts,
+                ..
+            }) => Some(Self {
+                id: *offboarding_id,
+                leaver: leaver.staff_id,
+                outcome: OffboardingStatus::Completed,
+                counts: *counts,
+                reason: None,
+            }),
+            Payload::OffboardingFailed(OffboardingFailed {
+                offboarding_id,
+                leaver,
+                reason,
+                ..
+            }) => Some(Self {
+                id: *offboarding_id,
+                leaver: leaver.staff_id,
+                outcome: OffboardingStatus::Failed,
+                counts: OffboardingCounts::default(),
+                reason: Some(reason.clone()),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The audit trail's "after" of a completed offboarding.
+fn completed(status: StaffStatus, id: Uuid, counts: OffboardingCounts) -> serde_json::Value {
+    serde_json::json!({
+        "status": status.as_str(),
+        "offboarding_id": id,
+        "organisations": counts.organisations,
+        "memberships_revoked": counts.memberships_revoked,
+        "memberships_granted": counts.memberships_granted,
+        "memberships_changed": counts.memberships_changed,
+        "invitations_withdrawn": counts.invitations_withdrawn,
+        "steps_reassigned": counts.steps_reassigned,
+    })
 }

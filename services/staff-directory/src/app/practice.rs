@@ -49,7 +49,7 @@ impl Directory {
         let actor = Actor::operator(self.0.settings.operator_name.clone());
         let tx = self.begin().await?;
         let practice = store::practices::insert(&tx, &new.name, self.now()).await?;
-        let created = Change::practice("practice.created").from_to(
+        let created = Change::practice("practice.created").before_after(
             serde_json::Value::Null,
             serde_json::json!({ "name": practice.name }),
         );
@@ -102,7 +102,7 @@ impl Directory {
         let after = serde_json::json!({
             "require_location_for_invites": practice.settings.require_location_for_invites,
         });
-        let changed = Change::practice("practice.settings_changed").from_to(before, after);
+        let changed = Change::practice("practice.settings_changed").before_after(before, after);
         self.audit(&tx, caller.practice_id, &acting.actor, changed)
             .await?;
         tx.commit().await?;
