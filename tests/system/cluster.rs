@@ -111,9 +111,8 @@ async fn lose_a_node_under_load(
     let invitees: Vec<String> = (0..INVITATIONS)
         .map(|i| format!("person{i:04}@cluster.example.test"))
         .collect();
-    let load = InvitationLoad::start(system.staff_as(&owner), invitees.clone(), PACE, IN_FLIGHT);
-    load.until_answered(INVITATIONS / 3, PATIENCE).await;
-
+    // The victim is chosen before the load starts: asking the cluster takes seconds, and the
+    // load must still be running when the node goes.
     let notification_queue = names.queue(ConsumerName::Notification);
     let leader = cluster
         .leader_of(&notification_queue, not.map_or(0, |n| (n + 1) % 3))
@@ -123,6 +122,8 @@ async fn lose_a_node_under_load(
         Some(spared) if leader != spared => leader,
         Some(spared) => (spared + 1) % cluster.size(),
     };
+    let load = InvitationLoad::start(system.staff_as(&owner), invitees.clone(), PACE, IN_FLIGHT);
+    load.until_answered(INVITATIONS / 3, PATIENCE).await;
     let invited_before = load.answered_invitees().len();
     let lost_at = SystemTime::now();
     cluster.kill(victim);
