@@ -14,9 +14,11 @@
 //! - [`lease`]: rows claimed by one worker with a lease it keeps renewing while it works.
 //! - [`idempotency`]: request ids recorded with what they created, so retries are safe.
 //! - [`tenancy`]: every query on a practice's rows narrowed to that practice, one way.
+//! - [`stored`]: statuses stored through sea-orm active enums mirroring the domain's.
 
 pub mod idempotency;
 pub mod lease;
+pub mod stored;
 pub mod tenancy;
 
 use std::time::Duration;

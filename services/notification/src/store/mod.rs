@@ -41,37 +41,14 @@ const DELIVERIES: &str = "deliveries";
 /// up sooner would let the claim lapse and the e-mail go out a second time.
 const RECORD_PATIENCE: Duration = Duration::from_secs(300);
 
-/// `deliveries.status`, with the words stored since the first migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
-pub enum DeliveryState {
-    #[sea_orm(string_value = "queued")]
-    Queued,
-    #[sea_orm(string_value = "sent")]
-    Sent,
-    #[sea_orm(string_value = "failed")]
-    Failed,
-}
-
-impl From<DeliveryStatus> for DeliveryState {
-    fn from(status: DeliveryStatus) -> Self {
-        match status {
-            DeliveryStatus::Queued => DeliveryState::Queued,
-            DeliveryStatus::Sent => DeliveryState::Sent,
-            DeliveryStatus::Failed => DeliveryState::Failed,
-        }
+ps_db::stored_as!(
+    /// `deliveries.status`, with the words stored since the first migration.
+    DeliveryState <=> DeliveryStatus {
+        Queued => "queued",
+        Sent => "sent",
+        Failed => "failed",
     }
-}
-
-impl From<DeliveryState> for DeliveryStatus {
-    fn from(state: DeliveryState) -> Self {
-        match state {
-            DeliveryState::Queued => DeliveryStatus::Queued,
-            DeliveryState::Sent => DeliveryStatus::Sent,
-            DeliveryState::Failed => DeliveryStatus::Failed,
-        }
-    }
-}
+);
 
 /// `deliveries`: the delivery log and the mailer's queue in one table.
 pub mod deliveries {

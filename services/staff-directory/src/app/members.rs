@@ -17,8 +17,8 @@ use tracing::info;
 
 use super::{Acting, Change, Directory, found, located, remember};
 use crate::domain::{
-    Invitation, Practice, ReinviteRefusal, StaffChanges, StaffFilter, StaffMember, StaffStatus,
-    invitation_locations, may_invite_again, next_reinvite,
+    Invitation, Npi, Practice, ReinviteRefusal, StaffChanges, StaffFilter, StaffMember,
+    StaffStatus, TaxonomyCode, invitation_locations, may_invite_again, next_reinvite,
 };
 use crate::error::Error;
 use crate::store;
@@ -646,68 +646,49 @@ fn reinvite_refused(refusal: ReinviteRefusal) -> Error {
 fn apply_changes(member: &mut StaffMember, changes: StaffChanges) -> Diff {
     let mut diff = Diff::default();
     let provider = &mut member.provider;
-    let text = |v: &Option<String>| v.clone();
     if let Some(name) = changes.name
-        && diff
-            .change("name", &member.name, name.to_string())
-            .is_some()
+        && let Some(name) = diff.change("name", &member.name, name.to_string())
     {
-        member.name = name.to_string();
+        member.name = name;
     }
     if let Some(external) = changes.external_agent
-        && diff
-            .change("external_agent", &member.external_agent, external)
-            .is_some()
+        && let Some(external) = diff.change("external_agent", &member.external_agent, external)
     {
         member.external_agent = external;
     }
-    if let Some(npi) = changes.npi {
-        let old = provider.npi.as_ref().map(|n| n.as_str().to_owned());
-        if diff
-            .change("npi", &old, npi.as_ref().map(|n| n.as_str().to_owned()))
+    // The audit trail shows identifiers as the text they are stored as.
+    let text = |v: &Option<Npi>| v.as_ref().map(|n| n.as_str().to_owned());
+    if let Some(npi) = changes.npi
+        && diff
+            .change("npi", &text(&provider.npi), text(&npi))
             .is_some()
-        {
-            provider.npi = npi;
-        }
+    {
+        provider.npi = npi;
     }
-    if let Some(code) = changes.taxonomy_code {
-        let old = provider
-            .taxonomy_code
-            .as_ref()
-            .map(|c| c.as_str().to_owned());
-        if diff
-            .change(
-                "taxonomy_code",
-                &old,
-                code.as_ref().map(|c| c.as_str().to_owned()),
-            )
+    let code = |v: &Option<TaxonomyCode>| v.as_ref().map(|c| c.as_str().to_owned());
+    if let Some(new) = changes.taxonomy_code
+        && diff
+            .change("taxonomy_code", &code(&provider.taxonomy_code), code(&new))
             .is_some()
-        {
-            provider.taxonomy_code = code;
-        }
+    {
+        provider.taxonomy_code = new;
     }
     if let Some(bio) = changes.bio
-        && diff
-            .change("bio", &text(&provider.bio), bio.clone())
-            .is_some()
+        && let Some(bio) = diff.change("bio", &provider.bio, bio)
     {
         provider.bio = bio;
     }
     if let Some(capacity) = changes.capacity
-        && diff
-            .change("capacity", &provider.capacity, capacity)
-            .is_some()
+        && let Some(capacity) = diff.change("capacity", &provider.capacity, capacity)
     {
         provider.capacity = capacity;
     }
     if let Some(step) = changes.scheduling_step_minutes
-        && diff
-            .change(
-                "scheduling_step_minutes",
-                &provider.scheduling_step_minutes,
-                step,
-            )
-            .is_some()
+        && let Some(step) = diff.change(
+            "scheduling_step_minutes",
+            &provider.scheduling_step_minutes,
+            step,
+        )
     {
         provider.scheduling_step_minutes = step;
     }

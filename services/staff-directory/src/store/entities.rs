@@ -6,31 +6,7 @@ use sea_orm::entity::prelude::*;
 
 use crate::domain::{CertificationStatus, OffboardingStatus, StaffStatus};
 
-/// Declares a string active enum mirroring a domain enum, with the conversions both ways.
-macro_rules! stored_as {
-    ($(#[$doc:meta])* $name:ident <=> $domain:ident { $($variant:ident => $text:literal),* $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
-        #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
-        pub enum $name {
-            $(#[sea_orm(string_value = $text)] $variant),*
-        }
-
-        impl From<$domain> for $name {
-            fn from(value: $domain) -> Self {
-                match value { $($domain::$variant => $name::$variant),* }
-            }
-        }
-
-        impl From<$name> for $domain {
-            fn from(value: $name) -> Self {
-                match value { $($name::$variant => $domain::$variant),* }
-            }
-        }
-    };
-}
-
-stored_as!(
+ps_db::stored_as!(
     /// `staff_members.status`.
     MemberStatus <=> StaffStatus {
         Pending => "pending",
@@ -43,7 +19,7 @@ stored_as!(
     }
 );
 
-stored_as!(
+ps_db::stored_as!(
     /// `offboardings.status`.
     OffboardingState <=> OffboardingStatus {
         Requested => "requested",
@@ -52,7 +28,7 @@ stored_as!(
     }
 );
 
-stored_as!(
+ps_db::stored_as!(
     /// `staff_members.certification_status`.
     CertificationState <=> CertificationStatus {
         NotCertified => "not_certified",

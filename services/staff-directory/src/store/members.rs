@@ -74,7 +74,7 @@ fn member(row: staff_members::Model, location_ids: Vec<LocationId>) -> Result<St
 }
 
 /// The locations of each of `staff`, sorted, in one query.
-pub async fn location_ids<C: ConnectionTrait>(
+async fn location_ids<C: ConnectionTrait>(
     conn: &C,
     practice: PracticeId,
     staff: &[StaffId],
@@ -313,7 +313,7 @@ pub async fn invite_again<C: ConnectionTrait>(
         primary_location_id: invitation.primary_location,
         ..existing
     };
-    staff_members::Entity::update_many()
+    invitation_sent(update(&again), &again)
         .col_expr(staff_members::Column::Name, Expr::value(again.name.clone()))
         .col_expr(
             staff_members::Column::Role,
@@ -330,19 +330,6 @@ pub async fn invite_again<C: ConnectionTrait>(
         .col_expr(staff_members::Column::InvitedAt, Expr::value(at))
         .col_expr(staff_members::Column::StatusChangedAt, Expr::value(at))
         .col_expr(
-            staff_members::Column::InvitationCount,
-            Expr::value(i32::try_from(again.invitation_count).unwrap_or(i32::MAX)),
-        )
-        .col_expr(staff_members::Column::LastInvitedAt, Expr::value(at))
-        .col_expr(
-            staff_members::Column::InvitationFailedAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(
-            staff_members::Column::InvitationFailure,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
             staff_members::Column::ExternalAgent,
             Expr::value(again.external_agent),
         )
@@ -350,8 +337,6 @@ pub async fn invite_again<C: ConnectionTrait>(
             staff_members::Column::PrimaryLocationId,
             Expr::value(again.primary_location_id.map(|l| l.as_uuid())),
         )
-        .in_practice(again.practice_id)
-        .filter(staff_members::Column::Id.eq(again.id.as_uuid()))
         .exec(tx)
         .await?;
     replace_locations(tx, again.practice_id, again.id, location_ids).await?;
@@ -370,20 +355,7 @@ pub async fn record_reinvite<C: ConnectionTrait>(
     member.last_invited_at = at;
     member.invitation_failure = None;
     member.reinvite_window = Some(window);
-    update(member)
-        .col_expr(
-            staff_members::Column::InvitationCount,
-            Expr::value(i32::try_from(member.invitation_count).unwrap_or(i32::MAX)),
-        )
-        .col_expr(staff_members::Column::LastInvitedAt, Expr::value(at))
-        .col_expr(
-            staff_members::Column::InvitationFailedAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(
-            staff_members::Column::InvitationFailure,
-            Expr::value(Option::<String>::None),
-        )
+    invitation_sent(update(member), member)
         .col_expr(
             staff_members::Column::ReinviteWindowStartedAt,
             Expr::value(Some(window.started_at)),
@@ -402,6 +374,43 @@ fn update(member: &StaffMember) -> sea_orm::UpdateMany<staff_members::Entity> {
     staff_members::Entity::update_many()
         .in_practice(member.practice_id)
         .filter(staff_members::Column::Id.eq(member.id.as_uuid()))
+}
+
+/// The columns an invitation going out sets: the count, when, and no failure (yet).
+fn invitation_sent(
+    update: sea_orm::UpdateMany<staff_members::Entity>,
+    member: &StaffMember,
+) -> sea_orm::UpdateMany<staff_members::Entity> {
+    update
+        .col_expr(
+            staff_members::Column::InvitationCount,
+            Expr::value(i32::try_from(member.invitation_count).unwrap_or(i32::MAX)),
+        )
+        .col_expr(
+            staff_members::Column::LastInvitedAt,
+            Expr::value(member.last_invited_at),
+        )
+        .col_expr(
+            staff_members::Column::InvitationFailedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            staff_members::Column::InvitationFailure,
+            Expr::value(Option::<String>::None),
+        )
+}
+
+/// A guarded update of member `id`: it changes the row only while the member is `from`
+/// (event reactions write without reading the member first).
+fn while_in(
+    practice: PracticeId,
+    id: StaffId,
+    from: StaffStatus,
+) -> sea_orm::UpdateMany<staff_members::Entity> {
+    staff_members::Entity::update_many()
+        .in_practice(practice)
+        .filter(staff_members::Column::Id.eq(id.as_uuid()))
+        .filter(staff_members::Column::Status.eq(MemberStatus::from(from)))
 }
 
 /// Writes the member's name, external-agent flag and provider profile as they now are.
@@ -469,14 +478,7 @@ pub async fn set_status<C: ConnectionTrait>(
 ) -> Result<(), Error> {
     member.status = to;
     member.status_changed_at = at;
-    update(member)
-        .col_expr(
-            staff_members::Column::Status,
-            Expr::value(MemberStatus::from(to)),
-        )
-        .col_expr(staff_members::Column::StatusChangedAt, Expr::value(at))
-        .exec(tx)
-        .await?;
+    moved_to(update(member), to, at).exec(tx).await?;
     Ok(())
 }
 
@@ -490,19 +492,30 @@ pub async fn move_status<C: ConnectionTrait>(
     to: StaffStatus,
     at: DateTime<Utc>,
 ) -> Result<bool, Error> {
-    let changed = staff_members::Entity::update_many()
+    let update = while_in(practice, id, from);
+    applied(tx, moved_to(update, to, at)).await
+}
+
+/// The columns a status change sets.
+fn moved_to(
+    update: sea_orm::UpdateMany<staff_members::Entity>,
+    to: StaffStatus,
+    at: DateTime<Utc>,
+) -> sea_orm::UpdateMany<staff_members::Entity> {
+    update
         .col_expr(
             staff_members::Column::Status,
             Expr::value(MemberStatus::from(to)),
         )
         .col_expr(staff_members::Column::StatusChangedAt, Expr::value(at))
-        .in_practice(practice)
-        .filter(staff_members::Column::Id.eq(id.as_uuid()))
-        .filter(staff_members::Column::Status.eq(MemberStatus::from(from)))
-        .exec(tx)
-        .await?
-        .rows_affected;
-    Ok(changed == 1)
+}
+
+/// Runs a guarded update of one member; whether it changed the row.
+async fn applied<C: ConnectionTrait>(
+    tx: &C,
+    update: sea_orm::UpdateMany<staff_members::Entity>,
+) -> Result<bool, Error> {
+    Ok(update.exec(tx).await?.rows_affected == 1)
 }
 
 /// A Pending member's answer to their invitation: `to` (Active or Declined) as `user`.
@@ -515,23 +528,11 @@ pub async fn answer_invitation<C: ConnectionTrait>(
     to: StaffStatus,
     at: DateTime<Utc>,
 ) -> Result<bool, Error> {
-    let changed = staff_members::Entity::update_many()
-        .col_expr(
-            staff_members::Column::Status,
-            Expr::value(MemberStatus::from(to)),
-        )
-        .col_expr(
-            staff_members::Column::UserId,
-            Expr::value(Some(user.as_uuid())),
-        )
-        .col_expr(staff_members::Column::StatusChangedAt, Expr::value(at))
-        .in_practice(practice)
-        .filter(staff_members::Column::Id.eq(id.as_uuid()))
-        .filter(staff_members::Column::Status.eq(MemberStatus::Pending))
-        .exec(tx)
-        .await?
-        .rows_affected;
-    Ok(changed == 1)
+    let update = moved_to(while_in(practice, id, StaffStatus::Pending), to, at).col_expr(
+        staff_members::Column::UserId,
+        Expr::value(Some(user.as_uuid())),
+    );
+    applied(tx, update).await
 }
 
 /// Marks a Pending member's latest invitation as undeliverable, unless a later invitation
@@ -544,7 +545,7 @@ pub async fn mark_invitation_failed<C: ConnectionTrait>(
     requested_at: DateTime<Utc>,
     at: DateTime<Utc>,
 ) -> Result<bool, Error> {
-    let changed = staff_members::Entity::update_many()
+    let update = while_in(practice, id, StaffStatus::Pending)
         .col_expr(
             staff_members::Column::InvitationFailedAt,
             Expr::value(Some(at)),
@@ -553,14 +554,8 @@ pub async fn mark_invitation_failed<C: ConnectionTrait>(
             staff_members::Column::InvitationFailure,
             Expr::value(Some(reason.to_owned())),
         )
-        .in_practice(practice)
-        .filter(staff_members::Column::Id.eq(id.as_uuid()))
-        .filter(staff_members::Column::Status.eq(MemberStatus::Pending))
-        .filter(staff_members::Column::LastInvitedAt.lte(requested_at))
-        .exec(tx)
-        .await?
-        .rows_affected;
-    Ok(changed == 1)
+        .filter(staff_members::Column::LastInvitedAt.lte(requested_at));
+    applied(tx, update).await
 }
 
 /// The member's certification as it now is.
