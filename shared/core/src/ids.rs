@@ -82,6 +82,20 @@ id_type!(
     ServiceAccountId
 );
 
+id_type!(
+    /// A client organisation of a practice, whose systems staff are given access to.
+    OrganisationId
+);
+id_type!(
+    /// A role of a practice (built-in or its own): what a staff member holding it in an
+    /// organisation may do there.
+    RoleId
+);
+id_type!(
+    /// An approval workflow of an organisation: the ordered steps a change passes.
+    WorkflowId
+);
+
 /// Parses a UUID from a request field, naming the field when it is missing or malformed.
 pub fn parse_uuid(field: &str, value: &str) -> Result<Uuid, FieldViolation> {
     let value = value.trim();

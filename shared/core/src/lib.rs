@@ -18,7 +18,10 @@ pub mod validation;
 pub mod values;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use ids::{EventId, LocationId, PracticeId, ServiceAccountId, SessionId, StaffId, UserId};
+pub use ids::{
+    EventId, LocationId, OrganisationId, PracticeId, RoleId, ServiceAccountId, SessionId, StaffId,
+    UserId, WorkflowId,
+};
 pub use offboarding::{ExistingAccess, OffboardingCounts};
 pub use request::RequestKey;
 pub use role::{PracticeRole, RoleRequired};
