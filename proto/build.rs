@@ -1,6 +1,7 @@
 //! Compiles every `.proto` under this folder with protox (pure Rust, no system protoc) into one
-//! descriptor set, then generates messages, clients and servers from it, with every service
-//! using `crate::limits::BoundedCodec`. The descriptor set is also kept for gRPC server
+//! descriptor set, then generates messages from it, and the clients and servers the crate's
+//! `client` and `server` features ask for, with every service using
+//! `crate::limits::BoundedCodec`. The descriptor set is also kept for gRPC server
 //! reflection.
 //!
 //! It also generates the `Bounded` impls (`OUT_DIR/limits.rs`) from the contract's own bounds,
@@ -27,7 +28,10 @@ fn protos(dir: &Path, found: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // Read when the script runs, not when it was compiled: a build script's binary can be
+    // reused by a checkout at another path that shares the target directory.
+    let root =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     for package in [
         "common",
@@ -59,8 +63,8 @@ fn main() {
     std::fs::write(out.join("limits.rs"), bounded_impls(&pool)).expect("limits are written");
 
     tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
+        .build_client(std::env::var_os("CARGO_FEATURE_CLIENT").is_some())
+        .build_server(std::env::var_os("CARGO_FEATURE_SERVER").is_some())
         .codec_path("crate::limits::BoundedCodec")
         .compile_fds(descriptors)
         .expect("code generation succeeds");
@@ -171,98 +175,22 @@ fn bounded_impls(pool: &DescriptorPool) -> String {
         }
         let path = rust_path(&message);
         // Only what callers send is checked; answers get an empty impl (the codec needs one).
-        if !required.contains(message.full_name()) {
-            writeln!(
-                code,
-                "impl crate::limits::Bounded for {path} {{\n    fn bounds(&self, _prefix: &str, _out: &mut Vec<crate::limits::Violation>) {{}}\n}}"
-            )
-            .expect("writing to a String");
-            continue;
-        }
-        let is_request = true;
         let mut body = String::new();
-        for field in message.fields() {
-            // Oneof payloads are events, never requests.
-            if field.containing_oneof().is_some() {
-                continue;
-            }
-            let name = field.name();
-            let rust = field_name(&field);
-            let repeated = field.cardinality() == Cardinality::Repeated;
-            let max_len = bound(&field, "common.v1.max_len");
-            let max_items = bound(&field, "common.v1.max_items");
-            if repeated {
-                match max_items {
-                    Some(n) => writeln!(
-                        body,
-                        "        crate::limits::items(self.{rust}.len(), {n}, prefix, \"{name}\", out);"
-                    )
-                    .expect("writing to a String"),
-                    None if is_request && !field.is_map() => {
-                        missing.insert(format!("{} (max_items)", field.full_name()));
-                    }
-                    None => {}
+        if required.contains(message.full_name()) {
+            for field in message.fields() {
+                // Oneof payloads are events, never requests.
+                if field.containing_oneof().is_none() {
+                    field_checks(&field, &mut body, &mut missing);
                 }
             }
-            match field.kind() {
-                Kind::String => match (max_len, repeated) {
-                    (Some(n), false) => writeln!(
-                        body,
-                        "        crate::limits::text(&self.{rust}, {n}, prefix, \"{name}\", out);"
-                    )
-                    .expect("writing to a String"),
-                    (Some(n), true) => writeln!(
-                        body,
-                        "        crate::limits::texts(&self.{rust}, {n}, prefix, \"{name}\", out);"
-                    )
-                    .expect("writing to a String"),
-                    (None, _) if is_request => {
-                        missing.insert(format!("{} (max_len)", field.full_name()));
-                    }
-                    (None, _) => {}
-                },
-                Kind::Bytes if !repeated => match max_len {
-                    Some(n) => writeln!(
-                        body,
-                        "        crate::limits::bytes(self.{rust}.len(), {n}, prefix, \"{name}\", out);"
-                    )
-                    .expect("writing to a String"),
-                    None if is_request => {
-                        missing.insert(format!("{} (max_len)", field.full_name()));
-                    }
-                    None => {}
-                },
-                Kind::Message(_) if !field.is_map() => {
-                    if repeated {
-                        writeln!(
-                            body,
-                            "        crate::limits::each(&self.{rust}, prefix, \"{name}\", out);"
-                        )
-                        .expect("writing to a String");
-                    } else {
-                        writeln!(
-                            body,
-                            "        if let Some(value) = &self.{rust} {{ crate::limits::nested(value, prefix, \"{name}\", out); }}"
-                        )
-                        .expect("writing to a String");
-                    }
-                }
-                _ => {}
-            }
         }
-        if body.is_empty() {
-            writeln!(
-                code,
-                "impl crate::limits::Bounded for {path} {{\n    fn bounds(&self, _prefix: &str, _out: &mut Vec<crate::limits::Violation>) {{}}\n}}"
-            )
-            .expect("writing to a String");
-        } else {
-            writeln!(
-                code,
-                "impl crate::limits::Bounded for {path} {{\n    fn bounds(&self, prefix: &str, out: &mut Vec<crate::limits::Violation>) {{\n{body}    }}\n}}"
-            )
-            .expect("writing to a String");
-        }
+        let prefix = if body.is_empty() { "_prefix" } else { "prefix" };
+        let out = if body.is_empty() { "_out" } else { "out" };
+        writeln!(
+            code,
+            "impl crate::limits::Bounded for {path} {{\n    fn bounds(&self, {prefix}: &str, {out}: &mut Vec<crate::limits::Violation>) {{\n{body}    }}\n}}"
+        )
+        .expect("writing to a String");
     }
     assert!(
         missing.is_empty(),
@@ -271,4 +199,68 @@ fn bounded_impls(pool: &DescriptorPool) -> String {
         missing.into_iter().collect::<Vec<_>>().join("\n  ")
     );
     code
+}
+
+/// Appends to `body` the checks of one field of a request message, and to `missing` the bound
+/// the field lacks, if any.
+fn field_checks(field: &FieldDescriptor, body: &mut String, missing: &mut BTreeSet<String>) {
+    let name = field.name();
+    let rust = field_name(field);
+    let repeated = field.cardinality() == Cardinality::Repeated;
+    let max_len = bound(field, "common.v1.max_len");
+    let line = |body: &mut String, check: String| {
+        writeln!(body, "        {check}").expect("writing to a String");
+    };
+    if repeated {
+        match bound(field, "common.v1.max_items") {
+            Some(n) => line(
+                body,
+                format!("crate::limits::items(self.{rust}.len(), {n}, prefix, \"{name}\", out);"),
+            ),
+            None if !field.is_map() => {
+                missing.insert(format!("{} (max_items)", field.full_name()));
+            }
+            None => {}
+        }
+    }
+    match field.kind() {
+        Kind::String => match (max_len, repeated) {
+            (Some(n), false) => line(
+                body,
+                format!("crate::limits::text(&self.{rust}, {n}, prefix, \"{name}\", out);"),
+            ),
+            (Some(n), true) => line(
+                body,
+                format!("crate::limits::texts(&self.{rust}, {n}, prefix, \"{name}\", out);"),
+            ),
+            (None, _) => {
+                missing.insert(format!("{} (max_len)", field.full_name()));
+            }
+        },
+        Kind::Bytes if !repeated => match max_len {
+            Some(n) => line(
+                body,
+                format!("crate::limits::bytes(self.{rust}.len(), {n}, prefix, \"{name}\", out);"),
+            ),
+            None => {
+                missing.insert(format!("{} (max_len)", field.full_name()));
+            }
+        },
+        Kind::Message(_) if !field.is_map() => {
+            if repeated {
+                line(
+                    body,
+                    format!("crate::limits::each(&self.{rust}, prefix, \"{name}\", out);"),
+                );
+            } else {
+                line(
+                    body,
+                    format!(
+                        "if let Some(value) = &self.{rust} {{ crate::limits::nested(value, prefix, \"{name}\", out); }}"
+                    ),
+                );
+            }
+        }
+        _ => {}
+    }
 }
