@@ -17,11 +17,16 @@ pub enum Caller {
     Anonymous,
 }
 
+/// A signed-in user, as their access token names them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserCaller {
+    /// The user signed in.
     pub user_id: UserId,
+    /// The practice the session acts in (the tenant every query is scoped to).
     pub practice_id: PracticeId,
+    /// The user's staff member in that practice.
     pub staff_id: StaffId,
+    /// The session the token belongs to.
     pub session_id: SessionId,
     /// The role when the token was issued; see [`crate::AccessClaims`].
     pub role: PracticeRole,
@@ -30,15 +35,20 @@ pub struct UserCaller {
 /// A machine caller: a service account with its scopes and, if it has one, its practice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceCaller {
+    /// The service account (also its client id).
     pub account_id: ServiceAccountId,
+    /// The account's name, for logs and audit trails.
     pub name: String,
+    /// The scopes the account holds (see [`crate::scopes`]).
     pub scopes: Vec<Scope>,
     /// `None`: platform-wide, answers for every practice.
     pub practice: Option<PracticeId>,
+    /// The account's token session; disabling the account ends it.
     pub session_id: SessionId,
 }
 
 impl ServiceCaller {
+    /// Whether the account holds `scope`.
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
     }

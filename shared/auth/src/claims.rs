@@ -13,7 +13,9 @@ pub const SERVICE_TOKEN_TYPE: &str = "service";
 /// services that own roles (staff-directory) or project them (org-access) check their own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
+    /// Issuer; must equal [`TokenSettings::issuer`].
     pub iss: String,
+    /// Audience; must equal [`TokenSettings::audience`].
     pub aud: String,
     /// User id.
     pub sub: String,
@@ -23,18 +25,26 @@ pub struct AccessClaims {
     pub stf: String,
     /// Session id, so sign-out can end it.
     pub sid: String,
+    /// The practice role when the token was issued ([`ps_core::PracticeRole::as_str`]).
     pub role: String,
+    /// Always [`ACCESS_TOKEN_TYPE`].
     pub typ: String,
+    /// Issued at (Unix seconds).
     pub iat: i64,
+    /// Not valid before (Unix seconds).
     pub nbf: i64,
+    /// Expires at (Unix seconds).
     pub exp: i64,
+    /// The token's own id (a UUIDv7).
     pub jti: String,
 }
 
 /// What a service token asserts (`typ` [`SERVICE_TOKEN_TYPE`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceClaims {
+    /// Issuer; must equal [`TokenSettings::issuer`].
     pub iss: String,
+    /// Audience; must equal [`TokenSettings::audience`].
     pub aud: String,
     /// The service account's id.
     pub sub: String,
@@ -48,17 +58,24 @@ pub struct ServiceClaims {
     /// The account's token session: disabling the account ends it, so its tokens are refused
     /// everywhere like a signed-out session's.
     pub sid: String,
+    /// Always [`SERVICE_TOKEN_TYPE`].
     pub typ: String,
+    /// Issued at (Unix seconds).
     pub iat: i64,
+    /// Not valid before (Unix seconds).
     pub nbf: i64,
+    /// Expires at (Unix seconds).
     pub exp: i64,
+    /// The token's own id (a UUIDv7).
     pub jti: String,
 }
 
 /// Who issues tokens and for whom; both sides must agree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenSettings {
+    /// The `iss` identity writes and every service expects.
     pub issuer: String,
+    /// The `aud` identity writes and every service expects.
     pub audience: String,
 }
 

@@ -50,6 +50,7 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// A credential with characters a header may not carry (header values are printable ASCII).
 #[derive(Debug, thiserror::Error)]
 #[error("credential contains characters not allowed in a header")]
 pub struct BadCredential;
@@ -60,6 +61,7 @@ impl Credential {
         Self::new("authorization", &format!("Bearer {token}"))
     }
 
+    /// The operator credential, in its own header ([`OPERATOR_TOKEN_HEADER`]).
     pub fn operator(token: &str) -> Result<Self, BadCredential> {
         Self::new(OPERATOR_TOKEN_HEADER, token)
     }
@@ -113,6 +115,7 @@ impl Interceptor for Credential {
 pub struct ServiceCredentialSettings {
     /// The service account's id.
     pub client_id: String,
+    /// The account's client secret; unused when `private_key_file` is set.
     pub client_secret: Secret,
     /// Instead of a secret: an Ed25519 private key (PKCS#8 PEM) registered to the account …
     pub private_key_file: Option<PathBuf>,
@@ -121,18 +124,27 @@ pub struct ServiceCredentialSettings {
 }
 
 impl ServiceCredentialSettings {
+    /// Whether there is a client id and a secret or key to prove it with.
     pub fn is_configured(&self) -> bool {
         !self.client_id.trim().is_empty()
             && (!self.client_secret.is_empty() || self.private_key_file.is_some())
     }
 }
 
+/// Why a service credential could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
+    /// The client id, or both the secret and the key file, are missing.
     #[error("the service credential needs a client id and a client secret or a private key file")]
     Incomplete,
+    /// The private key file could not be read or is not a PKCS#8 Ed25519 key.
     #[error("reading the private key {path}: {reason}")]
-    Key { path: PathBuf, reason: String },
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// Why it could not be used.
+        reason: String,
+    },
 }
 
 /// How the account proves itself to identity.
@@ -246,6 +258,7 @@ impl ServiceCredentials {
         }))
     }
 
+    /// The service account's id (trimmed).
     pub fn client_id(&self) -> &str {
         &self.0.client_id
     }
@@ -366,6 +379,7 @@ impl ServiceCredentials {
     }
 }
 
+/// Wraps a channel in [`WithServiceToken`]; made by [`ServiceCredentials::layer`].
 #[derive(Clone, Debug)]
 pub struct ServiceTokenLayer(ServiceCredentials);
 

@@ -6,12 +6,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 
+/// Why a key could not be read or used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// A stored or configured private key is not PKCS#8 Ed25519.
     #[error("the stored private key is not a PKCS#8 Ed25519 key")]
     BadPrivateKey,
+    /// A JWK's `x` is not 32 bytes of base64url.
     #[error("the public key is not 32 bytes of base64url")]
     BadPublicKey,
+    /// The JWT library failed to sign.
     #[error("signing failed: {0}")]
     Signing(#[from] jsonwebtoken::errors::Error),
 }
@@ -33,6 +37,7 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
+    /// A new random key, its id a UUIDv7.
     pub fn generate() -> Self {
         let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
         let pkcs8 = key
@@ -96,14 +101,17 @@ impl SigningKey {
         }
     }
 
+    /// The key id, written into the `kid` header of every token it signs.
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
+    /// The private key as PKCS#8 DER, for storage (sealed at rest by identity).
     pub fn pkcs8_der(&self) -> &[u8] {
         &self.pkcs8
     }
 
+    /// The public half, to publish.
     pub fn public_jwk(&self) -> PublicJwk {
         PublicJwk {
             kid: self.kid.clone(),
@@ -123,16 +131,22 @@ impl SigningKey {
 /// The public half as a JWK (`kty` OKP, `crv` Ed25519, `alg` EdDSA).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicJwk {
+    /// The key id tokens name in their `kid` header.
     pub kid: String,
     /// base64url of the 32-byte public key.
     pub x: String,
 }
 
 impl PublicJwk {
+    /// The JWK key type of every published key.
     pub const KTY: &'static str = "OKP";
+    /// The JWK curve of every published key.
     pub const CRV: &'static str = "Ed25519";
+    /// The JWK algorithm of every published key.
     pub const ALG: &'static str = "EdDSA";
 
+    /// The key to verify signatures with; [`KeyError::BadPublicKey`] unless `x` is 32 bytes of
+    /// base64url.
     pub fn decoding_key(&self) -> Result<DecodingKey, KeyError> {
         // jsonwebtoken slices the first 32 bytes without checking the length; check it here.
         let bytes = URL_SAFE_NO_PAD

@@ -96,6 +96,8 @@ impl AccessPolicy {
         self
     }
 
+    /// The credential the method at `path` (`/pkg.Service/Method`) needs: its own rule, else its
+    /// service's, else [`Access::User`].
     pub fn access_for(&self, path: &str) -> Access {
         if let Some(access) = self.rules.get(path) {
             return *access;
@@ -137,6 +139,7 @@ impl AccessPolicy {
 /// Whether a session has ended (signed out, reset, deactivated, a service account disabled):
 /// its tokens are then refused although their signature and expiry still hold.
 pub trait SessionCheck: Send + Sync + 'static {
+    /// Whether `session`'s tokens are to be refused.
     fn has_ended(&self, session: ps_core::SessionId) -> bool;
 }
 
@@ -162,6 +165,7 @@ struct State {
     operator_token: Secret,
 }
 
+/// The layer in front of a service's router; see the module documentation.
 #[derive(Clone)]
 pub struct AuthLayer(Arc<State>);
 
@@ -193,6 +197,7 @@ impl<S> Layer<S> for AuthLayer {
     }
 }
 
+/// The service [`AuthLayer`] wraps around the router.
 #[derive(Clone)]
 pub struct AuthService<S> {
     state: Arc<State>,

@@ -12,6 +12,8 @@
 //!   [`ServiceCredentials`], which fetches and refreshes a service account's token.
 //! - [`scopes`]: the catalogue of scopes service accounts hold; each internal RPC needs one.
 
+#![warn(missing_docs)]
+
 pub mod caller;
 pub mod claims;
 pub mod credentials;

@@ -9,6 +9,7 @@ use std::fmt;
 pub struct Scope(&'static str);
 
 impl Scope {
+    /// The scope's name as tokens carry it (`orgaccess.check`).
     pub const fn as_str(self) -> &'static str {
         self.0
     }
@@ -52,11 +53,16 @@ pub const IDENTITY_VOID_LINKS: Scope = Scope("identity.void_links");
 /// A scope with what it allows.
 #[derive(Debug, Clone, Copy)]
 pub struct ScopeInfo {
+    /// The scope.
     pub scope: Scope,
+    /// The RPCs it allows, for people (`pkg.Service: Method, …`).
     pub allows: &'static str,
+    /// Whether only platform-wide accounts the operator creates may hold it
+    /// ([`Scope::is_product_internal`]).
     pub product_internal: bool,
 }
 
+/// Every scope there is, with what it allows.
 pub const CATALOGUE: &[ScopeInfo] = &[
     ScopeInfo {
         scope: ORGACCESS_CHECK,

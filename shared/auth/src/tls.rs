@@ -18,19 +18,31 @@ pub struct ClientTlsSettings {
     pub ca_file: Option<PathBuf>,
     /// This client's certificate, for servers that require one.
     pub cert_file: Option<PathBuf>,
+    /// The private key of `cert_file`.
     pub key_file: Option<PathBuf>,
 }
 
+/// Why TLS for a connection or listener could not be configured.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// The URL cannot be an endpoint.
     #[error("{0} is not a valid address")]
     Url(String),
+    /// A PEM file could not be read.
     #[error("reading {path}: {reason}")]
-    File { path: PathBuf, reason: String },
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        reason: String,
+    },
+    /// An `https://` URL without a CA file to check the server against.
     #[error("{0} is https: a CA file is required (client_tls.ca_file, PS_CLIENT_TLS__CA_FILE)")]
     NoCa(String),
+    /// Only one of a client certificate and its key is configured.
     #[error("a client certificate needs both cert_file and key_file")]
     HalfIdentity,
+    /// The TLS library refused the configuration, or the settings contradict each other.
     #[error("TLS configuration: {0}")]
     Config(String),
 }

@@ -22,22 +22,30 @@ use crate::scopes::Scope;
 /// Why a token was refused. Only the category reaches the client.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
+    /// Not a JWT, or a claim is missing or unparsable.
     #[error("access token is malformed")]
     Malformed,
+    /// Signed with a key id the key source does not publish.
     #[error("access token is signed by an unknown key")]
     UnknownKey,
+    /// Bad signature, algorithm, issuer, audience or token type.
     #[error("access token signature, issuer or audience is invalid")]
     Invalid,
+    /// Past its `exp`.
     #[error("access token has expired")]
     Expired,
+    /// Before its `nbf`, beyond the tolerated clock skew (30 s).
     #[error("access token is not valid yet")]
     NotYetValid,
+    /// The keys could not be fetched (identity unreachable).
     #[error("keys to verify the access token are unavailable")]
     KeysUnavailable,
 }
 
+/// Where the public keys that verify tokens come from.
 #[async_trait]
 pub trait KeySource: Send + Sync + 'static {
+    /// Every key currently published; the error describes why they could not be read.
     async fn fetch(&self) -> Result<Vec<PublicJwk>, String>;
 }
 
@@ -46,6 +54,7 @@ pub trait KeySource: Send + Sync + 'static {
 pub struct StaticKeys(Arc<std::sync::RwLock<Vec<PublicJwk>>>);
 
 impl StaticKeys {
+    /// Holds `keys`.
     pub fn new(keys: Vec<PublicJwk>) -> Self {
         Self(Arc::new(std::sync::RwLock::new(keys)))
     }
@@ -118,7 +127,9 @@ const VERIFIED_CACHE_ENTRIES: usize = 10_000;
 /// A verified token: who it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verified {
+    /// A user's access token.
     User(UserCaller),
+    /// A service account's token.
     Service(ServiceCaller),
 }
 
@@ -183,6 +194,8 @@ struct Remembered {
     exp: i64,
 }
 
+/// Verifies access and service tokens against a [`KeySource`]'s keys, caching keys and verified
+/// tokens.
 pub struct TokenVerifier {
     source: Arc<dyn KeySource>,
     settings: TokenSettings,
@@ -201,6 +214,7 @@ impl std::fmt::Debug for TokenVerifier {
 }
 
 impl TokenVerifier {
+    /// Verifies tokens signed by `source`'s keys for `settings`, with time read from `clock`.
     pub fn new(source: Arc<dyn KeySource>, settings: TokenSettings, clock: SharedClock) -> Self {
         Self {
             source,

@@ -6,6 +6,8 @@
 //! `database.max_connections`; deploy/README.md lists them all). Secrets are held in [`Secret`],
 //! which never prints its value.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::path::Path;
 
@@ -31,14 +33,17 @@ impl Serialize for Secret {
 }
 
 impl Secret {
+    /// Holds `value` as a secret.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
+    /// The value itself, for the client that needs it; never log it.
     pub fn expose(&self) -> &str {
         &self.0
     }
 
+    /// Whether no value is configured.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -105,8 +110,10 @@ where
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
+    /// One readable line per event (`text`).
     #[default]
     Text,
+    /// One JSON object per line (`json`).
     Json,
 }
 

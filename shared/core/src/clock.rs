@@ -6,9 +6,11 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 /// Source of the current time.
 pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
+    /// The current time (UTC).
     fn now(&self) -> DateTime<Utc>;
 }
 
+/// The clock a service and its tasks share.
 pub type SharedClock = Arc<dyn Clock>;
 
 /// Wall-clock time, truncated to microseconds so values round-trip through PostgreSQL.
@@ -28,6 +30,7 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// Starts at `start`, truncated to microseconds.
     pub fn new(start: DateTime<Utc>) -> Self {
         Self {
             now: Mutex::new(start.trunc_subsecs(6)),
@@ -39,6 +42,7 @@ impl ManualClock {
         Self::new(Utc::now())
     }
 
+    /// Moves the clock forward by `by` (backwards if negative).
     pub fn advance(&self, by: Duration) {
         let mut now = self
             .now
@@ -47,6 +51,7 @@ impl ManualClock {
         *now += by;
     }
 
+    /// Moves the clock to `to`, truncated to microseconds.
     pub fn set(&self, to: DateTime<Utc>) {
         let mut now = self
             .now

@@ -21,6 +21,7 @@ macro_rules! id_type {
                 Self(Uuid::now_v7())
             }
 
+            /// The id as a plain UUID (for storage and the wire).
             pub fn as_uuid(&self) -> Uuid {
                 self.0
             }

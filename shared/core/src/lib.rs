@@ -8,6 +8,8 @@
 //! - [`request`]: request ids that make a retried creating request safe.
 //! - [`shutdown`]: a cloneable shutdown signal passed into every long-running task.
 
+#![warn(missing_docs)]
+
 pub mod clock;
 pub mod ids;
 pub mod offboarding;

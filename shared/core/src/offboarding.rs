@@ -14,6 +14,7 @@ pub enum ExistingAccess {
 }
 
 impl ExistingAccess {
+    /// Stable text for storage, events and the wire (`keep_replacement_role`, `use_leaver_role`).
     pub fn as_str(self) -> &'static str {
         match self {
             ExistingAccess::KeepReplacementRole => "keep_replacement_role",
@@ -21,6 +22,7 @@ impl ExistingAccess {
         }
     }
 
+    /// The value [`ExistingAccess::as_str`] gave; `None` for any other text.
     pub fn parse(value: &str) -> Option<Self> {
         [
             ExistingAccess::KeepReplacementRole,

@@ -9,12 +9,16 @@ use crate::validation::{FieldViolation, Invalid, Violations};
 /// A page to read: at most `size` items with ids after `after`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
+    /// Most items to return (1–[`PageRequest::MAX_SIZE`]).
     pub size: u64,
+    /// The last id of the previous page; `None` for the first page.
     pub after: Option<Uuid>,
 }
 
 impl PageRequest {
+    /// Page size when the request asks for 0.
     pub const DEFAULT_SIZE: u64 = 50;
+    /// Largest page size a request may ask for.
     pub const MAX_SIZE: u64 = 500;
 
     /// Parses the wire values; `field` is the request field holding them (`page`).
@@ -54,7 +58,9 @@ impl PageRequest {
 /// One page of results and the token for the next (empty on the last page).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
+    /// The page's items, in id order.
     pub items: Vec<T>,
+    /// Opaque token for the next page; empty when this is the last.
     pub next_page_token: String,
 }
 
@@ -76,6 +82,7 @@ impl<T> Page<T> {
         }
     }
 
+    /// The same page with each item converted by `f`.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page {
             items: self.items.into_iter().map(f).collect(),

@@ -10,6 +10,7 @@ pub const MAX_REQUEST_ID: usize = 64;
 /// same id reused for a different request is told apart from a retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestKey {
+    /// The client's request id, as sent (1–64 characters).
     pub id: String,
     /// A digest of the request without its id (hex).
     pub fingerprint: String,

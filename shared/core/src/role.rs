@@ -5,13 +5,20 @@ use std::fmt;
 /// A staff member's role in their practice, highest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PracticeRole {
+    /// May do everything, including the practice's settings, changing roles and removing
+    /// members; a practice always keeps an active one.
     AccountOwner,
+    /// Invites, deactivates and reactivates staff, and manages locations, the audit log and
+    /// organisation access; cannot change practice roles or settings.
     AccountManager,
+    /// Invites staff and manages organisations, workflows and who may act in them.
     UserManager,
+    /// No management powers.
     Member,
 }
 
 impl PracticeRole {
+    /// Every role, highest first.
     pub const ALL: [PracticeRole; 4] = [
         PracticeRole::AccountOwner,
         PracticeRole::AccountManager,
@@ -36,6 +43,7 @@ impl PracticeRole {
         }
     }
 
+    /// Whether the role is one of [`PracticeRole::STAFF_MANAGERS`].
     pub fn manages_staff(self) -> bool {
         Self::STAFF_MANAGERS.contains(&self)
     }
@@ -56,6 +64,7 @@ impl PracticeRole {
         }
     }
 
+    /// The role [`PracticeRole::as_str`] names; `None` for any other text.
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == value)
     }

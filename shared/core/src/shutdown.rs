@@ -11,15 +11,18 @@ pub struct ShutdownTrigger(watch::Sender<bool>);
 pub struct Shutdown(watch::Receiver<bool>);
 
 impl Shutdown {
+    /// A trigger and the signal it starts.
     pub fn new() -> (ShutdownTrigger, Shutdown) {
         let (tx, rx) = watch::channel(false);
         (ShutdownTrigger(tx), Shutdown(rx))
     }
 
+    /// Whether shutdown has been triggered (dropping the trigger does not count here).
     pub fn is_triggered(&self) -> bool {
         *self.0.borrow()
     }
 
+    /// Resolves once the trigger fires or is dropped.
     pub async fn wait(mut self) {
         // An error means the trigger was dropped, which also means: stop.
         let _ = self.0.wait_for(|triggered| *triggered).await;
@@ -27,10 +30,12 @@ impl Shutdown {
 }
 
 impl ShutdownTrigger {
+    /// Starts the shutdown; every [`Shutdown`] resolves.
     pub fn trigger(&self) {
         let _ = self.0.send(true);
     }
 
+    /// Another signal for the same trigger.
     pub fn subscribe(&self) -> Shutdown {
         Shutdown(self.0.subscribe())
     }

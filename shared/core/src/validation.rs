@@ -5,11 +5,14 @@ use std::fmt;
 /// One invalid field of a request, in the shape of google.rpc.BadRequest.FieldViolation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {
+    /// Path of the field in the request (`owner.email`, `entries[2].role`).
     pub field: String,
+    /// What is wrong with it, said after the field name ("is required").
     pub description: String,
 }
 
 impl FieldViolation {
+    /// A violation of `field`, described by `description`.
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
         Self {
             field: field.into(),
@@ -27,6 +30,7 @@ impl FieldViolation {
 /// Input that failed validation; nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct Invalid {
+    /// Every invalid field found, in the order they were checked.
     pub violations: Vec<FieldViolation>,
 }
 
@@ -79,6 +83,7 @@ pub struct Violations {
 }
 
 impl Violations {
+    /// The value, or `None` after recording the violation.
     pub fn check<T>(&mut self, result: Result<T, FieldViolation>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
@@ -100,10 +105,12 @@ impl Violations {
         }
     }
 
+    /// Records a violation found without a [`Violations::check`].
     pub fn push(&mut self, violation: FieldViolation) {
         self.violations.push(violation);
     }
 
+    /// `Ok` when nothing was recorded; otherwise every violation as one [`Invalid`].
     pub fn finish(self) -> Result<(), Invalid> {
         if self.violations.is_empty() {
             Ok(())

@@ -12,6 +12,7 @@ use crate::validation::FieldViolation;
 pub struct Email(String);
 
 impl Email {
+    /// Trims and lower-cases `raw`, then checks its shape; the violation names `field`.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldViolation> {
         let value = raw.trim().to_lowercase();
         if value.is_empty() {
@@ -40,6 +41,7 @@ impl Email {
         Ok(Self(value))
     }
 
+    /// The address, lower-cased.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -83,16 +85,20 @@ fn bounded_text(field: &str, raw: &str, max: usize) -> Result<String, FieldViola
 pub struct PersonName(String);
 
 impl PersonName {
+    /// Longest name accepted, in characters.
     pub const MAX_CHARS: usize = 200;
 
+    /// Trims `raw` and checks it is 1–200 characters without control characters.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldViolation> {
         bounded_text(field, raw, Self::MAX_CHARS).map(Self)
     }
 
+    /// The name, trimmed.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// For values read back from our own storage, which were validated when written.
     pub fn from_trusted(value: String) -> Self {
         Self(value)
     }
@@ -109,12 +115,15 @@ impl fmt::Display for PersonName {
 pub struct TitleText(String);
 
 impl TitleText {
+    /// Longest name accepted, in characters.
     pub const MAX_CHARS: usize = 200;
 
+    /// Trims `raw` and checks it is 1–200 characters without control characters.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldViolation> {
         bounded_text(field, raw, Self::MAX_CHARS).map(Self)
     }
 
+    /// The name, trimmed.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -17,25 +17,31 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
 use uuid::Uuid;
 
+/// The `request_results` table's sea-orm entity.
 pub mod entity {
     use sea_orm::entity::prelude::*;
 
+    /// One request id and what its request created.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "request_results")]
     pub struct Model {
         /// The practice (the nil UUID for operator requests, which have none).
         #[sea_orm(primary_key, auto_increment = false)]
         pub scope: Uuid,
+        /// The client's request id.
         #[sea_orm(primary_key, auto_increment = false)]
         pub request_id: String,
         /// The RPC, e.g. `InviteStaff`.
         pub operation: String,
+        /// The first request's fingerprint: a retry has the same, a reused id another.
         pub fingerprint: String,
         /// The id of what the first request created.
         pub result_id: Uuid,
+        /// When the first request was recorded (UTC).
         pub created_at: DateTimeUtc,
     }
 
+    /// The table has no relations.
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 

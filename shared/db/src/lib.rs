@@ -16,6 +16,8 @@
 //! - [`tenancy`]: every query on a practice's rows narrowed to that practice, one way.
 //! - [`stored`]: statuses stored through sea-orm active enums mirroring the domain's.
 
+#![warn(missing_docs)]
+
 pub mod idempotency;
 pub mod lease;
 pub mod stored;
@@ -74,6 +76,7 @@ fn default_statement_timeout() -> Duration {
 }
 
 impl DbSettings {
+    /// Settings for `url` with the defaults: 10 connections, 5 s to acquire one, 30 s a statement.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -171,8 +174,11 @@ pub const MIGRATION_LOCK_KEY: i64 = 0x7073_6d69_6772_6174;
 /// Connections of a pool: open, idle among them, and the most it may open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolState {
+    /// Connections open now, idle or in use.
     pub size: u32,
+    /// Open connections not in use.
     pub idle: u32,
+    /// The most connections the pool may open.
     pub max: u32,
 }
 
@@ -254,6 +260,7 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     )
 }
 
+/// Whether `conn` talks to PostgreSQL (otherwise SQLite).
 pub fn is_postgres(conn: &impl ConnectionTrait) -> bool {
     conn.get_database_backend() == DatabaseBackend::Postgres
 }
@@ -307,7 +314,7 @@ mod tests {
 
         #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
         #[sea_orm(table_name = "numbers")]
-        pub struct Model {
+        pub(crate) struct Model {
             #[sea_orm(primary_key, auto_increment = false)]
             pub id: i64,
             pub square: i64,
@@ -315,7 +322,7 @@ mod tests {
         }
 
         #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-        pub enum Relation {}
+        pub(crate) enum Relation {}
 
         impl ActiveModelBehavior for ActiveModel {}
     }

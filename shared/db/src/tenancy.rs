@@ -14,6 +14,7 @@ pub trait Tenanted: EntityTrait {
 
 /// Narrows a query to one practice's rows.
 pub trait InPractice: Sized {
+    /// The same query, limited to rows of `practice`.
     #[must_use]
     fn in_practice(self, practice: PracticeId) -> Self;
 }
@@ -61,7 +62,7 @@ mod tests {
 
         #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
         #[sea_orm(table_name = "notes")]
-        pub struct Model {
+        pub(crate) struct Model {
             #[sea_orm(primary_key, auto_increment = false)]
             pub id: Uuid,
             pub practice_id: Uuid,
@@ -69,7 +70,7 @@ mod tests {
         }
 
         #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-        pub enum Relation {}
+        pub(crate) enum Relation {}
 
         impl ActiveModelBehavior for ActiveModel {}
     }

@@ -27,6 +27,7 @@ fn bad(what: impl Into<String>) -> DecodeError {
     DecodeError(what.into())
 }
 
+/// The event as an encoded `events.v1.Envelope`, with the trace context the event carries.
 pub fn encode(event: &Event) -> Vec<u8> {
     to_envelope(event).encode_to_vec()
 }
@@ -51,6 +52,7 @@ pub fn trace_of(bytes: &[u8]) -> ps_telemetry::TraceContext {
         .unwrap_or_default()
 }
 
+/// The event an encoded envelope holds; [`DecodeError`] when it is not a valid one.
 pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     let envelope = pb::Envelope::decode(bytes).map_err(|e| bad(e.to_string()))?;
     from_envelope(envelope)

@@ -28,7 +28,9 @@ pub enum HandleError {
 /// applies it (and runs nothing for an id already recorded).
 #[async_trait]
 pub trait EventHandler: Send + Sync + 'static {
+    /// The consumer this handler is: its queue, and its name in the inbox.
     fn consumer(&self) -> ConsumerName;
+    /// Applies `event`, once; an event of no interest to it is `Ok`.
     async fn handle(&self, event: Event) -> Result<(), HandleError>;
 }
 
@@ -46,8 +48,11 @@ pub enum Outcome {
 /// Retry policy for transient failures.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
+    /// Attempts in all, the first included, before the event is dead-lettered.
     pub attempts: u32,
+    /// Wait after the first failure; each later wait doubles.
     pub first_delay: Duration,
+    /// Longest wait between two attempts.
     pub max_delay: Duration,
     /// One attempt that takes longer than this (a hung connection, a stuck call) fails as
     /// retryable instead of holding its delivery, and a consumer slot, forever.
@@ -55,7 +60,8 @@ pub struct Retry {
 }
 
 impl Default for Retry {
-    /// Seven attempts over roughly 25 seconds, each at most a minute.
+    /// Seven attempts, 0.2 s apart at first and doubling (about 13 s of waiting in all), each
+    /// at most a minute.
     fn default() -> Self {
         Self {
             attempts: 7,
@@ -66,6 +72,8 @@ impl Default for Retry {
     }
 }
 
+/// Runs deliveries through a service's [`EventHandler`] with the [`Retry`] policy; both transports
+/// use it.
 #[derive(Clone)]
 pub struct ConsumerRunner {
     handler: Arc<dyn EventHandler>,
@@ -73,10 +81,12 @@ pub struct ConsumerRunner {
 }
 
 impl ConsumerRunner {
+    /// Hands deliveries to `handler`, retrying as `retry` says.
     pub fn new(handler: Arc<dyn EventHandler>, retry: Retry) -> Self {
         Self { handler, retry }
     }
 
+    /// The handler's consumer.
     pub fn consumer(&self) -> ConsumerName {
         self.handler.consumer()
     }

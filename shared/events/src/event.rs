@@ -9,14 +9,19 @@ use ps_core::{
 /// One fact, with who caused it and when.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
+    /// Unique; consumers record it in their inbox so each event is handled once.
     pub id: EventId,
+    /// When it happened (UTC, the business clock).
     pub occurred_at: DateTime<Utc>,
     /// `None` for facts about a person rather than a practice (a password reset).
     pub practice_id: Option<PracticeId>,
+    /// Who caused it.
     pub actor: Actor,
     /// W3C trace context of the request that caused the event, empty when none.
     pub traceparent: String,
+    /// W3C `tracestate` of that request, often empty.
     pub tracestate: String,
+    /// What happened.
     pub payload: Payload,
 }
 
@@ -53,11 +58,13 @@ impl Event {
         }
     }
 
+    /// The event's routing key, one of [`types`].
     pub fn event_type(&self) -> &'static str {
         self.payload.event_type()
     }
 }
 
+/// What kind of party an [`Actor`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActorKind {
     /// A signed-in user acting in a practice.
@@ -73,13 +80,16 @@ pub enum ActorKind {
 /// The person behind an event; never an anonymous "system".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
+    /// What kind of party it is.
     pub kind: ActorKind,
     /// User id for users and invitees; a configured or given name otherwise.
     pub id: String,
+    /// How audit logs and e-mails name them.
     pub name: String,
 }
 
 impl Actor {
+    /// A signed-in user, named as shown to people.
     pub fn user(id: UserId, name: impl Into<String>) -> Self {
         Self {
             kind: ActorKind::User,
@@ -88,6 +98,7 @@ impl Actor {
         }
     }
 
+    /// The operator, under its configured name (also its id).
     pub fn operator(name: impl Into<String>) -> Self {
         let name = name.into();
         Self {
@@ -97,6 +108,7 @@ impl Actor {
         }
     }
 
+    /// The person answering an invitation, with their (possibly new) user id.
     pub fn invitee(id: UserId, name: impl Into<String>) -> Self {
         Self {
             kind: ActorKind::Invitee,
@@ -156,7 +168,13 @@ macro_rules! declare_events {
     ($($variant:ident($body:ty) = $konst:ident $key:literal => [$($consumer:ident),*];)*) => {
         /// Routing keys (the AMQP routing key and the envelope's `event_type`).
         pub mod types {
-            $(pub const $konst: &str = $key;)*
+            $(
+                #[doc = concat!(
+                    "`", $key, "`: [`Payload::", stringify!($variant),
+                    "`](super::Payload::", stringify!($variant), ")."
+                )]
+                pub const $konst: &str = $key;
+            )*
 
             /// Every event type, in the table's order.
             pub const ALL: [&str; [$($key),*].len()] = [$($konst),*];
@@ -165,10 +183,14 @@ macro_rules! declare_events {
         /// What happened: one variant per event type.
         #[derive(Debug, Clone, PartialEq)]
         pub enum Payload {
-            $($variant($body),)*
+            $(
+                #[doc = concat!("`", $key, "`: see [`", stringify!($body), "`].")]
+                $variant($body),
+            )*
         }
 
         impl Payload {
+            /// The event's routing key, one of [`types`].
             pub fn event_type(&self) -> &'static str {
                 match self {
                     $(Payload::$variant(_) => types::$konst,)*
@@ -187,135 +209,199 @@ with_every_event!(declare_events);
 /// A practice invited someone; the member is Pending until they answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaffInvited {
+    /// The new member (Pending).
     pub staff_id: StaffId,
+    /// The address the invitation goes to.
     pub email: Email,
+    /// The invitee's name, as the inviter wrote it.
     pub name: PersonName,
+    /// The role they will have once they accept.
     pub role: PracticeRole,
     /// Carried so the e-mail can be written without asking staff-directory.
     pub practice_name: String,
+    /// Who invited them, as the e-mail names them.
     pub inviter_name: String,
+    /// Locations they may access; empty when not restricted.
     pub location_ids: Vec<LocationId>,
 }
 
 /// A Pending member was sent a new invitation; their older links are void.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaffReinvited {
+    /// The Pending member.
     pub staff_id: StaffId,
+    /// The address the new invitation goes to.
     pub email: Email,
+    /// The invitee's name.
     pub name: PersonName,
+    /// The role they will have once they accept.
     pub role: PracticeRole,
+    /// Carried so the e-mail can be written without asking staff-directory.
     pub practice_name: String,
+    /// Who sent the new invitation.
     pub inviter_name: String,
+    /// Invitations sent to the member so far, this one included.
     pub invitation_count: u32,
 }
 
+/// A member's practice role changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaffRoleChanged {
+    /// The member.
     pub staff_id: StaffId,
     /// `None` while the member has not accepted.
     pub user_id: Option<UserId>,
+    /// The role they had.
     pub from: PracticeRole,
+    /// The role they have now.
     pub to: PracticeRole,
 }
 
 /// A member who can no longer act in the practice (removed or deactivated).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaffLeft {
+    /// The member who left.
     pub staff_id: StaffId,
+    /// Their user; `None` if they never accepted.
     pub user_id: Option<UserId>,
 }
 
+/// A deactivated member may act again, with the role they had.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaffReactivated {
+    /// The member.
     pub staff_id: StaffId,
+    /// Their user; `None` if they never accepted.
     pub user_id: Option<UserId>,
+    /// The role they have again.
     pub role: PracticeRole,
 }
 
+/// A member's locations were replaced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaffLocationsChanged {
+    /// The member.
     pub staff_id: StaffId,
+    /// Every location they may access now; empty when not restricted.
     pub location_ids: Vec<LocationId>,
 }
 
+/// An Active member was invited to certification.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CertificationInvited {
+    /// The member invited.
     pub staff_id: StaffId,
+    /// Where the invitation e-mail goes.
     pub email: Email,
+    /// The member's name.
     pub name: PersonName,
+    /// Carried so the e-mail can be written without asking staff-directory.
     pub practice_name: String,
+    /// Who invited them.
     pub inviter_name: String,
 }
 
+/// A member's certification was recorded; their certificate can be downloaded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CertificationRecorded {
+    /// The member certified.
     pub staff_id: StaffId,
+    /// Where the certificate e-mail goes.
     pub email: Email,
+    /// The member's name, as on the certificate.
     pub name: PersonName,
+    /// Carried so the e-mail can be written without asking staff-directory.
     pub practice_name: String,
+    /// When they were certified (UTC): as the recorder said, or when it was recorded.
     pub certified_at: DateTime<Utc>,
+    /// The certificate's number, as the recorder gave it.
     pub certificate_number: String,
 }
 
 /// The invitee accepted and now has an account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InvitationAccepted {
+    /// The member who accepted (now Active).
     pub staff_id: StaffId,
+    /// Their account, new or existing.
     pub user_id: UserId,
+    /// The account's e-mail address.
     pub email: Email,
+    /// The role the invitation offered.
     pub role: PracticeRole,
 }
 
 /// The invitee declined.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InvitationDeclined {
+    /// The member who declined.
     pub staff_id: StaffId,
+    /// The account of the person who declined.
     pub user_id: UserId,
+    /// The account's e-mail address.
     pub email: Email,
 }
 
 /// Someone asked to reset the password of an existing account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PasswordResetRequested {
+    /// The account.
     pub user_id: UserId,
+    /// Where the reset link goes.
     pub email: Email,
+    /// The account holder's name, for the e-mail.
     pub name: PersonName,
 }
 
 /// A location's state after it was created, renamed or archived.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocationChanged {
+    /// The location.
     pub location_id: LocationId,
+    /// Its name now.
     pub name: String,
+    /// Whether it is archived; an archived location takes no new access.
     pub archived: bool,
 }
 
 /// A member was offered organisations whose access needs their acceptance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrgAccessInvited {
+    /// Org-access's invitation, which the member accepts or declines.
     pub invitation_id: uuid::Uuid,
+    /// The member offered access.
     pub staff_id: StaffId,
+    /// Where the invitation e-mail goes.
     pub email: Email,
+    /// The member's name.
     pub name: PersonName,
+    /// The organisations offered, by name.
     pub organisation_names: Vec<String>,
+    /// Who offered the access.
     pub inviter_name: String,
 }
 
 /// A person taking part in an offboarding, with what the e-mails about it need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffboardingParty {
+    /// The member.
     pub staff_id: StaffId,
     /// `None` for a member who never accepted their invitation.
     pub user_id: Option<UserId>,
+    /// Their name.
     pub name: PersonName,
+    /// Their e-mail address.
     pub email: Email,
 }
 
 /// A leaver's status before their offboarding began; restored if it fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusBefore {
+    /// Invited, not yet accepted.
     Pending,
+    /// Accepted and working.
     Active,
+    /// Deactivated: may not act until reactivated.
     Deactivated,
 }
 
@@ -334,10 +420,15 @@ impl StatusBefore {
 /// org-access reports the outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaffOffboardingRequested {
+    /// The offboarding; its outcome event names it again.
     pub offboarding_id: uuid::Uuid,
+    /// The member leaving, whose work is handed over.
     pub leaver: OffboardingParty,
+    /// The leaver's status before, restored if the handover fails.
     pub leaver_status_before: StatusBefore,
+    /// The Active member who takes the work over.
     pub replacement: OffboardingParty,
+    /// What happens where the replacement already has access.
     pub existing_access: ExistingAccess,
     /// The manager who asked, for the summary e-mail.
     pub requested_by_email: Email,
@@ -346,40 +437,58 @@ pub struct StaffOffboardingRequested {
 /// One organisation the replacement holds after a handover, with their role there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holding {
+    /// The organisation.
     pub organisation_name: String,
+    /// The replacement's role there after the handover.
     pub role_name: String,
 }
 
 /// The handover is done, in one transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffboardingCompleted {
+    /// The offboarding, as requested.
     pub offboarding_id: uuid::Uuid,
+    /// The member who left (now Offboarded).
     pub leaver: OffboardingParty,
+    /// The member who took the work over.
     pub replacement: OffboardingParty,
+    /// The manager who asked, for the summary e-mail.
     pub requested_by_email: Email,
+    /// What the handover did.
     pub counts: OffboardingCounts,
+    /// Every organisation the replacement holds after the handover.
     pub holdings: Vec<Holding>,
 }
 
 /// The handover could not be done; nothing was changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffboardingFailed {
+    /// The offboarding, as requested.
     pub offboarding_id: uuid::Uuid,
+    /// The member who was to leave; they return to their former status.
     pub leaver: OffboardingParty,
+    /// The status the leaver returns to.
     pub leaver_status_before: StatusBefore,
+    /// The member who was to take the work over.
     pub replacement: OffboardingParty,
+    /// The manager who asked, to be told why.
     pub requested_by_email: Email,
+    /// Why, in words for the manager.
     pub reason: String,
 }
 
 /// Notification gave up on an e-mail; the link it would have carried was voided.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryFailed {
+    /// The delivery, as notification's delivery log lists it.
     pub delivery_id: uuid::Uuid,
+    /// The e-mail's template (`staff_invitation`, `password_reset`, …).
     pub template: String,
+    /// The address it was for.
     pub recipient: Email,
     /// The member an invitation was for.
     pub staff_id: Option<StaffId>,
+    /// Why it was given up.
     pub reason: String,
     /// When the e-mail was asked for (the causing event's time).
     pub requested_at: DateTime<Utc>,
@@ -388,9 +497,12 @@ pub struct DeliveryFailed {
 /// Sessions that ended: their access tokens are refused everywhere from now on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionsEnded {
+    /// The user whose sessions ended.
     pub user_id: UserId,
+    /// The sessions that ended.
     pub session_ids: Vec<SessionId>,
     /// Every access token of these sessions expires by then (business clock).
     pub tokens_expire_by: DateTime<Utc>,
+    /// Why, for logs (`signed out`, `deactivated`, …).
     pub reason: String,
 }

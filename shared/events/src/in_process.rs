@@ -47,6 +47,7 @@ impl std::fmt::Debug for InProcessBus {
 }
 
 impl InProcessBus {
+    /// A bus with no subscribers, closed until [`InProcessBus::open`].
     pub fn new() -> Self {
         Self {
             subscribers: Arc::default(),
@@ -54,6 +55,7 @@ impl InProcessBus {
         }
     }
 
+    /// Adds a consumer; `db` is its service's database, where its dead letters are kept.
     pub fn subscribe(&self, runner: ConsumerRunner, db: DatabaseConnection, status: EventsStatus) {
         self.subscribers
             .write()

@@ -16,20 +16,27 @@ use crate::consumer::HandleError;
 use crate::event::Event;
 use crate::topology::ConsumerName;
 
+/// The `processed_events` table's sea-orm entity: the consumer's inbox.
 pub mod entity {
     use sea_orm::entity::prelude::*;
 
+    /// One event a consumer has applied.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "processed_events")]
     pub struct Model {
+        /// The consumer ([`crate::ConsumerName::as_str`]).
         #[sea_orm(primary_key, auto_increment = false)]
         pub consumer: String,
+        /// The event applied.
         #[sea_orm(primary_key, auto_increment = false)]
         pub event_id: Uuid,
+        /// Its routing key, for operators reading the table.
         pub event_type: String,
+        /// When it was applied (UTC wall clock).
         pub processed_at: DateTimeUtc,
     }
 
+    /// The table has no relations.
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 

@@ -20,6 +20,8 @@
 //! - [`status`]: whether the consumer and relay are connected, for health and metrics.
 //! - [`operations`]: listing and redriving dead letters.
 
+#![warn(missing_docs)]
+
 pub mod codec;
 pub mod consumer;
 pub mod dead_letter;

@@ -4,6 +4,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
+/// The `outbox_events`, `processed_events` and `dead_letters` tables.
 pub struct EventTables;
 
 impl MigrationName for EventTables {

@@ -17,16 +17,22 @@ use crate::topology::ConsumerName;
 pub struct DeadLetterView {
     /// Empty when the message was not a readable event.
     pub event_id: String,
+    /// The event's routing key.
     pub event_type: String,
+    /// The consumer that gave up on it.
     pub consumer: &'static str,
+    /// Why it gave up.
     pub reason: String,
+    /// When it gave up (UTC); `None` when the broker's header is missing or unreadable.
     pub dead_at: Option<DateTime<Utc>>,
 }
 
 /// What a redrive did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Redriven {
+    /// Dead letters handed back: handled now (embedded), or moved back to the queue (RabbitMQ).
     pub redriven: usize,
+    /// Dead letters the consumer gave up on again (embedded only; always 0 behind RabbitMQ).
     pub failed_again: usize,
 }
 

@@ -9,28 +9,37 @@ use tokio::sync::Notify;
 use crate::codec;
 use crate::event::Event;
 
+/// The `outbox_events` table's sea-orm entity.
 pub mod entity {
     use sea_orm::entity::prelude::*;
 
+    /// One event waiting to be published, or published already.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "outbox_events")]
     pub struct Model {
+        /// The event's id; the relay publishes in id (creation) order.
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
+        /// Its routing key (one of [`crate::event::types`]).
         pub event_type: String,
         /// The encoded `events.v1.Envelope`.
         pub payload: Vec<u8>,
+        /// When the event occurred (its `occurred_at`, UTC).
         pub created_at: DateTimeUtc,
+        /// When the transport confirmed it (UTC wall clock); `None` while unpublished.
         pub published_at: Option<DateTimeUtc>,
+        /// Publishes that reached the transport and got an answer; an outage does not count.
         pub attempts: i32,
         /// Failed publishes back off; the relay skips rows until then.
         pub next_attempt_at: DateTimeUtc,
         /// A relay that claimed the row holds it until then; an expired claim (crashed relay)
         /// lets another relay take it.
         pub claimed_until: Option<DateTimeUtc>,
+        /// Why the last refused publish failed.
         pub last_error: Option<String>,
     }
 
+    /// The table has no relations.
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
@@ -67,6 +76,7 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), 
 pub struct OutboxWaker(Arc<Notify>);
 
 impl OutboxWaker {
+    /// Tells the relay to look for new events now; call it after the commit.
     pub fn wake(&self) {
         self.0.notify_one();
     }

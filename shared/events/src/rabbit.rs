@@ -48,6 +48,7 @@ use crate::relay::{OutgoingEvent, PublishError, Publisher};
 use crate::status::EventsStatus;
 use crate::topology::{ConsumerName, Names};
 
+/// How a service reaches RabbitMQ and declares its exchange and queues.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RabbitSettings {
     /// `amqp://user:password@host:5672/vhost` (`%2f` is the default vhost); for a cluster, the
@@ -90,8 +91,10 @@ pub struct RabbitSettings {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum QueueType {
+    /// `classic`: one node holds each queue.
     #[default]
     Classic,
+    /// `quorum`: each queue replicated over the cluster, with a delivery limit.
     Quorum,
 }
 
@@ -115,6 +118,7 @@ fn default_heartbeat() -> u16 {
 }
 
 impl RabbitSettings {
+    /// Settings for the broker at `url`, everything else at its default.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -128,6 +132,7 @@ impl RabbitSettings {
         }
     }
 
+    /// The exchange and queue names derived from [`RabbitSettings::exchange`].
     pub fn names(&self) -> Names {
         Names::new(self.exchange.clone())
     }
@@ -178,16 +183,22 @@ impl RabbitSettings {
     }
 }
 
+/// Why talking to the broker failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RabbitError {
+    /// The AMQP client failed.
     #[error("amqp: {0}")]
     Amqp(#[from] lapin::Error),
+    /// A wait took longer than [`RabbitSettings::timeout`]; names what was awaited.
     #[error("timed out: {0}")]
     Timeout(&'static str),
+    /// The connection closed.
     #[error("connection closed")]
     Closed,
+    /// The subscription or channel was lost (cancelled, closed, an ack not sent).
     #[error("{0}")]
     Lost(String),
+    /// A broker URL is missing or malformed.
     #[error("invalid broker url: {0}")]
     Url(String),
 }
@@ -852,16 +863,23 @@ fn settled(acked: Result<bool, RabbitError>) -> Result<(), RabbitError> {
 
 /// Headers of a dead letter: why it died, in which consumer, when, and where it was going.
 pub const DEAD_REASON: &str = "x-ps-dead-reason";
+/// The consumer that gave up.
 pub const DEAD_CONSUMER: &str = "x-ps-dead-consumer";
+/// When it gave up (RFC 3339, UTC).
 pub const DEAD_AT: &str = "x-ps-dead-at";
+/// The routing key it was delivered with.
 pub const DEAD_ROUTING_KEY: &str = "x-ps-original-routing-key";
 
 /// A dead letter as an operator sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
+    /// The event's routing key (the message's `type`).
     pub event_type: String,
+    /// The event's id (the message's `message-id`).
     pub event_id: String,
+    /// Why the consumer gave up; empty when the broker itself dead-lettered it (delivery limit).
     pub reason: String,
+    /// When it gave up (RFC 3339); empty when the broker itself dead-lettered it.
     pub dead_at: String,
 }
 

@@ -41,21 +41,29 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// An event as the transport sees it.
 #[derive(Debug, Clone)]
 pub struct OutgoingEvent {
+    /// The event's id.
     pub id: uuid::Uuid,
+    /// Its routing key.
     pub event_type: String,
+    /// The encoded `events.v1.Envelope`.
     pub payload: Vec<u8>,
     /// The trace context of the relay's publish span, for transport headers.
     pub trace: ps_telemetry::TraceContext,
 }
 
+/// Why one event was not published.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PublishError {
+    /// No queue is bound for its event type (the broker returned it); backs off per row.
     #[error("no queue is bound for {0}")]
     NoRoute(String),
+    /// The broker refused it (nack); backs off per row.
     #[error("the broker refused the event")]
     Refused,
+    /// The transport cannot be reached; the row is released untouched and the relay backs off.
     #[error("transport unavailable: {0}")]
     Unavailable(String),
+    /// Shutdown began before it was confirmed; the row is released untouched.
     #[error("interrupted by shutdown")]
     Interrupted,
 }
@@ -80,13 +88,16 @@ pub trait Publisher: Send + Sync + 'static {
     }
 }
 
+/// How a relay claims, polls and backs off.
 #[derive(Debug, Clone, Copy)]
 pub struct RelaySettings {
+    /// Most events claimed and published at once.
     pub batch_size: u64,
     /// How often to look for events when nobody woke the relay (other replicas' commits).
     pub poll_interval: Duration,
     /// How long a claim holds rows against other relays.
     pub claim_lease: Duration,
+    /// Longest wait before a refused event is tried again.
     pub max_backoff: Duration,
 }
 
@@ -101,6 +112,7 @@ impl Default for RelaySettings {
     }
 }
 
+/// Moves one service's outbox rows to its transport; see the module documentation.
 #[derive(Clone)]
 pub struct Relay {
     pub(crate) service: &'static str,
@@ -116,20 +128,10 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
 }
 
 impl Relay {
+    /// Relays until `shutdown`, releasing first (on SQLite) the claims of a previous run.
     pub async fn run(self, shutdown: Shutdown) {
         if !ps_db::is_postgres(&self.db) {
-            match ps_db::lease::release_all(&self.db, OUTBOX).await {
-                Ok(0) => {}
-                Ok(released) => {
-                    debug!(
-                        service = self.service,
-                        released, "released claims of a previous run"
-                    )
-                }
-                Err(err) => {
-                    warn!(service = self.service, error = %err, "releasing old claims failed")
-                }
-            }
+            self.release_previous_claims().await;
         }
         let mut backoff = TRANSPORT_BACKOFF.0;
         let mut claim_failures = ps_telemetry::Throttle::new(WARN_EVERY);
@@ -158,47 +160,8 @@ impl Relay {
                 }
                 continue;
             }
-            let lease = ps_db::lease::Lease::keep(
-                self.db.clone(),
-                OUTBOX,
-                batch.iter().map(|e| e.id).collect(),
-                self.settings.claim_lease,
-            );
-            // One producer span per event, a child of the request that wrote it; consumers
-            // continue from it (AMQP headers, or the in-process bus).
-            let spans: Vec<tracing::Span> = batch
-                .iter_mut()
-                .map(|event| {
-                    let span = tracing::info_span!(
-                        "event.publish",
-                        otel.name = %format!("publish {}", event.event_type),
-                        otel.kind = "producer",
-                        ps.service = self.service,
-                        event.id = %event.id,
-                        event.r#type = %event.event_type,
-                    );
-                    crate::codec::trace_of(&event.payload).adopt(&span);
-                    event.trace = ps_telemetry::TraceContext::of(&span);
-                    span
-                })
-                .collect();
-            let results = self.publisher.publish(&batch, &shutdown).await;
-            drop(spans);
-            drop(lease);
-            let published = &ps_telemetry::metrics().events_published;
-            let mut transport_down = None;
-            for result in &results {
-                let outcome = match result {
-                    Ok(()) => "published",
-                    Err(PublishError::Interrupted) => continue,
-                    Err(PublishError::Unavailable(reason)) => {
-                        transport_down.get_or_insert(reason.clone());
-                        "failed"
-                    }
-                    Err(_) => "failed",
-                };
-                published.with_label_values(&[self.service, outcome]).inc();
-            }
+            let results = self.publish(&mut batch, &shutdown).await;
+            let transport_down = self.count(&results);
             if let Err(err) = self.settle(&batch, &results).await {
                 // The claims expire and the rows go out again; consumers are idempotent.
                 warn!(service = self.service, error = %err, "recording publish results failed");
@@ -224,6 +187,78 @@ impl Relay {
                 }
             }
         }
+    }
+
+    /// On SQLite only one relay runs per database: claims left by a previous run of this one
+    /// (killed mid-batch) would otherwise hold their rows until the lease runs out.
+    async fn release_previous_claims(&self) {
+        match ps_db::lease::release_all(&self.db, OUTBOX).await {
+            Ok(0) => {}
+            Ok(released) => {
+                debug!(
+                    service = self.service,
+                    released, "released claims of a previous run"
+                )
+            }
+            Err(err) => {
+                warn!(service = self.service, error = %err, "releasing old claims failed")
+            }
+        }
+    }
+
+    /// Hands `batch` to the transport while keeping its claims, one producer span per event.
+    async fn publish(
+        &self,
+        batch: &mut [OutgoingEvent],
+        shutdown: &Shutdown,
+    ) -> Vec<Result<(), PublishError>> {
+        let lease = ps_db::lease::Lease::keep(
+            self.db.clone(),
+            OUTBOX,
+            batch.iter().map(|e| e.id).collect(),
+            self.settings.claim_lease,
+        );
+        // One producer span per event, a child of the request that wrote it; consumers
+        // continue from it (AMQP headers, or the in-process bus).
+        let spans: Vec<tracing::Span> = batch
+            .iter_mut()
+            .map(|event| {
+                let span = tracing::info_span!(
+                    "event.publish",
+                    otel.name = %format!("publish {}", event.event_type),
+                    otel.kind = "producer",
+                    ps.service = self.service,
+                    event.id = %event.id,
+                    event.r#type = %event.event_type,
+                );
+                crate::codec::trace_of(&event.payload).adopt(&span);
+                event.trace = ps_telemetry::TraceContext::of(&span);
+                span
+            })
+            .collect();
+        let results = self.publisher.publish(batch, shutdown).await;
+        drop(spans);
+        drop(lease);
+        results
+    }
+
+    /// Counts the outcomes, and says why the transport is down if it is.
+    fn count(&self, results: &[Result<(), PublishError>]) -> Option<String> {
+        let published = &ps_telemetry::metrics().events_published;
+        let mut transport_down = None;
+        for result in results {
+            let outcome = match result {
+                Ok(()) => "published",
+                Err(PublishError::Interrupted) => continue,
+                Err(PublishError::Unavailable(reason)) => {
+                    transport_down.get_or_insert(reason.clone());
+                    "failed"
+                }
+                Err(_) => "failed",
+            };
+            published.with_label_values(&[self.service, outcome]).inc();
+        }
+        transport_down
     }
 
     async fn claim(&self) -> Result<Vec<OutgoingEvent>, DbErr> {
@@ -288,6 +323,8 @@ impl Relay {
         Ok(())
     }
 
+    /// Records what the transport did with each event of `batch`: published, released
+    /// untouched, or failed and due again after a backoff.
     async fn settle(
         &self,
         batch: &[OutgoingEvent],
@@ -322,15 +359,13 @@ impl Relay {
         }
         // Events a shutdown interrupted, and events the transport could not take (it is down,
         // not the event's fault), are released untouched, so they go out as soon as it can.
+        let not_taken = |r: &PublishError| {
+            matches!(r, PublishError::Interrupted | PublishError::Unavailable(_))
+        };
         let released: Vec<uuid::Uuid> = batch
             .iter()
             .zip(results)
-            .filter(|(_, r)| {
-                matches!(
-                    r,
-                    Err(PublishError::Interrupted | PublishError::Unavailable(_))
-                )
-            })
+            .filter(|(_, r)| r.as_ref().is_err_and(not_taken))
             .map(|(e, _)| e.id)
             .collect();
         if !released.is_empty() {
@@ -344,37 +379,45 @@ impl Relay {
                 .await?;
         }
         for (event, result) in batch.iter().zip(results) {
-            let Err(err) = result else { continue };
-            if matches!(
-                err,
-                PublishError::Interrupted | PublishError::Unavailable(_)
-            ) {
-                continue;
+            if let Err(err) = result
+                && !not_taken(err)
+            {
+                self.retry_later(event, err, now).await?;
             }
-            let attempts = outbox::Entity::find_by_id(event.id)
-                .one(&self.db)
-                .await?
-                .map_or(0, |row| row.attempts)
-                + 1;
-            let backoff = Duration::from_millis(500)
-                .saturating_mul(1u32 << attempts.clamp(0, 16))
-                .min(self.settings.max_backoff);
-            warn!(service = self.service, event_id = %event.id, event_type = %event.event_type, attempts, error = %err, "publish failed; will retry");
-            outbox::Entity::update_many()
-                .col_expr(outbox::Column::Attempts, Expr::value(attempts))
-                .col_expr(
-                    outbox::Column::NextAttemptAt,
-                    Expr::value(now + chrono_duration(backoff)),
-                )
-                .col_expr(
-                    outbox::Column::ClaimedUntil,
-                    Expr::value(None::<chrono::DateTime<Utc>>),
-                )
-                .col_expr(outbox::Column::LastError, Expr::value(err.to_string()))
-                .filter(outbox::Column::Id.eq(event.id))
-                .exec(&self.db)
-                .await?;
         }
+        Ok(())
+    }
+
+    /// An event the transport refused: due again after a backoff that grows with its attempts.
+    async fn retry_later(
+        &self,
+        event: &OutgoingEvent,
+        err: &PublishError,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        let attempts = outbox::Entity::find_by_id(event.id)
+            .one(&self.db)
+            .await?
+            .map_or(0, |row| row.attempts)
+            + 1;
+        let backoff = Duration::from_millis(500)
+            .saturating_mul(1u32 << attempts.clamp(0, 16))
+            .min(self.settings.max_backoff);
+        warn!(service = self.service, event_id = %event.id, event_type = %event.event_type, attempts, error = %err, "publish failed; will retry");
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+            .col_expr(
+                outbox::Column::NextAttemptAt,
+                Expr::value(now + chrono_duration(backoff)),
+            )
+            .col_expr(
+                outbox::Column::ClaimedUntil,
+                Expr::value(None::<chrono::DateTime<Utc>>),
+            )
+            .col_expr(outbox::Column::LastError, Expr::value(err.to_string()))
+            .filter(outbox::Column::Id.eq(event.id))
+            .exec(&self.db)
+            .await?;
         Ok(())
     }
 }

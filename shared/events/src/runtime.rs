@@ -20,11 +20,14 @@ use crate::status::EventsStatus;
 pub enum EventTransport {
     /// All services in one process (the embedded default).
     InProcess(InProcessBus),
+    /// Through a RabbitMQ broker (or cluster): every standalone service binary.
     RabbitMq(RabbitSettings),
 }
 
+/// Why a service's event machinery could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The broker could not be reached, or the topology not declared.
     #[error("event broker: {0}")]
     Broker(#[from] RabbitError),
 }

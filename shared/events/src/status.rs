@@ -12,6 +12,7 @@ use tokio::sync::watch;
 pub struct Health {
     /// `None` for a service without a consumer.
     pub consumer: Option<bool>,
+    /// Whether the relay's transport answered when last tried.
     pub publisher: bool,
 }
 
@@ -46,6 +47,7 @@ impl EventsStatus {
         }))
     }
 
+    /// The state now.
     pub fn health(&self) -> Health {
         *self.0.health.borrow()
     }

@@ -9,13 +9,18 @@ use crate::event::ROUTES;
 /// A consuming service. Its name prefixes its queues and keys its processed-event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConsumerName {
+    /// Identity: memberships follow staff changes and offboardings, ending their sessions.
     Identity,
+    /// Staff-directory: invitation answers, offboarding outcomes, failed invitation e-mails.
     StaffDirectory,
+    /// Org-access: its roster, locations and offboarding handovers.
     OrgAccess,
+    /// Notification: the e-mails events call for.
     Notification,
 }
 
 impl ConsumerName {
+    /// Every consumer.
     pub const ALL: [ConsumerName; 4] = [
         ConsumerName::Identity,
         ConsumerName::StaffDirectory,
@@ -23,6 +28,7 @@ impl ConsumerName {
         ConsumerName::Notification,
     ];
 
+    /// The consumer's name (`staff-directory`), as its queues and inbox rows spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             ConsumerName::Identity => "identity",
@@ -41,6 +47,7 @@ impl ConsumerName {
             .map(|(event_type, _)| *event_type)
     }
 
+    /// Whether `event_type` is bound to this consumer's queue.
     pub fn receives(self, event_type: &str) -> bool {
         self.bindings().any(|bound| bound == event_type)
     }
@@ -54,6 +61,7 @@ pub struct Names {
 }
 
 impl Names {
+    /// The names derived from the topic exchange `exchange`.
     pub fn new(exchange: impl Into<String>) -> Self {
         Self {
             exchange: exchange.into(),
@@ -70,10 +78,12 @@ impl Names {
         format!("{}.dead-letter", self.exchange)
     }
 
+    /// The consumer's durable queue (`{exchange}.{consumer}`).
     pub fn queue(&self, consumer: ConsumerName) -> String {
         format!("{}.{}", self.exchange, consumer.as_str())
     }
 
+    /// The queue where the consumer's dead letters wait (`{exchange}.{consumer}.dead`).
     pub fn dead_letter_queue(&self, consumer: ConsumerName) -> String {
         format!("{}.{}.dead", self.exchange, consumer.as_str())
     }

@@ -37,6 +37,7 @@ pub struct UnsentIsUnavailable<S = Channel> {
 }
 
 impl<S> UnsentIsUnavailable<S> {
+    /// Wraps `inner`, usually a tonic [`Channel`].
     pub fn new(inner: S) -> Self {
         Self { inner }
     }

@@ -10,6 +10,8 @@
 //! - [`signals`]: SIGTERM / SIGINT handling for binaries.
 //! - [`idempotency`]: request ids (AIP-155) read from creating requests.
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod idempotency;
 pub mod server;

@@ -55,7 +55,9 @@ pub struct ServeSettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TlsSettings {
+    /// The server's certificate chain (PEM); needs `key_file`.
     pub cert_file: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM); needs `cert_file`.
     pub key_file: Option<std::path::PathBuf>,
     /// When set, every client must present a certificate this CA signed.
     pub client_ca_file: Option<std::path::PathBuf>,
@@ -128,7 +130,9 @@ pub use tonic_reflection::server::Error as ReflectionError;
 
 /// Routes with health and reflection added, ready for [`serve`].
 pub struct Served {
+    /// The routes to serve: health and reflection, then the caller's services.
     pub routes: Routes,
+    /// Sets each service's health status (see [`mark_serving`], [`mark_not_serving`]).
     pub health: tonic_health::server::HealthReporter,
 }
 

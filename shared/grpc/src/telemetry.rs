@@ -20,12 +20,14 @@ use ps_telemetry::metrics::{code_name, metrics};
 use tower::{Layer, Service};
 use tracing::{Instrument, Span};
 
+/// Gives every RPC of one service its span and its measurement; see the module documentation.
 #[derive(Debug, Clone, Copy)]
 pub struct TelemetryLayer {
     service: &'static str,
 }
 
 impl TelemetryLayer {
+    /// For the service named `service` (the `service` label of the metrics, `ps.service` on spans).
     pub fn new(service: &'static str) -> Self {
         Self { service }
     }
@@ -41,6 +43,7 @@ impl<S> Layer<S> for TelemetryLayer {
     }
 }
 
+/// The service [`TelemetryLayer`] wraps around the inner one.
 #[derive(Debug, Clone)]
 pub struct TelemetryService<S> {
     inner: S,

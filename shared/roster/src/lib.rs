@@ -6,27 +6,38 @@
 //! Events may arrive out of order (retries, replicas). Each row remembers the time of the event
 //! that last changed it, and an older event never overwrites a newer one.
 
+#![warn(missing_docs)]
+
 use chrono::{DateTime, Utc};
 use ps_core::{LocationId, PracticeId, PracticeRole, StaffId, UserId};
+use ps_db::tenancy::InPractice;
 use ps_events::{Event, Payload};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
+/// The `roster` table's sea-orm entity: one row per staff member of a practice.
 pub mod entity {
     use sea_orm::entity::prelude::*;
 
+    /// One staff member as this service knows them.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "roster")]
     pub struct Model {
+        /// The practice the member belongs to.
         #[sea_orm(primary_key, auto_increment = false)]
         pub practice_id: Uuid,
+        /// The member's staff id in that practice.
         #[sea_orm(primary_key, auto_increment = false)]
         pub staff_id: Uuid,
+        /// Their user, once they accepted or declined the invitation; `None` until then.
         pub user_id: Option<Uuid>,
         /// As invited; for e-mails about the member's access.
         pub email: String,
+        /// Display name as invited (the e-mail when the acceptance arrived first).
         pub name: String,
+        /// Their practice role ([`ps_core::PracticeRole::as_str`]).
         pub role: String,
+        /// One of [`crate::status`].
         pub status: String,
         /// JSON array of location ids the member may access.
         pub location_ids: String,
@@ -34,6 +45,7 @@ pub mod entity {
         pub changed_at: DateTimeUtc,
     }
 
+    /// The table has no relations.
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
@@ -42,15 +54,23 @@ pub mod entity {
 
 use entity as roster;
 
+ps_db::tenanted!(roster);
+
 /// Roster statuses, as stored (staff-directory's lifecycle as others see it).
 pub mod status {
+    /// Invited, not yet accepted.
     pub const PENDING: &str = "pending";
+    /// Accepted and working; the only status given access.
     pub const ACTIVE: &str = "active";
+    /// Declined the invitation.
     pub const DECLINED: &str = "declined";
+    /// Removed from the practice.
     pub const REMOVED: &str = "removed";
+    /// Deactivated for now; reactivation restores them.
     pub const DEACTIVATED: &str = "deactivated";
     /// Their work is being handed to a replacement.
     pub const OFFBOARDING: &str = "offboarding";
+    /// Left the practice, their work handed to a replacement.
     pub const OFFBOARDED: &str = "offboarded";
 
     /// Statuses in which a member may not be given access or work.
@@ -152,7 +172,7 @@ async fn change<C: ConnectionTrait>(
         update = update.col_expr(column, value);
     }
     update
-        .filter(roster::Column::PracticeId.eq(practice.as_uuid()))
+        .in_practice(practice)
         .filter(roster::Column::StaffId.eq(staff.as_uuid()))
         .filter(roster::Column::ChangedAt.lte(at))
         .exec(conn)
@@ -183,6 +203,59 @@ fn user_set(user: Option<UserId>) -> Option<(roster::Column, Expr)> {
     user.map(|u| (roster::Column::UserId, Expr::value(Some(u.as_uuid()))))
 }
 
+/// A whole roster row, as an invitation or an acceptance first writes it.
+struct Entry<'a> {
+    staff: StaffId,
+    user: Option<UserId>,
+    email: &'a str,
+    name: &'a str,
+    role: PracticeRole,
+    status: &'static str,
+    /// JSON array of location ids.
+    locations: String,
+}
+
+impl<'a> Entry<'a> {
+    fn invited(p: &'a ps_events::event::StaffInvited) -> Self {
+        Self {
+            staff: p.staff_id,
+            user: None,
+            email: p.email.as_str(),
+            name: p.name.as_str(),
+            role: p.role,
+            status: status::PENDING,
+            locations: json(&p.location_ids),
+        }
+    }
+
+    /// Name and locations stay as invited; an acceptance seen first uses the e-mail as name.
+    fn accepted(p: &'a ps_events::event::InvitationAccepted) -> Self {
+        Self {
+            staff: p.staff_id,
+            user: Some(p.user_id),
+            email: p.email.as_str(),
+            name: p.email.as_str(),
+            role: p.role,
+            status: status::ACTIVE,
+            locations: "[]".into(),
+        }
+    }
+
+    fn row(self, practice: PracticeId, at: DateTime<Utc>) -> roster::ActiveModel {
+        roster::ActiveModel {
+            practice_id: Set(practice.as_uuid()),
+            staff_id: Set(self.staff.as_uuid()),
+            user_id: Set(self.user.map(|u| u.as_uuid())),
+            email: Set(self.email.to_owned()),
+            name: Set(self.name.to_owned()),
+            role: Set(self.role.as_str().to_owned()),
+            status: Set(self.status.to_owned()),
+            location_ids: Set(self.locations),
+            changed_at: Set(at),
+        }
+    }
+}
+
 /// Applies `event` to the roster in `conn` (the consumer's transaction); other events are
 /// ignored.
 pub async fn apply<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), DbErr> {
@@ -190,50 +263,14 @@ pub async fn apply<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), Db
         return Ok(());
     };
     let at = event.occurred_at;
-    let row = |staff: StaffId,
-               user: Option<UserId>,
-               who: (&str, &str),
-               role: PracticeRole,
-               status: &str,
-               locations: String| {
-        roster::ActiveModel {
-            practice_id: Set(practice.as_uuid()),
-            staff_id: Set(staff.as_uuid()),
-            user_id: Set(user.map(|u| u.as_uuid())),
-            email: Set(who.0.to_owned()),
-            name: Set(who.1.to_owned()),
-            role: Set(role.as_str().to_owned()),
-            status: Set(status.to_owned()),
-            location_ids: Set(locations),
-            changed_at: Set(at),
-        }
-    };
     use roster::Column as C;
     match &event.payload {
         Payload::StaffInvited(p) => {
-            let who = (p.email.as_str(), p.name.as_str());
-            let invited = row(
-                p.staff_id,
-                None,
-                who,
-                p.role,
-                status::PENDING,
-                json(&p.location_ids),
-            );
             let update = [C::Email, C::Name, C::Role, C::Status, C::LocationIds];
-            upsert(conn, invited, &update, at, None).await
+            upsert(conn, Entry::invited(p).row(practice, at), &update, at, None).await
         }
         Payload::InvitationAccepted(p) => {
-            // Name and locations stay as invited; an acceptance seen first uses the e-mail.
-            let who = (p.email.as_str(), p.email.as_str());
-            let accepted = row(
-                p.staff_id,
-                Some(p.user_id),
-                who,
-                p.role,
-                status::ACTIVE,
-                "[]".into(),
-            );
+            let accepted = Entry::accepted(p).row(practice, at);
             // Only a Pending member accepts (as in staff-directory): a late acceptance does not
             // bring back someone removed or offboarded meanwhile.
             let update = [C::UserId, C::Role, C::Status];
@@ -248,24 +285,10 @@ pub async fn apply<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), Db
             change(conn, practice, p.staff_id, at, vec![role_set(p.to)]).await
         }
         Payload::StaffRemoved(p) => {
-            change(
-                conn,
-                practice,
-                p.staff_id,
-                at,
-                vec![status_set(status::REMOVED)],
-            )
-            .await
+            set_status(conn, practice, p.staff_id, status::REMOVED, at).await
         }
         Payload::StaffDeactivated(p) => {
-            change(
-                conn,
-                practice,
-                p.staff_id,
-                at,
-                vec![status_set(status::DEACTIVATED)],
-            )
-            .await
+            set_status(conn, practice, p.staff_id, status::DEACTIVATED, at).await
         }
         Payload::StaffReactivated(p) => {
             let mut set = vec![status_set(status::ACTIVE), role_set(p.role)];
@@ -308,7 +331,7 @@ pub async fn active_role<C: ConnectionTrait>(
     user: UserId,
 ) -> Result<Option<PracticeRole>, DbErr> {
     Ok(roster::Entity::find()
-        .filter(roster::Column::PracticeId.eq(practice.as_uuid()))
+        .in_practice(practice)
         .filter(roster::Column::UserId.eq(user.as_uuid()))
         .filter(roster::Column::Status.eq(status::ACTIVE))
         .one(conn)
@@ -319,10 +342,15 @@ pub async fn active_role<C: ConnectionTrait>(
 /// A member as the roster knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
+    /// The member's staff id.
     pub staff_id: StaffId,
+    /// Their user, once they accepted or declined the invitation; `None` until then.
     pub user_id: Option<UserId>,
+    /// As invited; for e-mails about the member's access.
     pub email: String,
+    /// Display name as invited (the e-mail when the acceptance arrived first).
     pub name: String,
+    /// Their role in the practice.
     pub role: PracticeRole,
     /// One of [`status`].
     pub status: String,
@@ -333,6 +361,7 @@ pub struct Member {
 }
 
 impl Member {
+    /// Whether the member's status is [`status::ACTIVE`].
     pub fn is_active(&self) -> bool {
         self.status == status::ACTIVE
     }
@@ -362,7 +391,7 @@ pub async fn member_by_user<C: ConnectionTrait>(
     user: UserId,
 ) -> Result<Option<Member>, DbErr> {
     Ok(roster::Entity::find()
-        .filter(roster::Column::PracticeId.eq(practice.as_uuid()))
+        .in_practice(practice)
         .filter(roster::Column::UserId.eq(user.as_uuid()))
         .one(conn)
         .await?
@@ -379,7 +408,7 @@ pub async fn members<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     Ok(roster::Entity::find()
-        .filter(roster::Column::PracticeId.eq(practice.as_uuid()))
+        .in_practice(practice)
         .filter(roster::Column::StaffId.is_in(staff.iter().map(|s| s.as_uuid())))
         .all(conn)
         .await?

@@ -14,6 +14,8 @@
 //! replica during an outage that none of them can fix, while requests that need the missing
 //! dependency answer UNAVAILABLE.
 
+#![warn(missing_docs)]
+
 pub mod operations;
 
 use std::net::SocketAddr;
@@ -48,6 +50,7 @@ pub struct CommonConfig {
     pub listen: SocketAddr,
     /// Where a standalone binary serves Prometheus metrics (`GET /metrics`).
     pub admin_listen: SocketAddr,
+    /// The service's own database.
     pub database: DbSettings,
     /// The broker a standalone binary uses (the embedded launcher uses the in-process bus).
     pub rabbitmq: RabbitSettings,
@@ -61,8 +64,11 @@ pub struct CommonConfig {
     /// The CA (and, for mTLS, this service's certificate) for its connections to others.
     #[serde(default)]
     pub client_tls: ps_auth::ClientTlsSettings,
+    /// The issuer and audience access tokens must name.
     pub tokens: TokenSettings,
+    /// How the gRPC listener serves (timeouts, concurrency, CORS, TLS).
     pub serve: ServeSettings,
+    /// How logs are written.
     pub log_format: LogFormat,
 }
 
@@ -88,36 +94,51 @@ impl CommonConfig {
 /// What every service receives from whoever starts it (a binary, the launcher, a test).
 #[derive(Clone)]
 pub struct Environment {
+    /// The clock every use case reads.
     pub clock: SharedClock,
+    /// How events reach the other services.
     pub events: EventTransport,
+    /// Resolves when the service should drain and stop.
     pub shutdown: Shutdown,
 }
 
+/// Why a service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// Its database could not be reached or migrated.
     #[error("database: {0}")]
     Database(#[from] ps_db::sea_orm::DbErr),
+    /// Its event transport could not start.
     #[error("events: {0}")]
     Events(#[from] ps_events::StartError),
+    /// Server reflection could not be built from the descriptors.
     #[error("reflection: {0}")]
     Reflection(#[from] ps_grpc::server::ReflectionError),
+    /// A setting is invalid; the message names it.
     #[error("configuration: {0}")]
     Config(String),
+    /// Anything else, described.
     #[error("{0}")]
     Other(String),
 }
 
 /// A service's parts, ready to run.
 pub struct Launch {
+    /// The service's name (`staff-directory`), for logs, metrics and its broker connection.
     pub name: &'static str,
     /// Fully qualified gRPC service names reported by grpc.health.v1.
     pub health_names: &'static [&'static str],
+    /// The service's database, already migrated.
     pub db: ps_db::sea_orm::DatabaseConnection,
+    /// The waker its use cases call after committing an outbox event.
     pub waker: OutboxWaker,
+    /// What the service does with events it consumes; `None` when it consumes none.
     pub handler: Option<Arc<dyn EventHandler>>,
     /// The service's own gRPC services; health and reflection are added by [`launch`].
     pub add_routes: Box<dyn FnOnce(tonic::service::Routes) -> tonic::service::Routes + Send>,
+    /// The credential each of its RPCs needs.
     pub policy: AccessPolicy,
+    /// Where identity's public signing keys come from, to verify access tokens.
     pub keys: Arc<dyn KeySource>,
     /// The service's own long-running tasks (they must stop on `Environment::shutdown`).
     pub background: Vec<JoinHandle<()>>,
@@ -125,6 +146,7 @@ pub struct Launch {
 
 /// A started service.
 pub struct Running {
+    /// The address the gRPC server listens on (the port chosen when 0 was asked).
     pub addr: SocketAddr,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     events: EventsRuntime,
@@ -149,6 +171,42 @@ impl Running {
     }
 }
 
+/// The auth layer of a service: its policy (and the operator-only event operations), tokens
+/// verified against identity's keys, ended sessions refused.
+fn auth_layer(
+    policy: AccessPolicy,
+    keys: Arc<dyn KeySource>,
+    common: &CommonConfig,
+    env: &Environment,
+    ended_sessions: ps_sessions::EndedSessions,
+) -> AuthLayer {
+    let verifier = Arc::new(TokenVerifier::new(
+        keys,
+        common.tokens.clone(),
+        env.clock.clone(),
+    ));
+    AuthLayer::new(
+        policy.service("ops.v1.EventOperations", ps_auth::Access::Operator),
+        verifier,
+        Arc::new(ended_sessions),
+        common.operator_token.clone(),
+    )
+}
+
+/// When the drain starts, every health name of the service answers NOT_SERVING, so balancers
+/// stop sending before the listener closes.
+async fn not_serving_on_drain(
+    health: tonic_health::server::HealthReporter,
+    names: &'static [&'static str],
+    shutdown: Shutdown,
+) {
+    shutdown.wait().await;
+    mark_not_serving(&health, names).await;
+    mark_not_serving(&health, &[DATABASE_HEALTH, EVENTS_HEALTH]).await;
+}
+
+/// Starts the service: the event transport, its routes in the common layers, the dependency
+/// watch, then reports SERVING. See the crate documentation.
 pub async fn launch(
     parts: Launch,
     common: &CommonConfig,
@@ -190,19 +248,7 @@ pub async fn launch(
         )
     );
     let routes = (parts.add_routes)(served.routes).add_service(operations);
-    let verifier = Arc::new(TokenVerifier::new(
-        parts.keys,
-        common.tokens.clone(),
-        env.clock.clone(),
-    ));
-    let auth = AuthLayer::new(
-        parts
-            .policy
-            .service("ops.v1.EventOperations", ps_auth::Access::Operator),
-        verifier,
-        Arc::new(ended_sessions),
-        common.operator_token.clone(),
-    );
+    let auth = auth_layer(parts.policy, parts.keys, common, env, ended_sessions);
     let dependencies = tokio::spawn(watch_dependencies(
         parts.name,
         db,
@@ -220,13 +266,7 @@ pub async fn launch(
         .server_config()
         .map_err(|e| StartError::Config(format!("serve.tls: {e}")))?;
     let server = tokio::spawn(async move {
-        let drain = shutdown.clone();
-        let health_on_drain = health.clone();
-        tokio::spawn(async move {
-            drain.wait().await;
-            mark_not_serving(&health_on_drain, names).await;
-            mark_not_serving(&health_on_drain, &[DATABASE_HEALTH, EVENTS_HEALTH]).await;
-        });
+        tokio::spawn(not_serving_on_drain(health, names, shutdown.clone()));
         ps_grpc::serve(name, listener, routes, auth, settings, tls, shutdown).await
     });
     mark_serving(&served.health, parts.health_names).await;
@@ -307,26 +347,37 @@ pub fn standalone_environment(common: &CommonConfig, shutdown: Shutdown) -> Envi
 pub trait ServiceConfig:
     Serialize + serde::de::DeserializeOwned + Default + Send + 'static
 {
+    /// The settings every service has.
     fn common(&self) -> &CommonConfig;
 }
 
+/// Why a service binary stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum StandaloneError {
+    /// The configuration is invalid; the message names the setting.
     #[error(transparent)]
     Config(#[from] ps_config::ConfigError),
+    /// A required setting is missing.
     #[error("{0}")]
     Missing(&'static str),
+    /// Logs or trace export could not be set up.
     #[error("telemetry: {0}")]
     Telemetry(String),
+    /// A port could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// Why binding failed.
         source: std::io::Error,
     },
+    /// The service could not start.
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The server stopped with an error.
     #[error("{0}")]
     Stopped(String),
+    /// `--print-config` could not render the configuration.
     #[error("printing the configuration: {0}")]
     Printing(String),
 }

@@ -6,8 +6,11 @@ use ps_proto::ops::v1 as pb;
 use tonic::{Request, Response, Status};
 use tracing::info;
 
+/// The `ops.v1.EventOperations` service of one service.
 pub struct EventOperationsApi {
+    /// The service's name (`staff-directory`), for logs.
     pub service: &'static str,
+    /// The service's consumer's dead letters.
     pub dead_letters: DeadLetters,
 }
 

@@ -14,6 +14,8 @@
 //! - [`record`], [`EndedSessionsTable`]: the table and writing to it.
 //! - [`watch`]: the refresh loop; [`with_sessions`]: a consumer wrapper that records the event.
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -38,14 +40,18 @@ const POLL_OVERLAP: Duration = Duration::from_secs(10);
 /// How often expired rows and ids are forgotten.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
+/// The `ended_sessions` table's sea-orm entity.
 pub mod entity {
     use sea_orm::entity::prelude::*;
 
+    /// One ended session, kept until its access tokens have expired.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "ended_sessions")]
     pub struct Model {
+        /// The session that ended.
         #[sea_orm(primary_key, auto_increment = false)]
         pub session_id: Uuid,
+        /// The user whose session it was.
         pub user_id: Uuid,
         /// Every access token of the session expires by then (business clock): the row is not
         /// needed after it.
@@ -54,6 +60,7 @@ pub mod entity {
         pub recorded_at: DateTimeUtc,
     }
 
+    /// The table has no relations.
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
@@ -68,6 +75,7 @@ pub struct EndedSessions {
 }
 
 impl EndedSessions {
+    /// An empty set; `clock` decides when an entry has expired.
     pub fn new(clock: SharedClock) -> Self {
         Self {
             ended: Arc::default(),
@@ -75,6 +83,8 @@ impl EndedSessions {
         }
     }
 
+    /// Refuses `session`'s tokens from now on; the entry is purged once `tokens_expire_by` (UTC)
+    /// has passed.
     pub fn insert(&self, session: SessionId, tokens_expire_by: DateTime<Utc>) {
         self.ended
             .write()
@@ -90,6 +100,7 @@ impl EndedSessions {
             .retain(|_, until| *until > now);
     }
 
+    /// Sessions held, including expired ones not purged yet.
     pub fn len(&self) -> usize {
         self.ended
             .read()
@@ -97,6 +108,7 @@ impl EndedSessions {
             .len()
     }
 
+    /// Whether no session is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

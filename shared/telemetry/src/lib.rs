@@ -6,6 +6,8 @@
 //! (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set; otherwise nothing is exported and spans
 //! cost what plain `tracing` spans cost.
 
+#![warn(missing_docs)]
+
 pub mod metrics;
 pub mod throttle;
 pub mod trace;

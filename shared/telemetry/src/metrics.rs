@@ -16,7 +16,8 @@ pub struct Metrics {
     /// RPCs answered, by service, full method (`/pkg.Service/Method`), gRPC code name and
     /// caller (a service account's id, or `user`, `operator`, `anonymous`, `unauthenticated`).
     pub rpc_requests: IntCounterVec,
-    /// RPC latency in seconds until the response headers, by service, method, code and caller.
+    /// RPC latency in seconds until its status is known (the trailers, or the headers of a
+    /// trailers-only answer), by service, method, code and caller.
     pub rpc_seconds: HistogramVec,
     /// Events in the outbox not yet confirmed by the transport.
     pub outbox_backlog: IntGaugeVec,
@@ -44,87 +45,100 @@ pub struct Metrics {
     pub dependency_up: IntGaugeVec,
 }
 
-fn build() -> Result<Metrics, prometheus::Error> {
-    let registry = Registry::new_custom(Some("ps".into()), None)?;
-    let counter = |name: &str, help: &str, labels: &[&str]| {
-        let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
-        registry.register(Box::new(metric.clone()))?;
-        Ok::<_, prometheus::Error>(metric)
-    };
-    let gauge = |name: &str, help: &str, labels: &[&str]| {
-        let metric = IntGaugeVec::new(Opts::new(name, help), labels)?;
-        registry.register(Box::new(metric.clone()))?;
-        Ok::<_, prometheus::Error>(metric)
-    };
-    let rpc_seconds = HistogramVec::new(
-        HistogramOpts::new(
-            "rpc_duration_seconds",
-            "RPC latency until the response headers",
-        )
-        .buckets(vec![
+/// Creates metrics, each registered in one registry.
+struct Register<'a>(&'a Registry);
+
+impl Register<'_> {
+    fn add<M: prometheus::core::Collector + Clone + 'static>(
+        &self,
+        metric: M,
+    ) -> Result<M, prometheus::Error> {
+        self.0.register(Box::new(metric.clone()))?;
+        Ok(metric)
+    }
+
+    fn counter(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> prometheus::Result<IntCounterVec> {
+        self.add(IntCounterVec::new(Opts::new(name, help), labels)?)
+    }
+
+    fn gauge(&self, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntGaugeVec> {
+        self.add(IntGaugeVec::new(Opts::new(name, help), labels)?)
+    }
+
+    fn seconds(&self, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<GaugeVec> {
+        self.add(GaugeVec::new(Opts::new(name, help), labels)?)
+    }
+
+    fn latency(&self, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<HistogramVec> {
+        let buckets = vec![
             0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             5.0, 10.0,
-        ]),
-        &["service", "method", "code", "caller"],
-    )?;
-    registry.register(Box::new(rpc_seconds.clone()))?;
-    let outbox_oldest_seconds = GaugeVec::new(
-        Opts::new(
-            "outbox_oldest_unpublished_seconds",
-            "Age of the oldest event not yet published (0 when none)",
-        ),
-        &["service"],
-    )?;
-    registry.register(Box::new(outbox_oldest_seconds.clone()))?;
-    let consumer_idle_seconds = GaugeVec::new(
-        Opts::new(
-            "consumer_idle_seconds",
-            "Seconds since the event consumer last handled a delivery",
-        ),
-        &["service"],
-    )?;
-    registry.register(Box::new(consumer_idle_seconds.clone()))?;
+        ];
+        self.add(HistogramVec::new(
+            HistogramOpts::new(name, help).buckets(buckets),
+            labels,
+        )?)
+    }
+}
+
+fn build() -> Result<Metrics, prometheus::Error> {
+    let registry = Registry::new_custom(Some("ps".into()), None)?;
+    let add = Register(&registry);
+    let service = &["service"];
     Ok(Metrics {
-        rpc_requests: counter(
+        rpc_requests: add.counter(
             "rpc_requests_total",
             "RPCs answered, by the calling service account (its id) or user, operator, anonymous, unauthenticated",
             &["service", "method", "code", "caller"],
         )?,
-        rpc_seconds,
-        outbox_backlog: gauge(
-            "outbox_backlog",
-            "Events in the outbox not yet published",
-            &["service"],
+        rpc_seconds: add.latency(
+            "rpc_duration_seconds",
+            "RPC latency until its status is known",
+            &["service", "method", "code", "caller"],
         )?,
-        outbox_oldest_seconds,
-        events_published: counter(
+        outbox_backlog: add.gauge("outbox_backlog", "Events in the outbox not yet published", service)?,
+        outbox_oldest_seconds: add.seconds(
+            "outbox_oldest_unpublished_seconds",
+            "Age of the oldest event not yet published (0 when none)",
+            service,
+        )?,
+        events_published: add.counter(
             "events_published_total",
             "Outbox events handed to the transport, and failed attempts",
             &["service", "outcome"],
         )?,
-        events_consumed: counter(
+        events_consumed: add.counter(
             "events_consumed_total",
             "Event deliveries by outcome",
             &["service", "event_type", "outcome"],
         )?,
-        emails: counter("emails_total", "E-mails by outcome", &["outcome"])?,
-        db_pool: gauge(
+        emails: add.counter("emails_total", "E-mails by outcome", &["outcome"])?,
+        db_pool: add.gauge(
             "db_pool_connections",
             "Database pool connections by state",
             &["service", "state"],
         )?,
-        consumer_connected: gauge(
+        consumer_connected: add.gauge(
             "consumer_connected",
             "1 while the event consumer holds a live subscription",
-            &["service"],
+            service,
         )?,
-        consumer_idle_seconds,
-        publisher_connected: gauge(
+        consumer_idle_seconds: add.seconds(
+            "consumer_idle_seconds",
+            "Seconds since the event consumer last handled a delivery",
+            service,
+        )?,
+        publisher_connected: add.gauge(
             "publisher_connected",
             "1 while the relay's transport answers",
-            &["service"],
+            service,
         )?,
-        dependency_up: gauge(
+        dependency_up: add.gauge(
             "dependency_up",
             "1 while the dependency answers",
             &["service", "dependency"],

@@ -13,6 +13,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// Lets the first occurrence through, then one per `every`.
     pub fn new(every: Duration) -> Self {
         Self {
             every,

@@ -19,7 +19,9 @@ pub const TRACER_NAME: &str = "practice-staff";
 /// W3C trace context (`traceparent`, `tracestate`), empty when there is no trace.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TraceContext {
+    /// The `traceparent` value: version, trace id, parent span id and flags.
     pub traceparent: String,
+    /// The `tracestate` value (vendor data), often empty.
     pub tracestate: String,
 }
 
@@ -34,10 +36,12 @@ impl TraceContext {
         }
     }
 
+    /// The context of the current span.
     pub fn current() -> Self {
         Self::of(&Span::current())
     }
 
+    /// Whether there is no trace to continue.
     pub fn is_empty(&self) -> bool {
         self.traceparent.is_empty()
     }
@@ -106,6 +110,7 @@ impl Telemetry {
         self.provider.is_some()
     }
 
+    /// Flushes buffered spans and stops the exporter; a failure is printed to stderr.
     pub fn shutdown(self) {
         if let Some(provider) = self.provider
             && let Err(err) = provider.shutdown()
