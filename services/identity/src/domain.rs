@@ -1,4 +1,7 @@
-//! Identity's domain values and results, independent of gRPC and storage.
+//! Identity's domain values and results, independent of gRPC and storage: passwords and
+//! secret tokens, the values the store reads and writes (users, single-use links, sessions,
+//! memberships, signing keys), the commands the edge builds from requests, and use-case
+//! results.
 //!
 //! - [`service_accounts`]: the rules of machine callers' accounts and credentials.
 
@@ -237,17 +240,173 @@ pub struct SignedIn {
     pub role: PracticeRole,
 }
 
-/// Link purposes, as stored.
-pub mod purpose {
-    pub const INVITATION: &str = "invitation";
-    pub const PASSWORD_RESET: &str = "password_reset";
+/// What a single-use link is for (stored as `action_links.purpose`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    Invitation,
+    PasswordReset,
 }
 
-/// Link outcomes, as stored.
-pub mod outcome {
-    pub const ACCEPTED: &str = "accepted";
-    pub const DECLINED: &str = "declined";
-    pub const PASSWORD_SET: &str = "password_set";
+impl LinkPurpose {
+    pub const ALL: &'static [LinkPurpose] = &[LinkPurpose::Invitation, LinkPurpose::PasswordReset];
+}
+
+/// How a used link was answered (stored as `action_links.outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOutcome {
+    Accepted,
+    Declined,
+    PasswordSet,
+}
+
+impl LinkOutcome {
+    pub const ALL: &'static [LinkOutcome] = &[
+        LinkOutcome::Accepted,
+        LinkOutcome::Declined,
+        LinkOutcome::PasswordSet,
+    ];
+}
+
+/// A single-use link sent by e-mail: an invitation or a password reset. Only the hash of its
+/// token is stored, so a link is found by the token the caller presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionLink {
+    pub id: uuid::Uuid,
+    pub purpose: LinkPurpose,
+    pub user_id: UserId,
+    /// The practice and member an invitation is for; none for password resets.
+    pub practice_id: Option<PracticeId>,
+    pub staff_id: Option<StaffId>,
+    /// What the invitee sees before answering, captured when the link was issued.
+    pub practice_name: String,
+    pub inviter_name: String,
+    pub invitee_name: String,
+    /// The role an invitation grants; none for password resets.
+    pub role: Option<PracticeRole>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    /// Set when a newer link for the same person and practice replaced this one.
+    pub voided_at: Option<DateTime<Utc>>,
+}
+
+/// A person's account: one per e-mail, whatever the practices they belong to.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub name: String,
+    /// argon2id PHC string; none until the first invitation is accepted.
+    pub password_hash: Option<String>,
+    /// Failed sign-ins since the last success or lock.
+    pub failed_sign_ins: u32,
+    /// Sign-in refuses every password until then.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Start of the current password-reset rate-limit window and the requests within it.
+    pub reset_window_started_at: Option<DateTime<Utc>>,
+    pub resets_in_window: u32,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("has_password", &self.password_hash.is_some())
+            .field("locked_until", &self.locked_until)
+            .finish_non_exhaustive()
+    }
+}
+
+impl User {
+    /// Whether sign-in refuses every password at `now`.
+    pub fn locked_at(&self, now: DateTime<Utc>) -> bool {
+        self.locked_until.is_some_and(|until| until > now)
+    }
+}
+
+/// A signed-in session in one practice, kept going by its refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub practice_id: PracticeId,
+    /// SHA-256 of the secret part of the current refresh token; rotated on every refresh.
+    pub refresh_hash: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Which of a user's open sessions to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionsToEnd {
+    All,
+    InPractice(PracticeId),
+    One(SessionId),
+}
+
+/// A practice a user may sign in to, with their role there: written when an invitation is
+/// accepted and kept in step with staff-directory's events, so sign-in needs no call to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub user_id: UserId,
+    pub practice_id: PracticeId,
+    pub staff_id: StaffId,
+    pub practice_name: String,
+    pub role: PracticeRole,
+    pub active: bool,
+}
+
+/// A queued password reset request: only the e-mail as typed, whether or not it is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetRequest {
+    pub id: uuid::Uuid,
+    pub email: Email,
+}
+
+/// How a signing key's private part is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFormat {
+    /// Sealed with the key-encryption key: nonce, then ciphertext.
+    Sealed,
+    /// A clear PKCS#8 key, as stored before keys were sealed (sealed at the next start).
+    Clear,
+}
+
+impl KeyFormat {
+    pub const ALL: &'static [KeyFormat] = &[KeyFormat::Sealed, KeyFormat::Clear];
+}
+
+/// A token signing key as stored: its id and its private part in `format`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    pub private_key: Vec<u8>,
+    pub format: KeyFormat,
+}
+
+impl std::fmt::Debug for StoredSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSigningKey")
+            .field("kid", &self.kid)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A sign-in as asked: the e-mail, the password, and the practice when the person named one.
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    pub email: Email,
+    pub password: Password,
+    pub practice: Option<PracticeId>,
+}
+
+/// An invitation answered yes: its token and the invitee's password (their existing one, or
+/// the one they choose now).
+#[derive(Debug, Clone)]
+pub struct AcceptInvitation {
+    pub token: SecretToken,
+    pub password: Password,
 }
 
 #[cfg(test)]

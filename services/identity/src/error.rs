@@ -100,7 +100,7 @@ impl From<Error> for Status {
                 let choices = ps_proto::identity::v1::PracticeChoices {
                     practices: practices
                         .into_iter()
-                        .map(crate::edge::my_practice)
+                        .map(crate::convert::my_practice)
                         .collect(),
                 };
                 ps_grpc::status::with_detail(ps_grpc::status::invalid_argument(&invalid), &choices)

@@ -2,13 +2,15 @@
 //! invitation links, and service accounts (machine callers with their own credentials and
 //! scopes, exchanged for short-lived service tokens).
 //!
-//! - [`domain`]: passwords, secret tokens and use-case results.
-//! - [`app`]: the use cases ([`app::Identity`]); each state change and its event share one
-//!   transaction.
+//! - [`domain`]: passwords, secret tokens, the values the store returns, the commands the edge
+//!   builds, and use-case results.
+//! - [`app`]: the use cases ([`app::Identity`]); they call the store, never build a query, and
+//!   each state change and its event share one transaction.
 //! - [`passwords`]: argon2id on a bounded blocking pool.
-//! - [`store`]: tables and migrations.
+//! - [`store`]: tables, migrations and the typed queries.
 //! - [`reactions`]: staff lifecycle events keep memberships and sessions in step.
-//! - [`edge`]: the gRPC edge (the only module that sees protobuf types).
+//! - [`edge`]: the gRPC handlers, and `convert`: their conversions between protobuf messages
+//!   and domain values (the only modules that see protobuf types).
 //! - [`error`]: the error type and its one mapping to gRPC statuses.
 //!
 //! Identity signs access tokens with an Ed25519 key kept in its database and publishes the
@@ -16,6 +18,7 @@
 
 pub mod app;
 pub mod config;
+mod convert;
 pub mod domain;
 pub mod edge;
 pub mod error;
@@ -86,6 +89,62 @@ impl KeySource for DatabaseKeys {
     }
 }
 
+/// The use cases' settings from the service's configuration.
+fn settings(config: &Config) -> app::Settings {
+    app::Settings {
+        access_token_ttl: config.access_token_ttl,
+        refresh_token_ttl: config.refresh_token_ttl,
+        invitation_ttl: config.invitation_ttl,
+        invitation_url: config.invitation_url.clone(),
+        password_reset_ttl: config.password_reset_ttl,
+        password_reset_url: config.password_reset_url.clone(),
+        lockout_threshold: config.lockout_threshold,
+        lockout_duration: config.lockout_duration,
+        reset_limit: config.reset_limit,
+        reset_window: config.reset_window,
+        tokens: config.common.tokens.clone(),
+        key_activation_delay: config.signing.activation_delay,
+        service_token_ttl: config.service_token_ttl,
+    }
+}
+
+/// The key-encryption key the signing keys are sealed with (required).
+fn kek(config: &Config) -> Result<app::keyring::Kek, StartError> {
+    if config.signing.key_encryption_key.is_empty() {
+        return Err(StartError::Config(
+            "PS_SIGNING__KEY_ENCRYPTION_KEY is required: 32 random bytes, base64 \
+             (`openssl rand -base64 32`), which seal the token signing keys in the database"
+                .into(),
+        ));
+    }
+    app::keyring::Kek::parse(config.signing.key_encryption_key.expose())
+        .map_err(|e| StartError::Config(format!("PS_SIGNING__KEY_ENCRYPTION_KEY: {e}")))
+}
+
+/// The product's own service accounts whose secrets the configuration holds.
+async fn provision_product_accounts(
+    identity: &app::Identity,
+    config: &Config,
+) -> Result<(), StartError> {
+    if config.product_accounts.notification_secret.is_empty() {
+        return Ok(());
+    }
+    let secret = config.product_accounts.notification_secret.expose();
+    let account = domain::service_accounts::NOTIFICATION_ACCOUNT;
+    // Replicas starting together on a new database race to create the account; the one
+    // that loses finds it made on its second try.
+    let first = identity.provision_product_account(account, secret).await;
+    let provisioned = match first {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            identity.provision_product_account(account, secret).await
+        }
+    };
+    provisioned
+        .map_err(|e| StartError::Config(format!("PS_PRODUCT_ACCOUNTS__NOTIFICATION_SECRET: {e}")))
+}
+
 pub async fn start(
     config: Config,
     env: Environment,
@@ -96,68 +155,25 @@ pub async fn start(
     let waker = OutboxWaker::default();
     let hasher = passwords::PasswordHasher::new(config.hashing)
         .map_err(|e| StartError::Config(e.to_string()))?;
-    if config.signing.key_encryption_key.is_empty() {
-        return Err(StartError::Config(
-            "PS_SIGNING__KEY_ENCRYPTION_KEY is required: 32 random bytes, base64 \
-             (`openssl rand -base64 32`), which seal the token signing keys in the database"
-                .into(),
-        ));
-    }
-    let kek = app::keyring::Kek::parse(config.signing.key_encryption_key.expose())
-        .map_err(|e| StartError::Config(format!("PS_SIGNING__KEY_ENCRYPTION_KEY: {e}")))?;
+    let kek = kek(&config)?;
     let identity = app::Identity::new(
         db.clone(),
         env.clock.clone(),
         waker.clone(),
         hasher,
         kek,
-        app::Settings {
-            access_token_ttl: config.access_token_ttl,
-            refresh_token_ttl: config.refresh_token_ttl,
-            invitation_ttl: config.invitation_ttl,
-            invitation_url: config.invitation_url.clone(),
-            password_reset_ttl: config.password_reset_ttl,
-            password_reset_url: config.password_reset_url.clone(),
-            lockout_threshold: config.lockout_threshold,
-            lockout_duration: config.lockout_duration,
-            reset_limit: config.reset_limit,
-            reset_window: config.reset_window,
-            tokens: config.common.tokens.clone(),
-            key_activation_delay: config.signing.activation_delay,
-            service_token_ttl: config.service_token_ttl,
-        },
+        settings(&config),
     )
     .await
     .map_err(|e| StartError::Other(e.to_string()))?;
-    if !config.product_accounts.notification_secret.is_empty() {
-        let secret = config.product_accounts.notification_secret.expose();
-        let account = domain::service_accounts::NOTIFICATION_ACCOUNT;
-        // Replicas starting together on a new database race to create the account; the one
-        // that loses finds it made on its second try.
-        let first = identity.provision_product_account(account, secret).await;
-        let provisioned = match first {
-            Ok(()) => Ok(()),
-            Err(_) => {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                identity.provision_product_account(account, secret).await
-            }
-        };
-        provisioned.map_err(|e| {
-            StartError::Config(format!("PS_PRODUCT_ACCOUNTS__NOTIFICATION_SECRET: {e}"))
-        })?;
-    }
-    let public = ps_grpc::with_message_limits!(IdentityServiceServer::new(edge::Api {
+    provision_product_accounts(&identity, &config).await?;
+    let api = || edge::Api {
         identity: identity.clone(),
-    }));
-    let internal = ps_grpc::with_message_limits!(IdentityInternalServiceServer::new(edge::Api {
-        identity: identity.clone(),
-    }));
-    let operator = ps_grpc::with_message_limits!(IdentityOperatorServiceServer::new(edge::Api {
-        identity: identity.clone(),
-    }));
-    let accounts = ps_grpc::with_message_limits!(ServiceAccountServiceServer::new(edge::Api {
-        identity: identity.clone(),
-    }));
+    };
+    let public = ps_grpc::with_message_limits!(IdentityServiceServer::new(api()));
+    let internal = ps_grpc::with_message_limits!(IdentityInternalServiceServer::new(api()));
+    let operator = ps_grpc::with_message_limits!(IdentityOperatorServiceServer::new(api()));
+    let accounts = ps_grpc::with_message_limits!(ServiceAccountServiceServer::new(api()));
     let resets = tokio::spawn(identity.clone().run_reset_requests(env.shutdown.clone()));
     let signing = identity.refresh_signing_key(env.shutdown.clone());
     ps_service::launch(

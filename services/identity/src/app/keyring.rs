@@ -16,22 +16,16 @@ use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, Utc};
 use ps_auth::{PublicJwk, SigningKey};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
-};
+use ps_db::Db;
 use tracing::{info, warn};
 
+use crate::domain::{KeyFormat, StoredSigningKey};
 use crate::error::Error;
-use crate::store::signing_keys;
+use crate::store;
 
 /// How often a replica re-reads which key signs.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
-/// Stored format of a sealed private key: nonce (24 bytes) then ciphertext.
-const SEALED: &str = "sealed-v1";
-/// A clear PKCS#8 key, as stored before keys were sealed.
-const CLEAR: &str = "pkcs8";
+/// A sealed private key ([`KeyFormat::Sealed`]) is the nonce (24 bytes), then the ciphertext.
 const NONCE_BYTES: usize = 24;
 
 /// The key-encryption key.
@@ -110,48 +104,23 @@ impl Kek {
     }
 }
 
-fn unsealed(kek: &Kek, row: &signing_keys::Model) -> Result<SigningKey, Error> {
-    let pkcs8 = match row.key_format.as_str() {
-        SEALED => kek.open(&row.kid, &row.private_key)?,
-        CLEAR => row.private_key.clone(),
-        other => return Err(Error::Internal(format!("unknown key format {other}"))),
+fn unsealed(kek: &Kek, key: &StoredSigningKey) -> Result<SigningKey, Error> {
+    let pkcs8 = match key.format {
+        KeyFormat::Sealed => kek.open(&key.kid, &key.private_key)?,
+        KeyFormat::Clear => key.private_key.clone(),
     };
-    SigningKey::from_pkcs8(row.kid.clone(), pkcs8).map_err(|e| Error::Internal(e.to_string()))
-}
-
-/// Keys still published at `now`.
-fn published(now: DateTime<Utc>) -> Condition {
-    Condition::any()
-        .add(signing_keys::Column::RetiredAt.is_null())
-        .add(signing_keys::Column::RetiredAt.gt(now))
-}
-
-/// Keys that may sign at `now`: published and activated.
-fn active(now: DateTime<Utc>) -> Condition {
-    Condition::all().add(published(now)).add(
-        Condition::any()
-            .add(signing_keys::Column::ActivatesAt.is_null())
-            .add(signing_keys::Column::ActivatesAt.lte(now)),
-    )
+    SigningKey::from_pkcs8(key.kid.clone(), pkcs8).map_err(|e| Error::Internal(e.to_string()))
 }
 
 async fn insert(
-    db: &DatabaseConnection,
+    db: &Db,
     kek: &Kek,
     activates_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<SigningKey, Error> {
     let key = SigningKey::generate();
-    signing_keys::ActiveModel {
-        kid: Set(key.kid().to_owned()),
-        private_key: Set(kek.seal(key.kid(), key.pkcs8_der())?),
-        created_at: Set(now),
-        retired_at: Set(None),
-        key_format: Set(SEALED.to_owned()),
-        activates_at: Set(activates_at),
-    }
-    .insert(db)
-    .await?;
+    let sealed = kek.seal(key.kid(), key.pkcs8_der())?;
+    store::keys::insert_sealed(db, key.kid(), sealed, now, activates_at).await?;
     Ok(key)
 }
 
@@ -166,7 +135,7 @@ pub struct Rotated {
 
 /// The signing keys as one identity process holds them.
 pub struct Keyring {
-    db: DatabaseConnection,
+    db: Db,
     kek: Kek,
     signer: RwLock<Arc<SigningKey>>,
 }
@@ -174,21 +143,11 @@ pub struct Keyring {
 impl Keyring {
     /// Seals any key still stored in clear, and takes the key that signs now (creating the
     /// first one on a new database).
-    pub async fn load(db: DatabaseConnection, kek: Kek, now: DateTime<Utc>) -> Result<Self, Error> {
-        for row in signing_keys::Entity::find()
-            .filter(signing_keys::Column::KeyFormat.eq(CLEAR))
-            .all(&db)
-            .await?
-        {
-            let sealed = kek.seal(&row.kid, &row.private_key)?;
-            signing_keys::Entity::update_many()
-                .col_expr(signing_keys::Column::PrivateKey, Expr::value(sealed))
-                .col_expr(signing_keys::Column::KeyFormat, Expr::value(SEALED))
-                .filter(signing_keys::Column::Kid.eq(row.kid.clone()))
-                .filter(signing_keys::Column::KeyFormat.eq(CLEAR))
-                .exec(&db)
-                .await?;
-            info!(kid = %row.kid, "sealed a signing key stored in clear");
+    pub async fn load(db: Db, kek: Kek, now: DateTime<Utc>) -> Result<Self, Error> {
+        for key in store::keys::in_clear(&db).await? {
+            let sealed = kek.seal(&key.kid, &key.private_key)?;
+            store::keys::seal(&db, &key.kid, sealed).await?;
+            info!(kid = %key.kid, "sealed a signing key stored in clear");
         }
         let signer = match Self::newest_active(&db, &kek, now).await? {
             Some(key) => key,
@@ -206,18 +165,14 @@ impl Keyring {
     }
 
     async fn newest_active(
-        db: &DatabaseConnection,
+        db: &Db,
         kek: &Kek,
         now: DateTime<Utc>,
     ) -> Result<Option<SigningKey>, Error> {
-        let row = signing_keys::Entity::find()
-            .filter(active(now))
-            .order_by_desc(signing_keys::Column::CreatedAt)
-            // Key ids are UUIDv7: newer is larger, also when the business clock stood still.
-            .order_by_desc(signing_keys::Column::Kid)
-            .one(db)
-            .await?;
-        row.map(|row| unsealed(kek, &row)).transpose()
+        store::keys::newest_active(db, now)
+            .await?
+            .map(|key| unsealed(kek, &key))
+            .transpose()
     }
 
     /// The key that signs now.
@@ -255,20 +210,9 @@ impl Keyring {
         let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
         let activates_at = now + span(activation_delay);
         let retires_at = activates_at + span(token_ttl) + chrono::Duration::minutes(1);
-        let retiring: Vec<String> = signing_keys::Entity::find()
-            .filter(signing_keys::Column::RetiredAt.is_null())
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|row| row.kid)
-            .collect();
+        let retiring = store::keys::unretired(&self.db).await?;
         let key = insert(&self.db, &self.kek, Some(activates_at), now).await?;
-        signing_keys::Entity::update_many()
-            .col_expr(signing_keys::Column::RetiredAt, Expr::value(retires_at))
-            .filter(signing_keys::Column::Kid.is_in(retiring.clone()))
-            .filter(signing_keys::Column::RetiredAt.is_null())
-            .exec(&self.db)
-            .await?;
+        store::keys::retire(&self.db, &retiring, retires_at).await?;
         info!(kid = key.kid(), %activates_at, retiring = ?retiring, %retires_at, "signing key rotated");
         Ok(Rotated {
             kid: key.kid().to_owned(),
@@ -281,12 +225,10 @@ impl Keyring {
     /// Every published public key. Read from the database each time, so keys another replica
     /// created are published too; verifiers cache the answer.
     pub async fn published(&self, now: DateTime<Utc>) -> Result<Vec<PublicJwk>, Error> {
-        signing_keys::Entity::find()
-            .filter(published(now))
-            .all(&self.db)
+        store::keys::published(&self.db, now)
             .await?
             .iter()
-            .map(|row| unsealed(&self.kek, row).map(|k| k.public_jwk()))
+            .map(|key| unsealed(&self.kek, key).map(|k| k.public_jwk()))
             .collect()
     }
 

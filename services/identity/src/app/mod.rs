@@ -1,6 +1,7 @@
-//! Identity's use cases. Every state change and its event are written in one transaction;
-//! single-use checks are part of the `UPDATE` that consumes a link, never a read followed by a
-//! write.
+//! Identity's use cases. They read and write through [`crate::store`], never building a query
+//! themselves, and decide with [`crate::domain`]. Every state change and its event are written
+//! in one transaction; single-use checks are part of the `UPDATE` that consumes a link, never a
+//! read followed by a write.
 //!
 //! - [`invitations`]: what an invitation offers, accepting, declining, issuing links.
 //! - [`signing`]: sign-in with lockout, refresh with reuse detection, sign-out, practices.
@@ -22,30 +23,20 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ps_auth::claims::ACCESS_TOKEN_TYPE;
 use ps_auth::{AccessClaims, PublicJwk, TokenSettings};
-use ps_core::{PracticeId, PracticeRole, SessionId, SharedClock, UserId};
-use ps_db::tenancy::InPractice;
+use ps_core::{SessionId, SharedClock, UserId};
+use ps_db::{Db, Tx};
 use ps_events::event::SessionsEnded;
 use ps_events::{Actor, Event, OutboxWaker, Payload, outbox};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set,
-};
 use tracing::info;
 use uuid::Uuid;
 
-use crate::domain::{RefreshToken, SecretToken, SignedIn, purpose};
+use crate::domain::{
+    ActionLink, LinkOutcome, LinkPurpose, Membership, RefreshToken, SecretToken, Session,
+    SessionsToEnd, SignedIn, User,
+};
 use crate::error::Error;
 use crate::passwords::PasswordHasher;
-use crate::store::{action_links, memberships, sessions, users};
-
-/// Which of a user's sessions to end.
-#[derive(Debug, Clone, Copy)]
-enum Sessions {
-    All,
-    InPractice(PracticeId),
-    One(SessionId),
-}
+use crate::store;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -77,7 +68,7 @@ pub(crate) fn span(d: Duration) -> chrono::Duration {
 pub struct Identity(Arc<Inner>);
 
 struct Inner {
-    db: DatabaseConnection,
+    db: Db,
     clock: SharedClock,
     waker: OutboxWaker,
     hasher: PasswordHasher,
@@ -92,7 +83,7 @@ struct Inner {
 
 impl Identity {
     pub async fn new(
-        db: DatabaseConnection,
+        db: Db,
         clock: SharedClock,
         waker: OutboxWaker,
         hasher: PasswordHasher,
@@ -115,7 +106,7 @@ impl Identity {
         })))
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Db {
         &self.0.db
     }
 
@@ -130,107 +121,77 @@ impl Identity {
     async fn link_by_token(
         &self,
         token: &SecretToken,
-        kind: &str,
-    ) -> Result<action_links::Model, Error> {
-        action_links::Entity::find()
-            .filter(action_links::Column::TokenHash.eq(token.hash()))
-            .filter(action_links::Column::Purpose.eq(kind))
-            .one(&self.0.db)
+        purpose: LinkPurpose,
+    ) -> Result<ActionLink, Error> {
+        store::links::by_token(&self.0.db, token, purpose)
             .await?
-            .ok_or(if kind == purpose::INVITATION {
-                Error::InvitationNotFound
-            } else {
-                Error::ResetLinkNotFound
+            .ok_or(match purpose {
+                LinkPurpose::Invitation => Error::InvitationNotFound,
+                LinkPurpose::PasswordReset => Error::ResetLinkNotFound,
             })
     }
 
-    async fn user(&self, id: Uuid) -> Result<users::Model, Error> {
-        users::Entity::find_by_id(id)
-            .one(&self.0.db)
+    async fn user(&self, id: UserId) -> Result<User, Error> {
+        store::users::get(&self.0.db, id)
             .await?
             .ok_or_else(|| Error::Internal(format!("link refers to missing user {id}")))
     }
 
     /// Marks the link used if, at this instant, it is unused, current and unexpired. Exactly
     /// one of any number of concurrent callers gets `Ok`.
-    async fn consume_link<C: ConnectionTrait>(
+    async fn consume_link(
         &self,
-        conn: &C,
-        link: &action_links::Model,
-        answer: &'static str,
+        tx: &Tx,
+        link: &ActionLink,
+        outcome: LinkOutcome,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let consumed = action_links::Entity::update_many()
-            .col_expr(action_links::Column::UsedAt, Expr::value(now))
-            .col_expr(action_links::Column::Outcome, Expr::value(answer))
-            .filter(action_links::Column::Id.eq(link.id))
-            .filter(action_links::Column::UsedAt.is_null())
-            .filter(action_links::Column::VoidedAt.is_null())
-            .filter(action_links::Column::ExpiresAt.gt(now))
-            .exec(conn)
-            .await?
-            .rows_affected;
-        if consumed == 1 {
+        if store::links::consume(tx, link.id, outcome, now).await? {
             return Ok(());
         }
         // Lost a race or the link changed since it was read: say which.
-        let current = action_links::Entity::find_by_id(link.id)
-            .one(conn)
+        let current = store::links::get(tx, link.id)
             .await?
             .ok_or(Error::InvitationNotFound)?;
         usable(&current, now)?;
         Err(used(&current))
     }
 
-    /// Ends the sessions of `user` that `which` selects and are still open, in `conn` (the
+    /// Ends the sessions of `user` that `which` selects and are still open, in `tx` (the
     /// caller's transaction): records them as ended and publishes SessionsEnded, so every
     /// service refuses their access tokens from now on. Returns how many ended.
-    async fn end_sessions<C: ConnectionTrait>(
+    async fn end_sessions(
         &self,
-        conn: &C,
-        user: Uuid,
-        which: Sessions,
+        tx: &Tx,
+        user: UserId,
+        which: SessionsToEnd,
         actor: &Actor,
         reason: &str,
     ) -> Result<usize, Error> {
-        let mut update = sessions::Entity::update_many()
-            .col_expr(sessions::Column::RevokedAt, Expr::value(self.now()))
-            .filter(sessions::Column::UserId.eq(user))
-            .filter(sessions::Column::RevokedAt.is_null());
-        update = match which {
-            Sessions::All => update,
-            Sessions::InPractice(practice) => update.in_practice(practice),
-            Sessions::One(session) => update.filter(sessions::Column::Id.eq(session.as_uuid())),
-        };
-        let ended: Vec<SessionId> = update
-            .exec_with_returning(conn)
-            .await?
-            .into_iter()
-            .map(|row| SessionId(row.id))
-            .collect();
+        let now = self.now();
+        let ended = store::sessions::end(tx, user, which, now).await?;
         if ended.is_empty() {
             return Ok(0);
         }
-        let now = self.now();
         let payload = SessionsEnded {
-            user_id: UserId(user),
+            user_id: user,
             session_ids: ended.clone(),
             tokens_expire_by: now + span(self.0.settings.access_token_ttl),
             reason: reason.to_owned(),
         };
-        ps_sessions::record(conn, &payload).await?;
+        ps_sessions::record(tx, &payload).await?;
         let event = match which {
-            Sessions::InPractice(practice) => Event::new(
+            SessionsToEnd::InPractice(practice) => Event::new(
                 practice,
                 actor.clone(),
                 now,
                 Payload::SessionsEnded(payload),
             ),
-            Sessions::All | Sessions::One(_) => {
+            SessionsToEnd::All | SessionsToEnd::One(_) => {
                 Event::personal(actor.clone(), now, Payload::SessionsEnded(payload))
             }
         };
-        outbox::enqueue(conn, &event).await?;
+        outbox::enqueue(tx, &event).await?;
         info!(user_id = %user, sessions = ended.len(), reason, "sessions ended");
         Ok(ended.len())
     }
@@ -268,35 +229,29 @@ impl Identity {
     }
 
     /// A new session for an active membership, with its first tokens.
-    async fn open_session(&self, membership: &memberships::Model) -> Result<SignedIn, Error> {
+    async fn open_session(&self, membership: &Membership) -> Result<SignedIn, Error> {
         let now = self.now();
-        let session_id = SessionId::generate();
-        let refresh_token = RefreshToken::new(session_id);
-        let refresh_expires_at = now + span(self.0.settings.refresh_token_ttl);
-        sessions::ActiveModel {
-            id: Set(session_id.as_uuid()),
-            user_id: Set(membership.user_id),
-            practice_id: Set(membership.practice_id),
-            refresh_hash: Set(refresh_token.secret.hash()),
-            created_at: Set(now),
-            expires_at: Set(refresh_expires_at),
-            refreshed_at: Set(None),
-            revoked_at: Set(None),
-        }
-        .insert(&self.0.db)
-        .await?;
-        info!(user_id = %membership.user_id, practice_id = %membership.practice_id, session_id = %session_id, "session opened");
-        self.signed_in(membership, refresh_token, refresh_expires_at, now)
+        let refresh_token = RefreshToken::new(SessionId::generate());
+        let session = Session {
+            id: refresh_token.session,
+            user_id: membership.user_id,
+            practice_id: membership.practice_id,
+            refresh_hash: refresh_token.secret.hash(),
+            expires_at: now + span(self.0.settings.refresh_token_ttl),
+            revoked_at: None,
+        };
+        store::sessions::open(&self.0.db, &session, now).await?;
+        info!(user_id = %membership.user_id, practice_id = %membership.practice_id, session_id = %session.id, "session opened");
+        self.signed_in(membership, refresh_token, session.expires_at, now)
     }
 
     fn signed_in(
         &self,
-        membership: &memberships::Model,
+        membership: &Membership,
         refresh_token: RefreshToken,
         refresh_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<SignedIn, Error> {
-        let role = stored_role(&membership.role)?;
         let access_expires_at = now + span(self.0.settings.access_token_ttl);
         let claims = AccessClaims {
             iss: self.0.settings.tokens.issuer.clone(),
@@ -305,7 +260,7 @@ impl Identity {
             pid: membership.practice_id.to_string(),
             stf: membership.staff_id.to_string(),
             sid: refresh_token.session.to_string(),
-            role: role.as_str().to_owned(),
+            role: membership.role.as_str().to_owned(),
             typ: ACCESS_TOKEN_TYPE.to_owned(),
             iat: now.timestamp(),
             nbf: now.timestamp(),
@@ -323,16 +278,16 @@ impl Identity {
             access_expires_at,
             refresh_token,
             refresh_expires_at,
-            user_id: UserId(membership.user_id),
-            practice_id: PracticeId(membership.practice_id),
-            role,
+            user_id: membership.user_id,
+            practice_id: membership.practice_id,
+            role: membership.role,
         })
     }
 }
 
 /// The error for a link that was already used, in the words of its purpose.
-fn used(link: &action_links::Model) -> Error {
-    if link.purpose == purpose::INVITATION {
+fn used(link: &ActionLink) -> Error {
+    if link.purpose == LinkPurpose::Invitation {
         Error::InvitationUsed
     } else {
         Error::LinkUsed
@@ -340,8 +295,8 @@ fn used(link: &action_links::Model) -> Error {
 }
 
 /// Whether a link can still be used at `now`.
-fn usable(link: &action_links::Model, now: DateTime<Utc>) -> Result<(), Error> {
-    let invitation = link.purpose == purpose::INVITATION;
+fn usable(link: &ActionLink, now: DateTime<Utc>) -> Result<(), Error> {
+    let invitation = link.purpose == LinkPurpose::Invitation;
     if link.used_at.is_some() {
         Err(used(link))
     } else if link.voided_at.is_some() {
@@ -359,9 +314,4 @@ fn usable(link: &action_links::Model, now: DateTime<Utc>) -> Result<(), Error> {
     } else {
         Ok(())
     }
-}
-
-fn stored_role(value: &str) -> Result<PracticeRole, Error> {
-    PracticeRole::parse(value)
-        .ok_or_else(|| Error::Internal(format!("unknown stored role {value}")))
 }

@@ -1,20 +1,17 @@
 //! Password resets.
 
-use ps_core::{Email, Invalid, PersonName, UserId};
+use ps_core::{Email, FieldViolation, Invalid, PersonName, UserId};
+use ps_db::Tx;
 use ps_events::event::PasswordResetRequested;
 use ps_events::{Actor, Event, Payload, outbox};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
-};
 use tracing::{info, warn};
-use uuid::Uuid;
 
-use super::{Identity, Sessions, span, usable};
-use crate::domain::{IssuedResetLink, Password, SecretToken, outcome, purpose};
+use super::{Identity, span, usable};
+use crate::domain::{
+    IssuedResetLink, LinkOutcome, LinkPurpose, Password, SecretToken, SessionsToEnd,
+};
 use crate::error::Error;
-use crate::store::{action_links, reset_requests, users};
+use crate::store;
 
 impl Identity {
     /// Queues a password reset request. Whatever the e-mail — an account, one without a
@@ -22,13 +19,7 @@ impl Identity {
     /// insert) and gets the same answer, so neither its answer nor its time tells whether the
     /// address is known. [`Identity::run_reset_requests`] applies the queue.
     pub async fn request_password_reset(&self, email: &Email) -> Result<(), Error> {
-        reset_requests::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            email: Set(email.to_string()),
-            requested_at: Set(self.now()),
-        }
-        .insert(&self.0.db)
-        .await?;
+        store::resets::queue(&self.0.db, email, self.now()).await?;
         self.0.reset_queued.notify_one();
         Ok(())
     }
@@ -64,29 +55,17 @@ impl Identity {
     }
 
     async fn apply_reset_requests(&self) -> Result<usize, Error> {
-        let tx = self.0.db.begin().await?;
-        let batch = reset_requests::Entity::find()
-            .order_by_asc(reset_requests::Column::Id)
-            .limit(32)
-            .lock_with_behavior(
-                sea_orm::sea_query::LockType::Update,
-                sea_orm::sea_query::LockBehavior::SkipLocked,
-            )
-            .all(&tx)
-            .await?;
+        let tx = ps_db::begin(&self.0.db).await?;
+        let batch = store::resets::claim(&tx, 32).await?;
         if batch.is_empty() {
             return Ok(0);
         }
         let mut published = false;
         for request in &batch {
-            published |= self
-                .apply_reset_request(&tx, &Email::from_trusted(request.email.clone()))
-                .await?;
+            published |= self.apply_reset_request(&tx, &request.email).await?;
         }
-        reset_requests::Entity::delete_many()
-            .filter(reset_requests::Column::Id.is_in(batch.iter().map(|r| r.id)))
-            .exec(&tx)
-            .await?;
+        let ids: Vec<_> = batch.iter().map(|r| r.id).collect();
+        store::resets::delete(&tx, &ids).await?;
         tx.commit().await?;
         if published {
             self.0.waker.wake();
@@ -97,18 +76,9 @@ impl Identity {
     /// Publishes PasswordResetRequested for an existing account with a password, at most
     /// `reset_limit` times per window; unknown e-mails, accounts without a password and
     /// requests over the limit do nothing. Returns whether it published.
-    async fn apply_reset_request(
-        &self,
-        tx: &sea_orm::DatabaseTransaction,
-        email: &Email,
-    ) -> Result<bool, Error> {
+    async fn apply_reset_request(&self, tx: &Tx, email: &Email) -> Result<bool, Error> {
         let now = self.now();
-        let Some(user) = users::Entity::find()
-            .filter(users::Column::Email.eq(email.as_str()))
-            .lock_exclusive()
-            .one(tx)
-            .await?
-        else {
+        let Some(user) = store::users::lock_by_email(tx, email).await? else {
             return Ok(false);
         };
         if user.password_hash.is_none() {
@@ -119,25 +89,21 @@ impl Identity {
             Some(start) if now - start < window => (start, user.resets_in_window),
             _ => (now, 0),
         };
-        if used >= i32::try_from(self.0.settings.reset_limit).unwrap_or(i32::MAX) {
+        if used >= self.0.settings.reset_limit {
             info!(user_id = %user.id, "password reset request over the limit; ignored");
             return Ok(false);
         }
-        let user_id = UserId(user.id);
-        let (name, address) = (user.name.clone(), user.email.clone());
-        let mut active = user.into_active_model();
-        active.reset_window_started_at = Set(Some(start));
-        active.resets_in_window = Set(used + 1);
-        active.update(tx).await?;
+        let user_id = user.id;
+        store::users::set_reset_window(tx, user_id, start, used + 1).await?;
         outbox::enqueue(
             tx,
             &Event::personal(
-                Actor::user(user_id, name.clone()),
+                Actor::user(user_id, user.name.clone()),
                 now,
                 Payload::PasswordResetRequested(PasswordResetRequested {
                     user_id,
-                    email: Email::from_trusted(address),
-                    name: PersonName::from_trusted(name),
+                    email: user.email,
+                    name: PersonName::from_trusted(user.name),
                 }),
             ),
         )
@@ -149,39 +115,15 @@ impl Identity {
     /// A fresh reset link for the user; their older unused reset links stop working.
     pub async fn issue_password_reset_link(&self, user: UserId) -> Result<IssuedResetLink, Error> {
         let now = self.now();
-        let account = users::Entity::find_by_id(user.as_uuid())
-            .one(&self.0.db)
-            .await?
-            .ok_or_else(|| {
-                Error::Invalid(
-                    ps_core::FieldViolation::new("user_id", "is not a known user").into(),
-                )
-            })?;
+        let account = store::users::get(&self.0.db, user).await?.ok_or_else(|| {
+            Error::Invalid(FieldViolation::new("user_id", "is not a known user").into())
+        })?;
         let token = SecretToken::generate();
         let expires_at = now + span(self.0.settings.password_reset_ttl);
-        let tx = self.0.db.begin().await?;
-        self.void_links(&tx, purpose::PASSWORD_RESET, Some(account.id), None, now)
-            .await?;
-        let id = Uuid::now_v7();
-        action_links::ActiveModel {
-            id: Set(id),
-            token_hash: Set(token.hash()),
-            purpose: Set(purpose::PASSWORD_RESET.to_owned()),
-            user_id: Set(account.id),
-            practice_id: Set(None),
-            staff_id: Set(None),
-            practice_name: Set(String::new()),
-            inviter_name: Set(String::new()),
-            invitee_name: Set(account.name),
-            role: Set(String::new()),
-            created_at: Set(now),
-            expires_at: Set(expires_at),
-            used_at: Set(None),
-            voided_at: Set(None),
-            outcome: Set(None),
-        }
-        .insert(&tx)
-        .await?;
+        let tx = ps_db::begin(&self.0.db).await?;
+        let purpose = LinkPurpose::PasswordReset;
+        store::links::void_pending(&tx, purpose, Some(account.id), None, now).await?;
+        let id = store::links::insert_reset(&tx, &token, &account, now, expires_at).await?;
         tx.commit().await?;
         Ok(IssuedResetLink {
             id,
@@ -204,31 +146,23 @@ impl Identity {
     ) -> Result<(), Error> {
         let password =
             Password::new_password("new_password", new_password).map_err(Invalid::from)?;
-        let link = self.link_by_token(token, purpose::PASSWORD_RESET).await?;
+        let link = self
+            .link_by_token(token, LinkPurpose::PasswordReset)
+            .await?;
         usable(&link, self.now())?;
         let hash = self.0.hasher.hash(password.into_inner()).await?;
         let user = self.user(link.user_id).await?;
         let now = self.now();
-        let tx = self.0.db.begin().await?;
-        self.consume_link(&tx, &link, outcome::PASSWORD_SET, now)
+        let tx = ps_db::begin(&self.0.db).await?;
+        self.consume_link(&tx, &link, LinkOutcome::PasswordSet, now)
             .await?;
-        users::Entity::update_many()
-            .col_expr(users::Column::PasswordHash, Expr::value(hash))
-            .col_expr(users::Column::FailedSignIns, Expr::value(0))
-            .col_expr(
-                users::Column::LockedUntil,
-                Expr::value(None::<chrono::DateTime<chrono::Utc>>),
-            )
-            .col_expr(users::Column::UpdatedAt, Expr::value(now))
-            .filter(users::Column::Id.eq(link.user_id))
-            .exec(&tx)
-            .await?;
+        store::users::reset_password(&tx, link.user_id, hash, now).await?;
         let ended = self
             .end_sessions(
                 &tx,
                 link.user_id,
-                Sessions::All,
-                &Actor::user(UserId(user.id), user.name),
+                SessionsToEnd::All,
+                &Actor::user(user.id, user.name),
                 "the password was reset",
             )
             .await?;

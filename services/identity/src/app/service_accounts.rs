@@ -7,53 +7,39 @@
 //! enabling starts a new one. Every change is written with an entry in the account's history,
 //! in one transaction.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, Validation};
 use ps_auth::claims::SERVICE_TOKEN_TYPE;
 use ps_auth::{Caller, PublicJwk, Scope, ServiceClaims};
-use ps_core::{
-    FieldViolation, Page, PageRequest, PracticeId, PracticeRole, ServiceAccountId, SessionId,
-    UserId,
-};
-use ps_db::tenancy::InPractice;
+use ps_core::{FieldViolation, Page, PracticeId, PracticeRole, ServiceAccountId, UserId};
+use ps_db::Tx;
 use ps_events::event::SessionsEnded;
 use ps_events::{Actor, Event, Payload, outbox};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr, TransactionTrait,
-};
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::{Identity, span};
 use crate::domain::SecretToken;
 use crate::domain::service_accounts::{
-    self as rules, AccountKey, AssertionClaims, HistoryEntry, IssuedToken, Manager,
-    NewServiceAccount, ProductAccount, Proof, ServiceAccount, StoredSecret,
+    self as rules, AccountListing, AccountStatus, AssertionClaims, HistoryEntry, IssuedToken,
+    KeyRemoval, Manager, NewServiceAccount, ProductAccount, Proof, SecretRotation, ServiceAccount,
+    StoredAccount, TokenRequest,
 };
 use crate::error::Error;
-use crate::store::{
-    action_links, memberships, service_account_events, service_account_keys,
-    service_account_secrets, service_accounts, service_assertions,
-};
-
-const ACTIVE: &str = "active";
-const DISABLED: &str = "disabled";
-
-/// The unique key of an account's name within its practice (or the platform).
-fn name_key(practice: Option<PracticeId>, name: &str) -> String {
-    let within = practice.map_or_else(|| "platform".to_owned(), |p| p.to_string());
-    format!("{within}/{}", name.to_lowercase())
-}
+use crate::store;
+use crate::store::service_accounts::NewAccount;
 
 fn refused(client_id: &str, why: &str) -> Error {
     // The caller hears the same for every reason; the log says which (never the secret).
     info!(client_id, why, "service credential refused");
     Error::ServiceCredentialRefused
+}
+
+/// The account if it exists and `manager` manages it; NotFound otherwise, alike.
+fn managed(manager: &Manager, found: Option<StoredAccount>) -> Result<StoredAccount, Error> {
+    found
+        .filter(|account| manager.manages(account.practice))
+        .ok_or(Error::NotFound("service account"))
 }
 
 impl Identity {
@@ -70,19 +56,14 @@ impl Identity {
             }
         };
         let membership =
-            memberships::Entity::find_by_id((user.user_id.as_uuid(), user.practice_id.as_uuid()))
-                .one(&self.0.db)
-                .await?
-                .filter(|m| m.active);
-        let owner = membership
-            .as_ref()
-            .is_some_and(|m| PracticeRole::parse(&m.role) == Some(PracticeRole::AccountOwner));
+            store::memberships::active(&self.0.db, user.practice_id, user.user_id).await?;
+        let owner = membership.is_some_and(|m| m.role == PracticeRole::AccountOwner);
         if !owner {
             return Err(Error::PermissionDenied(
                 "only the Account Owner manages the practice's service accounts".into(),
             ));
         }
-        let name = self.user(user.user_id.as_uuid()).await?.name;
+        let name = self.user(user.user_id).await?.name;
         Ok(Manager::Owner {
             user: user.user_id,
             name,
@@ -92,146 +73,35 @@ impl Identity {
 
     /// A practice's name as identity knows it (from memberships, else from invitation links).
     async fn practice_name(&self, practice: PracticeId) -> Result<Option<String>, Error> {
-        if let Some(m) = memberships::Entity::find()
-            .in_practice(practice)
-            .one(&self.0.db)
-            .await?
-        {
-            return Ok(Some(m.practice_name));
+        if let Some(name) = store::memberships::practice_name(&self.0.db, practice).await? {
+            return Ok(Some(name));
         }
-        Ok(action_links::Entity::find()
-            .filter(action_links::Column::PracticeId.eq(practice.as_uuid()))
-            .one(&self.0.db)
-            .await?
-            .map(|l| l.practice_name))
+        store::links::practice_name(&self.0.db, practice).await
     }
 
-    async fn history<C: ConnectionTrait>(
+    /// An entry in the account's history, in `tx`.
+    async fn history(
         &self,
-        conn: &C,
-        account: Uuid,
+        tx: &Tx,
+        account: ServiceAccountId,
         manager: &Manager,
         action: &str,
         detail: String,
     ) -> Result<(), Error> {
-        service_account_events::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            account_id: Set(account),
-            action: Set(action.to_owned()),
-            actor_name: Set(manager.actor_name()),
-            detail: Set(detail),
-            occurred_at: Set(self.now()),
-        }
-        .insert(conn)
-        .await?;
-        info!(service_account_id = %account, action, by = %manager.actor_name(), "service account changed");
+        let by = manager.actor_name();
+        store::service_accounts::record_change(tx, account, action, by.clone(), detail, self.now())
+            .await?;
+        info!(service_account_id = %account, action, %by, "service account changed");
         Ok(())
     }
 
-    async fn add_secret<C: ConnectionTrait>(
+    async fn add_secret(
         &self,
-        conn: &C,
-        account: Uuid,
+        tx: &Tx,
+        account: ServiceAccountId,
         secret: &SecretToken,
     ) -> Result<(), Error> {
-        service_account_secrets::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            account_id: Set(account),
-            secret_hash: Set(secret.hash()),
-            created_at: Set(self.now()),
-            expires_at: Set(None),
-        }
-        .insert(conn)
-        .await?;
-        Ok(())
-    }
-
-    /// The account if it exists and `manager` manages it; NotFound otherwise, alike.
-    async fn managed_row<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        manager: &Manager,
-        id: ServiceAccountId,
-    ) -> Result<service_accounts::Model, Error> {
-        service_accounts::Entity::find_by_id(id.as_uuid())
-            .one(conn)
-            .await?
-            .filter(|row| manager.manages(row.practice_id.map(PracticeId)))
-            .ok_or(Error::NotFound("service account"))
-    }
-
-    async fn view<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        row: service_accounts::Model,
-    ) -> Result<ServiceAccount, Error> {
-        // One row in, one view out.
-        self.views(conn, vec![row])
-            .await?
-            .pop()
-            .ok_or_else(|| Error::Internal("an account without its view".into()))
-    }
-
-    /// Accounts as the API shows them, their secrets and keys read in two queries for all.
-    async fn views<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        rows: Vec<service_accounts::Model>,
-    ) -> Result<Vec<ServiceAccount>, Error> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = self.now();
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let mut secrets: HashMap<Uuid, Vec<service_account_secrets::Model>> = HashMap::new();
-        for secret in service_account_secrets::Entity::find()
-            .filter(service_account_secrets::Column::AccountId.is_in(ids.clone()))
-            .all(conn)
-            .await?
-        {
-            secrets.entry(secret.account_id).or_default().push(secret);
-        }
-        let mut keys: HashMap<Uuid, Vec<AccountKey>> = HashMap::new();
-        for key in service_account_keys::Entity::find()
-            .filter(service_account_keys::Column::AccountId.is_in(ids))
-            .order_by_asc(service_account_keys::Column::Id)
-            .all(conn)
-            .await?
-        {
-            keys.entry(key.account_id).or_default().push(AccountKey {
-                key_id: key.id,
-                public_key: key.public_key,
-                created_at: key.created_at,
-            });
-        }
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                let secrets = secrets.remove(&row.id).unwrap_or_default();
-                let mut previous: Vec<DateTime<Utc>> = secrets
-                    .iter()
-                    .filter_map(|s| s.expires_at)
-                    .filter(|until| *until > now)
-                    .collect();
-                previous.sort();
-                ServiceAccount {
-                    id: ServiceAccountId(row.id),
-                    keys: keys.remove(&row.id).unwrap_or_default(),
-                    name: row.name,
-                    description: row.description,
-                    scopes: rules::split(&row.scopes),
-                    practice: row.practice_id.map(PracticeId),
-                    practice_name: row.practice_name,
-                    active: row.status == ACTIVE,
-                    created_at: row.created_at,
-                    created_by: row.created_by,
-                    rotated_at: row.rotated_at,
-                    last_used_at: row.last_used_at,
-                    has_secret: secrets.iter().any(|s| s.expires_at.is_none()),
-                    previous_secrets_expire_at: previous,
-                }
-            })
-            .collect())
+        store::service_accounts::add_secret(tx, account, secret, self.now()).await
     }
 
     /// Creates an account; the secret (unless created without one) is returned once.
@@ -249,49 +119,28 @@ impl Identity {
                 .ok_or(Error::NotFound("practice"))?,
             None => String::new(),
         };
-        let id = Uuid::now_v7();
+        let id = ServiceAccountId::generate();
         let now = self.now();
         let secret = new.with_secret.then(SecretToken::generate);
-        let tx = self.0.db.begin().await?;
-        let inserted = service_accounts::ActiveModel {
-            id: Set(id),
-            name: Set(new.name.as_str().to_owned()),
-            name_key: Set(name_key(practice, new.name.as_str())),
-            description: Set(new.description),
-            scopes: Set(rules::join(&new.scopes)),
-            practice_id: Set(practice.map(|p| p.as_uuid())),
-            practice_name: Set(practice_name),
-            status: Set(ACTIVE.into()),
-            token_session: Set(Uuid::now_v7()),
-            created_at: Set(now),
-            created_by: Set(manager.actor_name()),
-            rotated_at: Set(None),
-            last_used_at: Set(None),
-        }
-        .insert(&tx)
-        .await;
-        let row = match inserted {
-            Ok(row) => row,
-            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                return Err(Error::AlreadyExists(format!(
-                    "a service account called {} already exists here",
-                    new.name.as_str()
-                )));
-            }
-            Err(err) => return Err(err.into()),
+        let tx = ps_db::begin(&self.0.db).await?;
+        let created_by = manager.actor_name();
+        let new_account = NewAccount {
+            id,
+            name: new.name.as_str(),
+            description: &new.description,
+            scopes: &new.scopes,
+            practice,
+            practice_name: &practice_name,
+            created_by: &created_by,
+            at: now,
         };
+        let account = store::service_accounts::insert(&tx, new_account).await?;
         if let Some(secret) = &secret {
             self.add_secret(&tx, id, secret).await?;
         }
-        self.history(
-            &tx,
-            id,
-            manager,
-            "created",
-            format!("scopes {}", rules::join(&new.scopes)),
-        )
-        .await?;
-        let view = self.view(&tx, row).await?;
+        let detail = format!("scopes {}", rules::join(&new.scopes));
+        self.history(&tx, id, manager, "created", detail).await?;
+        let view = store::service_accounts::view(&tx, account, now).await?;
         tx.commit().await?;
         Ok((view, secret))
     }
@@ -301,23 +150,18 @@ impl Identity {
     pub async fn list_service_accounts(
         &self,
         manager: &Manager,
-        practice: Option<PracticeId>,
-        page: PageRequest,
+        listing: AccountListing,
     ) -> Result<Page<ServiceAccount>, Error> {
-        let mut query = service_accounts::Entity::find().order_by_asc(service_accounts::Column::Id);
         let only = match manager {
             Manager::Owner { practice: own, .. } => Some(*own),
-            Manager::Operator => practice,
+            Manager::Operator => listing.practice,
         };
-        if let Some(p) = only {
-            query = query.filter(service_accounts::Column::PracticeId.eq(p.as_uuid()));
-        }
-        if let Some(after) = page.after {
-            query = query.filter(service_accounts::Column::Id.gt(after));
-        }
-        let rows = query.limit(page.fetch_limit()).all(&self.0.db).await?;
-        let views = self.views(&self.0.db, rows).await?;
-        Ok(Page::from_rows(views, &page, |a| a.id.as_uuid()))
+        let page = store::service_accounts::list(&self.0.db, only, &listing.page).await?;
+        let items = store::service_accounts::views(&self.0.db, page.items, self.now()).await?;
+        Ok(Page {
+            items,
+            next_page_token: page.next_page_token,
+        })
     }
 
     /// One account and its history, newest first.
@@ -326,21 +170,11 @@ impl Identity {
         manager: &Manager,
         id: ServiceAccountId,
     ) -> Result<(ServiceAccount, Vec<HistoryEntry>), Error> {
-        let row = self.managed_row(&self.0.db, manager, id).await?;
-        let history = service_account_events::Entity::find()
-            .filter(service_account_events::Column::AccountId.eq(row.id))
-            .order_by_desc(service_account_events::Column::Id)
-            .all(&self.0.db)
-            .await?
-            .into_iter()
-            .map(|e| HistoryEntry {
-                action: e.action,
-                actor_name: e.actor_name,
-                occurred_at: e.occurred_at,
-                detail: e.detail,
-            })
-            .collect();
-        Ok((self.view(&self.0.db, row).await?, history))
+        let db = &self.0.db;
+        let account = managed(manager, store::service_accounts::get(db, id).await?)?;
+        let history = store::service_accounts::history(db, account.id).await?;
+        let view = store::service_accounts::view(db, account, self.now()).await?;
+        Ok((view, history))
     }
 
     /// A new secret; the secrets it replaces work until `grace` from now (a replaced secret
@@ -348,48 +182,24 @@ impl Identity {
     pub async fn rotate_service_account_secret(
         &self,
         manager: &Manager,
-        id: ServiceAccountId,
-        grace: Duration,
+        rotation: SecretRotation,
     ) -> Result<(ServiceAccount, SecretToken, DateTime<Utc>), Error> {
         let now = self.now();
-        let until = now + span(grace);
+        let until = now + span(rotation.grace);
         let secret = SecretToken::generate();
-        let tx = self.0.db.begin().await?;
-        let row = self.managed_row(&tx, manager, id).await?;
-        for column_filter in [
-            service_account_secrets::Column::ExpiresAt.is_null(),
-            service_account_secrets::Column::ExpiresAt.gt(until),
-        ] {
-            service_account_secrets::Entity::update_many()
-                .col_expr(
-                    service_account_secrets::Column::ExpiresAt,
-                    Expr::value(until),
-                )
-                .filter(service_account_secrets::Column::AccountId.eq(row.id))
-                .filter(column_filter)
-                .exec(&tx)
-                .await?;
-        }
-        self.add_secret(&tx, row.id, &secret).await?;
-        let rotated = service_accounts::ActiveModel {
-            id: Set(row.id),
-            rotated_at: Set(Some(now)),
-            ..Default::default()
-        }
-        .update(&tx)
-        .await?;
-        self.history(
-            &tx,
-            row.id,
-            manager,
-            "secret_rotated",
-            format!(
-                "the previous secret works until {}",
-                until.format("%Y-%m-%d %H:%M:%S UTC")
-            ),
-        )
-        .await?;
-        let view = self.view(&tx, rotated).await?;
+        let tx = ps_db::begin(&self.0.db).await?;
+        let found = store::service_accounts::get(&tx, rotation.account).await?;
+        let mut account = managed(manager, found)?;
+        store::service_accounts::expire_secrets(&tx, account.id, until).await?;
+        self.add_secret(&tx, account.id, &secret).await?;
+        store::service_accounts::record_rotation(&tx, &mut account, now).await?;
+        let detail = format!(
+            "the previous secret works until {}",
+            until.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        self.history(&tx, account.id, manager, "secret_rotated", detail)
+            .await?;
+        let view = store::service_accounts::view(&tx, account, now).await?;
         tx.commit().await?;
         Ok((view, secret, until))
     }
@@ -413,25 +223,14 @@ impl Identity {
                 "must be base64url (no padding) of a 32-byte Ed25519 public key",
             )
         })?;
-        let tx = self.0.db.begin().await?;
-        let row = self.managed_row(&tx, manager, id).await?;
-        service_account_keys::ActiveModel {
-            id: Set(key_id),
-            account_id: Set(row.id),
-            public_key: Set(public_key),
-            created_at: Set(self.now()),
-        }
-        .insert(&tx)
-        .await?;
-        self.history(
-            &tx,
-            row.id,
-            manager,
-            "key_registered",
-            format!("key {key_id}"),
-        )
-        .await?;
-        let view = self.view(&tx, row).await?;
+        let now = self.now();
+        let tx = ps_db::begin(&self.0.db).await?;
+        let account = managed(manager, store::service_accounts::get(&tx, id).await?)?;
+        store::service_accounts::add_key(&tx, account.id, key_id, &public_key, now).await?;
+        let detail = format!("key {key_id}");
+        self.history(&tx, account.id, manager, "key_registered", detail)
+            .await?;
+        let view = store::service_accounts::view(&tx, account, now).await?;
         tx.commit().await?;
         Ok((view, key_id))
     }
@@ -439,23 +238,18 @@ impl Identity {
     pub async fn remove_service_account_key(
         &self,
         manager: &Manager,
-        id: ServiceAccountId,
-        key_id: Uuid,
+        removal: KeyRemoval,
     ) -> Result<ServiceAccount, Error> {
-        let tx = self.0.db.begin().await?;
-        let row = self.managed_row(&tx, manager, id).await?;
-        let removed = service_account_keys::Entity::delete_many()
-            .filter(service_account_keys::Column::Id.eq(key_id))
-            .filter(service_account_keys::Column::AccountId.eq(row.id))
-            .exec(&tx)
-            .await?
-            .rows_affected;
-        if removed == 0 {
+        let KeyRemoval { account, key_id } = removal;
+        let tx = ps_db::begin(&self.0.db).await?;
+        let account = managed(manager, store::service_accounts::get(&tx, account).await?)?;
+        if !store::service_accounts::remove_key(&tx, account.id, key_id).await? {
             return Err(Error::NotFound("key"));
         }
-        self.history(&tx, row.id, manager, "key_removed", format!("key {key_id}"))
+        let detail = format!("key {key_id}");
+        self.history(&tx, account.id, manager, "key_removed", detail)
             .await?;
-        let view = self.view(&tx, row).await?;
+        let view = store::service_accounts::view(&tx, account, self.now()).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -469,48 +263,27 @@ impl Identity {
         enabled: bool,
     ) -> Result<ServiceAccount, Error> {
         let now = self.now();
-        let tx = self.0.db.begin().await?;
-        let row = self.managed_row(&tx, manager, id).await?;
-        if (row.status == ACTIVE) == enabled {
-            let view = self.view(&tx, row).await?;
+        let tx = ps_db::begin(&self.0.db).await?;
+        let mut account = managed(manager, store::service_accounts::get(&tx, id).await?)?;
+        if (account.status == AccountStatus::Active) == enabled {
+            let view = store::service_accounts::view(&tx, account, now).await?;
             tx.commit().await?;
             return Ok(view);
         }
-        let mut change = service_accounts::ActiveModel {
-            id: Set(row.id),
-            status: Set(if enabled { ACTIVE } else { DISABLED }.into()),
-            ..Default::default()
-        };
-        if enabled {
-            change.token_session = Set(Uuid::now_v7());
+        let (action, detail) = if enabled {
+            store::service_accounts::enable(&tx, &mut account).await?;
+            ("enabled", "tokens may be issued again")
         } else {
-            let ended = SessionsEnded {
-                // The account stands where a user would: its token session ends.
-                user_id: UserId(row.id),
-                session_ids: vec![SessionId(row.token_session)],
-                tokens_expire_by: now + span(self.0.settings.service_token_ttl),
-                reason: "service account disabled".into(),
-            };
-            ps_sessions::record(&tx, &ended).await?;
-            let actor = match manager {
-                Manager::Operator => Actor::operator("operator"),
-                Manager::Owner { user, name, .. } => Actor::user(*user, name.clone()),
-            };
-            outbox::enqueue(
-                &tx,
-                &Event::personal(actor, now, Payload::SessionsEnded(ended)),
+            self.end_account_tokens(&tx, manager, &account, now).await?;
+            store::service_accounts::disable(&tx, &mut account).await?;
+            (
+                "disabled",
+                "no new tokens; the tokens already issued are refused",
             )
-            .await?;
-        }
-        let updated = change.update(&tx).await?;
-        let action = if enabled { "enabled" } else { "disabled" };
-        let detail = if enabled {
-            "tokens may be issued again".to_owned()
-        } else {
-            "no new tokens; the tokens already issued are refused".to_owned()
         };
-        self.history(&tx, row.id, manager, action, detail).await?;
-        let view = self.view(&tx, updated).await?;
+        self.history(&tx, account.id, manager, action, detail.to_owned())
+            .await?;
+        let view = store::service_accounts::view(&tx, account, now).await?;
         tx.commit().await?;
         if !enabled {
             self.wake();
@@ -518,70 +291,65 @@ impl Identity {
         Ok(view)
     }
 
-    /// Exchanges a credential for a service token. Every refusal answers alike.
-    pub async fn issue_service_token(
+    /// The account's token session ends like a signed-out user's: every service refuses the
+    /// tokens already issued from now on.
+    async fn end_account_tokens(
         &self,
-        client_id: ServiceAccountId,
-        proof: Proof,
-        requested: Vec<Scope>,
-    ) -> Result<IssuedToken, Error> {
+        tx: &Tx,
+        manager: &Manager,
+        account: &StoredAccount,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let ended = SessionsEnded {
+            // The account stands where a user would: its token session ends.
+            user_id: UserId(account.id.as_uuid()),
+            session_ids: vec![account.token_session],
+            tokens_expire_by: now + span(self.0.settings.service_token_ttl),
+            reason: "service account disabled".into(),
+        };
+        ps_sessions::record(tx, &ended).await?;
+        let actor = match manager {
+            Manager::Operator => Actor::operator("operator"),
+            Manager::Owner { user, name, .. } => Actor::user(*user, name.clone()),
+        };
+        outbox::enqueue(
+            tx,
+            &Event::personal(actor, now, Payload::SessionsEnded(ended)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Exchanges a credential for a service token. Every refusal answers alike.
+    pub async fn issue_service_token(&self, request: TokenRequest) -> Result<IssuedToken, Error> {
+        let TokenRequest {
+            client_id,
+            proof,
+            scopes: requested,
+        } = request;
         let client = client_id.to_string();
         let now = self.now();
-        let row = service_accounts::Entity::find_by_id(client_id.as_uuid())
-            .one(&self.0.db)
+        let account = store::service_accounts::get(&self.0.db, client_id)
             .await?
             .ok_or_else(|| refused(&client, "no such account"))?;
         match proof {
             Proof::Secret(secret) => {
-                let stored: Vec<StoredSecret> = service_account_secrets::Entity::find()
-                    .filter(service_account_secrets::Column::AccountId.eq(row.id))
-                    .all(&self.0.db)
-                    .await?
-                    .into_iter()
-                    .map(|s| StoredSecret {
-                        hash: s.secret_hash,
-                        expires_at: s.expires_at,
-                    })
-                    .collect();
+                let stored = store::service_accounts::secrets(&self.0.db, account.id).await?;
                 if !rules::secret_accepted(&stored, &secret.hash(), now) {
                     return Err(refused(&client, "wrong or expired secret"));
                 }
             }
-            Proof::Assertion(assertion) => self.check_assertion(&row, &assertion, now).await?,
+            Proof::Assertion(assertion) => self.check_assertion(&account, &assertion, now).await?,
         }
-        if row.status != ACTIVE {
+        if account.status != AccountStatus::Active {
             return Err(refused(&client, "account disabled"));
         }
-        let held = rules::split(&row.scopes);
-        let scopes = rules::token_scopes(&held, &requested)?;
+        let scopes = rules::token_scopes(&account.scopes, &requested)?;
         let lifetime = self.0.settings.service_token_ttl;
         let expires_at = now + span(lifetime);
-        let claims = ServiceClaims {
-            iss: self.0.settings.tokens.issuer.clone(),
-            aud: self.0.settings.tokens.audience.clone(),
-            sub: row.id.to_string(),
-            name: row.name.clone(),
-            scope: rules::join(&scopes),
-            pid: row.practice_id.map(|p| p.to_string()),
-            sid: row.token_session.to_string(),
-            typ: SERVICE_TOKEN_TYPE.into(),
-            iat: now.timestamp(),
-            nbf: now.timestamp(),
-            exp: expires_at.timestamp(),
-            jti: Uuid::now_v7().to_string(),
-        };
-        let token = self
-            .0
-            .keyring
-            .signer()
-            .sign(&claims)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        service_accounts::Entity::update_many()
-            .col_expr(service_accounts::Column::LastUsedAt, Expr::value(now))
-            .filter(service_accounts::Column::Id.eq(row.id))
-            .exec(&self.0.db)
-            .await?;
-        info!(service_account_id = %row.id, service_account = %row.name, scopes = %claims.scope, "service token issued");
+        let token = self.sign_service_token(&account, &scopes, now, expires_at)?;
+        store::service_accounts::record_use(&self.0.db, account.id, now).await?;
+        info!(service_account_id = %account.id, service_account = %account.name, scopes = %rules::join(&scopes), "service token issued");
         Ok(IssuedToken {
             token,
             expires_at,
@@ -591,15 +359,44 @@ impl Identity {
         })
     }
 
+    /// A service token for `account` carrying `scopes`, valid from `now` to `expires_at`.
+    fn sign_service_token(
+        &self,
+        account: &StoredAccount,
+        scopes: &[Scope],
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<String, Error> {
+        let claims = ServiceClaims {
+            iss: self.0.settings.tokens.issuer.clone(),
+            aud: self.0.settings.tokens.audience.clone(),
+            sub: account.id.to_string(),
+            name: account.name.clone(),
+            scope: rules::join(scopes),
+            pid: account.practice.map(|p| p.to_string()),
+            sid: account.token_session.to_string(),
+            typ: SERVICE_TOKEN_TYPE.into(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: expires_at.timestamp(),
+            jti: Uuid::now_v7().to_string(),
+        };
+        self.0
+            .keyring
+            .signer()
+            .sign(&claims)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
     /// A client assertion: signed by one of the account's keys, for it, current, and not seen
     /// before.
     async fn check_assertion(
         &self,
-        row: &service_accounts::Model,
+        account: &StoredAccount,
         assertion: &str,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let client = row.id.to_string();
+        let client = account.id.to_string();
         let header = jsonwebtoken::decode_header(assertion)
             .map_err(|_| refused(&client, "assertion is not a JWT"))?;
         if header.alg != Algorithm::EdDSA {
@@ -609,13 +406,11 @@ impl Identity {
             .kid
             .and_then(|k| Uuid::parse_str(&k).ok())
             .ok_or_else(|| refused(&client, "assertion names no key"))?;
-        let key = service_account_keys::Entity::find_by_id(kid)
-            .filter(service_account_keys::Column::AccountId.eq(row.id))
-            .one(&self.0.db)
+        let key = store::service_accounts::key(&self.0.db, account.id, kid)
             .await?
             .ok_or_else(|| refused(&client, "assertion key is not the account's"))?;
         let decoding = PublicJwk {
-            kid: key.id.to_string(),
+            kid: key.key_id.to_string(),
             x: key.public_key,
         }
         .decoding_key()
@@ -632,22 +427,13 @@ impl Identity {
             .map_err(|problem| refused(&client, &format!("assertion {problem:?}")))?;
         // Accepted once: the insert of its id is the check.
         let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
-        service_assertions::Entity::delete_many()
-            .filter(service_assertions::Column::ExpiresAt.lt(now - chrono::Duration::minutes(5)))
-            .exec(&self.0.db)
+        store::service_accounts::forget_assertions(&self.0.db, now - chrono::Duration::minutes(5))
             .await?;
-        let used = service_assertions::ActiveModel {
-            id: Set(format!("{client}:{}", claims.jti)),
-            expires_at: Set(expires_at),
-        }
-        .insert(&self.0.db)
-        .await;
-        match used {
-            Ok(_) => Ok(()),
-            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Err(refused(&client, "assertion replayed"))
-            }
-            Err(err) => Err(err.into()),
+        let id = format!("{client}:{}", claims.jti);
+        if store::service_accounts::first_use_of_assertion(&self.0.db, id, expires_at).await? {
+            Ok(())
+        } else {
+            Err(refused(&client, "assertion replayed"))
         }
     }
 
@@ -666,97 +452,73 @@ impl Identity {
                 account.name
             ))
         })?;
-        let manager = Manager::Operator;
         let id = ServiceAccountId(account.id);
-        let existing = service_accounts::Entity::find_by_id(account.id)
-            .one(&self.0.db)
-            .await?;
-        if existing.is_none() {
-            let now = self.now();
-            let tx = self.0.db.begin().await?;
-            service_accounts::ActiveModel {
-                id: Set(account.id),
-                name: Set(account.name.into()),
-                name_key: Set(name_key(None, account.name)),
-                description: Set("the product's own (provisioned by identity)".into()),
-                scopes: Set(rules::join(account.scopes)),
-                practice_id: Set(None),
-                practice_name: Set(String::new()),
-                status: Set(ACTIVE.into()),
-                token_session: Set(Uuid::now_v7()),
-                created_at: Set(now),
-                created_by: Set("identity (configuration)".into()),
-                rotated_at: Set(None),
-                last_used_at: Set(None),
-            }
-            .insert(&tx)
-            .await?;
-            self.add_secret(&tx, account.id, &secret).await?;
-            self.history(&tx, account.id, &manager, "created", "provisioned".into())
-                .await?;
-            tx.commit().await?;
-            info!(
-                service_account = account.name,
-                "product service account provisioned"
-            );
-            return Ok(());
+        let db = &self.0.db;
+        if store::service_accounts::get(db, id).await?.is_none() {
+            return self.create_product_account(account, &secret).await;
         }
         // Scopes follow the build (a new release may need more or fewer).
-        service_accounts::Entity::update_many()
-            .col_expr(
-                service_accounts::Column::Scopes,
-                Expr::value(rules::join(account.scopes)),
-            )
-            .filter(service_accounts::Column::Id.eq(account.id))
-            .exec(&self.0.db)
-            .await?;
-        let current = service_account_secrets::Entity::find()
-            .filter(service_account_secrets::Column::AccountId.eq(account.id))
-            .filter(service_account_secrets::Column::SecretHash.eq(secret.hash()))
-            .one(&self.0.db)
-            .await?;
-        match current {
-            Some(row) if row.expires_at.is_none() => Ok(()),
-            Some(row) => {
-                // Configured again after a rotation away from it: current once more.
-                service_account_secrets::Entity::update_many()
-                    .col_expr(
-                        service_account_secrets::Column::ExpiresAt,
-                        Expr::value(None::<DateTime<Utc>>),
-                    )
-                    .filter(service_account_secrets::Column::Id.eq(row.id))
-                    .exec(&self.0.db)
-                    .await?;
-                Ok(())
-            }
-            None => {
-                warn!(
-                    service_account = account.name,
-                    "configured secret changed: rotating (the previous one works for the grace period)"
-                );
-                let tx = self.0.db.begin().await?;
-                let until = self.now() + span(rules::DEFAULT_SECRET_GRACE);
-                service_account_secrets::Entity::update_many()
-                    .col_expr(
-                        service_account_secrets::Column::ExpiresAt,
-                        Expr::value(until),
-                    )
-                    .filter(service_account_secrets::Column::AccountId.eq(id.as_uuid()))
-                    .filter(service_account_secrets::Column::ExpiresAt.is_null())
-                    .exec(&tx)
-                    .await?;
-                self.add_secret(&tx, account.id, &secret).await?;
-                self.history(
-                    &tx,
-                    account.id,
-                    &manager,
-                    "secret_rotated",
-                    "the configured secret changed".into(),
-                )
-                .await?;
-                tx.commit().await?;
-                Ok(())
-            }
+        store::service_accounts::set_scopes(db, id, account.scopes).await?;
+        let hash = secret.hash();
+        match store::service_accounts::secret_by_hash(db, id, &hash).await? {
+            Some(current) if current.expires_at.is_none() => Ok(()),
+            // Configured again after a rotation away from it: current once more.
+            Some(_) => store::service_accounts::make_secret_current(db, id, &hash).await,
+            None => self.rotate_product_secret(account, &secret).await,
         }
+    }
+
+    /// A product account that does not exist yet, with the configured secret.
+    async fn create_product_account(
+        &self,
+        account: ProductAccount,
+        secret: &SecretToken,
+    ) -> Result<(), Error> {
+        let id = ServiceAccountId(account.id);
+        let tx = ps_db::begin(&self.0.db).await?;
+        let new_account = NewAccount {
+            id,
+            name: account.name,
+            description: "the product's own (provisioned by identity)",
+            scopes: account.scopes,
+            practice: None,
+            practice_name: "",
+            created_by: "identity (configuration)",
+            at: self.now(),
+        };
+        store::service_accounts::insert(&tx, new_account).await?;
+        self.add_secret(&tx, id, secret).await?;
+        let operator = Manager::Operator;
+        self.history(&tx, id, &operator, "created", "provisioned".into())
+            .await?;
+        tx.commit().await?;
+        info!(
+            service_account = account.name,
+            "product service account provisioned"
+        );
+        Ok(())
+    }
+
+    /// The configured secret of a product account changed: it becomes current, and the one it
+    /// replaces works for the default grace.
+    async fn rotate_product_secret(
+        &self,
+        account: ProductAccount,
+        secret: &SecretToken,
+    ) -> Result<(), Error> {
+        warn!(
+            service_account = account.name,
+            "configured secret changed: rotating (the previous one works for the grace period)"
+        );
+        let id = ServiceAccountId(account.id);
+        let tx = ps_db::begin(&self.0.db).await?;
+        let until = self.now() + span(rules::DEFAULT_SECRET_GRACE);
+        store::service_accounts::expire_current_secret(&tx, id, until).await?;
+        self.add_secret(&tx, id, secret).await?;
+        let detail = "the configured secret changed".to_owned();
+        self.history(&tx, id, &Manager::Operator, "secret_rotated", detail)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

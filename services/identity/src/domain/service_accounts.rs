@@ -1,6 +1,6 @@
 //! Service accounts' rules, free of storage and gRPC: what a valid account is, who may manage
 //! which, which secrets are still accepted, what a client assertion must say, and which scopes
-//! a token gets.
+//! a token gets; and the values its use cases take and return.
 
 use std::time::Duration;
 
@@ -287,6 +287,68 @@ pub struct NewServiceAccount {
     /// As asked; [`Manager::practice_for_new`] decides the account's.
     pub practice: Option<PracticeId>,
     pub with_secret: bool,
+}
+
+/// Whether an account may get tokens (stored as `service_accounts.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountStatus {
+    Active,
+    Disabled,
+}
+
+impl AccountStatus {
+    pub const ALL: &'static [AccountStatus] = &[AccountStatus::Active, AccountStatus::Disabled];
+}
+
+/// A service account as stored, without its secrets and keys: what issuing a token and
+/// managing the account need. [`ServiceAccount`] is the view its managers get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAccount {
+    pub id: ps_core::ServiceAccountId,
+    pub name: String,
+    pub description: String,
+    pub scopes: Vec<Scope>,
+    /// The practice it is limited to; none for a platform-wide account.
+    pub practice: Option<PracticeId>,
+    pub practice_name: String,
+    pub status: AccountStatus,
+    /// Carried by its tokens, and ended (like a signed-out session) when the account is
+    /// disabled; enabling starts a new one.
+    pub token_session: ps_core::SessionId,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// An IssueServiceToken request as validated at the edge: the account, its proof, and the
+/// scopes asked for (none: all it holds).
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub client_id: ps_core::ServiceAccountId,
+    pub proof: Proof,
+    pub scopes: Vec<Scope>,
+}
+
+/// Which accounts to list: the operator may narrow to one practice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountListing {
+    pub practice: Option<PracticeId>,
+    pub page: ps_core::PageRequest,
+}
+
+/// A new secret for an account; the secrets it replaces work for `grace`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretRotation {
+    pub account: ps_core::ServiceAccountId,
+    pub grace: Duration,
+}
+
+/// One registered public key to remove from an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRemoval {
+    pub account: ps_core::ServiceAccountId,
+    pub key_id: uuid::Uuid,
 }
 
 /// A registered public key.

@@ -25,6 +25,10 @@ impl MigrationName for Initial {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Initial {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the schema as created, one table after another"
+    )]
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .create_table(
@@ -235,6 +239,10 @@ const SERVICE_ACCOUNT_TABLES: [&str; 5] = [
 
 #[async_trait::async_trait]
 impl MigrationTrait for ServiceAccounts {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the schema as created, one table after another"
+    )]
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .create_table(

@@ -1,286 +1,75 @@
-//! Identity's tables. Every lookup of practice-scoped data takes the practice id; invitation
-//! links and sessions are found by the hash of the secret the caller presents.
+//! Identity's store: its tables ([`entities`], [`migration`]) and typed queries that return
+//! domain values. The use cases (`app`) call these and never build a query. Rows of one
+//! practice (memberships, sessions, invitation links, practice-limited service accounts) are
+//! narrowed to it by [`ps_db::tenancy`]; links and sessions are found by the hash of the
+//! secret the caller presents, and single-use checks are part of the `UPDATE` that consumes.
+//!
+//! - [`users`]: accounts, passwords, the sign-in lockout and the password-reset window.
+//! - [`resets`]: the queue of password reset requests.
+//! - [`links`]: single-use invitation and password-reset links.
+//! - [`sessions`]: sessions and their refresh tokens.
+//! - [`memberships`]: the practices each user may sign in to.
+//! - [`keys`]: the keys that sign access tokens.
+//! - [`service_accounts`]: machine callers, their secrets, keys, history and used assertions.
 
+pub mod entities;
 pub mod migration;
 
-pub mod users {
-    use sea_orm::entity::prelude::*;
+pub mod keys;
+pub mod links;
+pub mod memberships;
+pub mod resets;
+pub mod service_accounts;
+pub mod sessions;
+pub mod users;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "users")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        #[sea_orm(unique)]
-        pub email: String,
-        pub name: String,
-        /// argon2id PHC string; none until the first invitation is accepted.
-        pub password_hash: Option<String>,
-        /// Failed sign-ins since the last success or lock.
-        pub failed_sign_ins: i32,
-        /// Sign-in refuses every password until then.
-        pub locked_until: Option<DateTimeUtc>,
-        /// Start of the current password-reset rate-limit window and the requests within it.
-        pub reset_window_started_at: Option<DateTimeUtc>,
-        pub resets_in_window: i32,
-        pub created_at: DateTimeUtc,
-        pub updated_at: DateTimeUtc,
-    }
+use ps_core::PracticeRole;
 
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+use crate::error::Error;
 
-    impl ActiveModelBehavior for ActiveModel {}
+/// A practice role as stored (links and memberships).
+fn stored_role(value: &str) -> Result<PracticeRole, Error> {
+    PracticeRole::parse(value)
+        .ok_or_else(|| Error::Internal(format!("unknown stored role {value}")))
 }
 
-pub mod action_links {
-    use sea_orm::entity::prelude::*;
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ActiveEnum, Iterable};
 
-    /// A single-use link sent by e-mail. Only the SHA-256 of its token is stored.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "action_links")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        #[sea_orm(unique)]
-        pub token_hash: Vec<u8>,
-        pub purpose: String,
-        pub user_id: Uuid,
-        /// The practice and member an invitation is for; none for password resets.
-        pub practice_id: Option<Uuid>,
-        pub staff_id: Option<Uuid>,
-        /// What the invitee sees before answering, captured when the link was issued.
-        pub practice_name: String,
-        pub inviter_name: String,
-        pub invitee_name: String,
-        pub role: String,
-        pub created_at: DateTimeUtc,
-        pub expires_at: DateTimeUtc,
-        pub used_at: Option<DateTimeUtc>,
-        /// Set when a newer link for the same person and practice replaced this one.
-        pub voided_at: Option<DateTimeUtc>,
-        pub outcome: Option<String>,
+    use super::entities::{AccountState, KeyStorage, LinkAnswer, LinkKind};
+    use crate::domain::service_accounts::AccountStatus;
+    use crate::domain::{KeyFormat, LinkOutcome, LinkPurpose};
+
+    /// The strings in the tables stay the ones written before the active enums.
+    #[test]
+    fn stored_values_are_the_strings_in_the_tables() {
+        let purposes: Vec<String> = LinkPurpose::ALL
+            .iter()
+            .map(|p| LinkKind::from(*p).to_value())
+            .collect();
+        assert_eq!(purposes, ["invitation", "password_reset"]);
+        let outcomes: Vec<String> = LinkOutcome::ALL
+            .iter()
+            .map(|o| LinkAnswer::from(*o).to_value())
+            .collect();
+        assert_eq!(outcomes, ["accepted", "declined", "password_set"]);
+        let formats: Vec<String> = KeyFormat::ALL
+            .iter()
+            .map(|f| KeyStorage::from(*f).to_value())
+            .collect();
+        assert_eq!(formats, ["sealed-v1", "pkcs8"]);
+        let statuses: Vec<String> = AccountStatus::ALL
+            .iter()
+            .map(|s| AccountState::from(*s).to_value())
+            .collect();
+        assert_eq!(statuses, ["active", "disabled"]);
+        assert_eq!(LinkKind::iter().count(), LinkPurpose::ALL.len());
+        assert_eq!(LinkAnswer::iter().count(), LinkOutcome::ALL.len());
+        assert_eq!(KeyStorage::iter().count(), KeyFormat::ALL.len());
+        assert_eq!(AccountState::iter().count(), AccountStatus::ALL.len());
+        for purpose in LinkPurpose::ALL {
+            assert_eq!(LinkPurpose::from(LinkKind::from(*purpose)), *purpose);
+        }
     }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
 }
-
-pub mod sessions {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "sessions")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub user_id: Uuid,
-        pub practice_id: Uuid,
-        /// SHA-256 of the secret part of the current refresh token; rotated on every refresh.
-        pub refresh_hash: Vec<u8>,
-        pub created_at: DateTimeUtc,
-        pub expires_at: DateTimeUtc,
-        pub refreshed_at: Option<DateTimeUtc>,
-        pub revoked_at: Option<DateTimeUtc>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod memberships {
-    use sea_orm::entity::prelude::*;
-
-    /// The practices a user may sign in to, with their role there: written when an invitation
-    /// is accepted, so sign-in needs no call to staff-directory.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "memberships")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub user_id: Uuid,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub practice_id: Uuid,
-        pub staff_id: Uuid,
-        pub practice_name: String,
-        pub role: String,
-        pub active: bool,
-        pub updated_at: DateTimeUtc,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod signing_keys {
-    use sea_orm::entity::prelude::*;
-
-    /// Ed25519 keys that sign access tokens. The private key is sealed with the configured
-    /// key-encryption key (`key_format` "sealed-v1"; "pkcs8" is a clear key of before, sealed
-    /// at the next start). The newest active key signs; every key not yet retired is
-    /// published, so tokens signed just before a rotation still verify.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "signing_keys")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub kid: String,
-        pub private_key: Vec<u8>,
-        pub created_at: DateTimeUtc,
-        /// From then on it is no longer published (tokens it signed have expired); None: not
-        /// scheduled.
-        pub retired_at: Option<DateTimeUtc>,
-        pub key_format: String,
-        /// It signs from then on (published before, so verifiers know it first); None: from
-        /// creation.
-        pub activates_at: Option<DateTimeUtc>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod reset_requests {
-    use sea_orm::entity::prelude::*;
-
-    /// A password reset request, queued by RequestPasswordReset whatever the e-mail (so a
-    /// known and an unknown address cost the caller the same) and applied moments later.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "reset_requests")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub email: String,
-        pub requested_at: DateTimeUtc,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod service_accounts {
-    use sea_orm::entity::prelude::*;
-
-    /// A machine caller. Its id is also its client id. `status` is "active" or "disabled";
-    /// `token_session` is carried by its tokens, and ended (like a signed-out session) when
-    /// the account is disabled.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "service_accounts")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub name: String,
-        #[sea_orm(unique)]
-        pub name_key: String,
-        pub description: String,
-        /// Space-separated.
-        pub scopes: String,
-        pub practice_id: Option<Uuid>,
-        pub practice_name: String,
-        pub status: String,
-        pub token_session: Uuid,
-        pub created_at: DateTimeUtc,
-        pub created_by: String,
-        pub rotated_at: Option<DateTimeUtc>,
-        pub last_used_at: Option<DateTimeUtc>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod service_account_secrets {
-    use sea_orm::entity::prelude::*;
-
-    /// A client secret, as its SHA-256 (256 random bits: a fast hash is enough). The current
-    /// one has no `expires_at`; a replaced one works until then.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "service_account_secrets")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub account_id: Uuid,
-        #[sea_orm(unique)]
-        pub secret_hash: Vec<u8>,
-        pub created_at: DateTimeUtc,
-        pub expires_at: Option<DateTimeUtc>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod service_account_keys {
-    use sea_orm::entity::prelude::*;
-
-    /// An Ed25519 public key (base64url) for the private-key JWT flow; `id` is the `kid`.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "service_account_keys")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub account_id: Uuid,
-        pub public_key: String,
-        pub created_at: DateTimeUtc,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod service_account_events {
-    use sea_orm::entity::prelude::*;
-
-    /// One change to a service account, with who made it.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "service_account_events")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub account_id: Uuid,
-        pub action: String,
-        pub actor_name: String,
-        pub detail: String,
-        pub occurred_at: DateTimeUtc,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod service_assertions {
-    use sea_orm::entity::prelude::*;
-
-    /// A client assertion already exchanged (`<account id>:<jti>`), kept until it expires.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "service_assertions")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: String,
-        pub expires_at: DateTimeUtc,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-// Sessions and memberships hold one practice's rows: narrowed with `InPractice::in_practice`.
-ps_db::tenanted!(sessions, memberships);
