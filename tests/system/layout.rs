@@ -69,42 +69,23 @@ fn no_domain_module_sees_grpc_or_storage_types() {
     );
 }
 
-/// Services whose use cases still build sea-orm queries themselves (issue 16's store layer,
-/// in progress). A service leaves this list once its `app` names no sea-orm item; the test
-/// fails if a listed service no longer needs to be here, so the list only shrinks.
-const APP_QUERIES_PENDING: &[&str] = &["identity", "org-access"];
-
 #[test]
 fn no_app_module_sees_grpc_or_storage_types() {
     let files = module_files("app");
     let services: std::collections::BTreeSet<&str> =
         files.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(services.len(), 4, "found every service's app: {services:?}");
-    let all: Vec<PathBuf> = files.iter().map(|(_, f)| f.clone()).collect();
+    let all: Vec<PathBuf> = files.into_iter().map(|(_, f)| f).collect();
     let grpc = offences(&all, &["tonic", "prost", "ps_proto"]);
     assert!(
         grpc.is_empty(),
         "app modules must not use gRPC types:\n{}",
         grpc.join("\n")
     );
-    for service in services {
-        let mine: Vec<PathBuf> = files
-            .iter()
-            .filter(|(s, _)| s == service)
-            .map(|(_, f)| f.clone())
-            .collect();
-        let storage = offences(&mine, &["sea_orm", "store::entities"]);
-        if APP_QUERIES_PENDING.contains(&service) {
-            assert!(
-                !storage.is_empty(),
-                "{service}'s app no longer builds queries: remove it from APP_QUERIES_PENDING"
-            );
-        } else {
-            assert!(
-                storage.is_empty(),
-                "{service}'s app must call its store, not sea-orm:\n{}",
-                storage.join("\n")
-            );
-        }
-    }
+    let storage = offences(&all, &["sea_orm", "store::entities"]);
+    assert!(
+        storage.is_empty(),
+        "app modules must call their store, not sea-orm:\n{}",
+        storage.join("\n")
+    );
 }

@@ -5,31 +5,43 @@
 use std::collections::BTreeSet;
 
 use ps_core::{
-    FieldViolation, Invalid, LocationId, StaffId, TitleText, UserId, Violations, ids::parse_uuid,
-    validation::checked,
+    FieldViolation, Invalid, LocationId, OrganisationId, RoleId, StaffId, TitleText, UserId,
+    Violations, validation::checked,
 };
 use ps_proto::convert::{existing_access_to_wire, timestamp};
 use ps_proto::orgaccess::v1 as pb;
 use tonic::Status;
-use uuid::Uuid;
 
 use crate::app::entry;
 use crate::domain::{
     AccessAuditEvent, AccessChange, AccessChangeResult, AccessQuery, Changeset, Decision,
-    DecisionReason, HandoverAction, Membership, MembershipStatus, OffboardingPlan, Organisation,
-    Role, StaffAccess, StepAction, StepInput, Workflow, parse_permission, parse_request_id,
+    DecisionReason, HandoverAction, Membership, MembershipStatus, OffboardingPlan,
+    OffboardingWarning, Organisation, OrganisationHandover, Role, StaffAccess, StepAction,
+    StepHandover, StepInput, WithdrawnInvitation, Workflow, parse_permission, parse_request_id,
 };
 use crate::error::Error;
 
-pub(crate) fn id(field: &str, raw: &str) -> Result<Uuid, Status> {
-    parse_uuid(field, raw).map_err(|v| Error::from(v).into())
+/// A request's one id field, parsed by `parse` (`OrganisationId::parse_field`, …); the
+/// error names the field.
+pub(crate) fn id<T>(
+    parse: impl Fn(&str, &str) -> Result<T, FieldViolation>,
+    field: &str,
+    raw: &str,
+) -> Result<T, Status> {
+    parse(field, raw).map_err(|v| Error::from(v).into())
 }
 
-pub(crate) fn optional_id(v: &mut Violations, field: &str, raw: &str) -> Option<Uuid> {
+/// An id field that may be left empty.
+pub(crate) fn optional_id<T>(
+    v: &mut Violations,
+    parse: impl Fn(&str, &str) -> Result<T, FieldViolation>,
+    field: &str,
+    raw: &str,
+) -> Option<T> {
     if raw.trim().is_empty() {
         None
     } else {
-        v.check(parse_uuid(field, raw))
+        v.check(parse(field, raw))
     }
 }
 
@@ -97,75 +109,77 @@ pub(crate) fn offboarding_plan(plan: OffboardingPlan) -> pb::OffboardingPlan {
         organisations: plan
             .organisations
             .into_iter()
-            .map(|o| {
-                let (role_before, status_before) = match o.replacement_before {
-                    Some((_, role, s)) => (Some(role), Some(s)),
-                    None => (None, None),
-                };
-                pb::OrganisationHandover {
-                    organisation_id: o.organisation_id.to_string(),
-                    organisation_name: o.organisation_name,
-                    leaver_role_id: o.leaver_role.id.to_string(),
-                    leaver_role_name: o.leaver_role.name,
-                    replacement_role_id_before: role_before
-                        .as_ref()
-                        .map(|r| r.id.to_string())
-                        .unwrap_or_default(),
-                    replacement_role_name_before: role_before.map(|r| r.name).unwrap_or_default(),
-                    replacement_status_before: optional_status(status_before),
-                    replacement_role_id_after: o.replacement_role_after.id.to_string(),
-                    replacement_role_name_after: o.replacement_role_after.name,
-                    action: match o.action {
-                        HandoverAction::Grant => pb::HandoverAction::Grant,
-                        HandoverAction::Keep => pb::HandoverAction::Keep,
-                        HandoverAction::ChangeRole => pb::HandoverAction::ChangeRole,
-                        HandoverAction::Activate => pb::HandoverAction::Activate,
-                    } as i32,
-                    location_ids: strings(&o.location_ids),
-                }
-            })
+            .map(organisation_handover)
             .collect(),
-        steps: plan
-            .steps
-            .into_iter()
-            .map(|s| pb::StepHandover {
-                workflow_id: s.workflow_id.to_string(),
-                workflow_name: s.workflow_name,
-                organisation_id: s.organisation_id.to_string(),
-                step_id: s.step_id.to_string(),
-                position: s.position,
-                step_name: s.step_name,
-                action: match s.action {
-                    StepAction::Replace => pb::StepAction::Replace,
-                    StepAction::DropLeaver => pb::StepAction::DropLeaver,
-                } as i32,
-                approver_staff_ids_after: strings(&s.approvers_after),
-            })
-            .collect(),
-        withdrawn_invitations: plan
-            .withdrawn
-            .into_iter()
-            .map(|w| pb::WithdrawnInvitation {
-                membership_id: w.membership_id.to_string(),
-                organisation_id: w.organisation_id.to_string(),
-                organisation_name: w.organisation_name,
-                role_name: w.role_name,
-            })
-            .collect(),
-        warnings: plan
-            .warnings
-            .into_iter()
-            .map(|w| pb::OffboardingWarning {
-                code: w.code.to_owned(),
-                message: w.message,
-                organisation_id: w
-                    .organisation_id
-                    .map(|id| id.to_string())
-                    .unwrap_or_default(),
-                step_id: w.step_id.map(|id| id.to_string()).unwrap_or_default(),
-            })
-            .collect(),
+        steps: plan.steps.into_iter().map(step_handover).collect(),
+        withdrawn_invitations: plan.withdrawn.into_iter().map(withdrawn).collect(),
+        warnings: plan.warnings.into_iter().map(warning).collect(),
         counts: Some(plan.counts.into()),
+    }
+}
+
+fn organisation_handover(o: OrganisationHandover) -> pb::OrganisationHandover {
+    let (role_before, status_before) = match o.replacement_before {
+        Some((_, role, s)) => (Some(role), Some(s)),
+        None => (None, None),
+    };
+    pb::OrganisationHandover {
+        organisation_id: o.organisation_id.to_string(),
+        organisation_name: o.organisation_name,
+        leaver_role_id: o.leaver_role.id.to_string(),
+        leaver_role_name: o.leaver_role.name,
+        replacement_role_id_before: role_before
+            .as_ref()
+            .map(|r| r.id.to_string())
+            .unwrap_or_default(),
+        replacement_role_name_before: role_before.map(|r| r.name).unwrap_or_default(),
+        replacement_status_before: optional_status(status_before),
+        replacement_role_id_after: o.replacement_role_after.id.to_string(),
+        replacement_role_name_after: o.replacement_role_after.name,
+        action: match o.action {
+            HandoverAction::Grant => pb::HandoverAction::Grant,
+            HandoverAction::Keep => pb::HandoverAction::Keep,
+            HandoverAction::ChangeRole => pb::HandoverAction::ChangeRole,
+            HandoverAction::Activate => pb::HandoverAction::Activate,
+        } as i32,
+        location_ids: strings(&o.location_ids),
+    }
+}
+
+fn step_handover(s: StepHandover) -> pb::StepHandover {
+    pb::StepHandover {
+        workflow_id: s.workflow_id.to_string(),
+        workflow_name: s.workflow_name,
+        organisation_id: s.organisation_id.to_string(),
+        step_id: s.step_id.to_string(),
+        position: s.position,
+        step_name: s.step_name,
+        action: match s.action {
+            StepAction::Replace => pb::StepAction::Replace,
+            StepAction::DropLeaver => pb::StepAction::DropLeaver,
+        } as i32,
+        approver_staff_ids_after: strings(&s.approvers_after),
+    }
+}
+
+fn withdrawn(w: WithdrawnInvitation) -> pb::WithdrawnInvitation {
+    pb::WithdrawnInvitation {
+        membership_id: w.membership_id.to_string(),
+        organisation_id: w.organisation_id.to_string(),
+        organisation_name: w.organisation_name,
+        role_name: w.role_name,
+    }
+}
+
+fn warning(w: OffboardingWarning) -> pb::OffboardingWarning {
+    pb::OffboardingWarning {
+        code: w.code.to_owned(),
+        message: w.message,
+        organisation_id: w
+            .organisation_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        step_id: w.step_id.map(|id| id.to_string()).unwrap_or_default(),
     }
 }
 
@@ -186,7 +200,7 @@ pub(crate) fn membership(m: Membership) -> pb::Membership {
 }
 
 pub(crate) fn change(c: AccessChange) -> pb::AccessChange {
-    let opt = |id: Option<Uuid>| id.map(|i| i.to_string()).unwrap_or_default();
+    let opt = |id: Option<RoleId>| id.map(|i| i.to_string()).unwrap_or_default();
     pb::AccessChange {
         organisation_id: c.organisation_id.to_string(),
         staff_id: c.staff_id.to_string(),
@@ -304,11 +318,16 @@ pub(crate) fn changeset(
     default_role_id: &str,
     preview: bool,
     entries: &[pb::AccessEntry],
-    pair: impl Fn(&mut Violations, &str, &pb::AccessEntry) -> Option<(Uuid, StaffId)>,
+    pair: impl Fn(&mut Violations, &str, &pb::AccessEntry) -> Option<(OrganisationId, StaffId)>,
 ) -> Result<Changeset, Invalid> {
     let mut v = Violations::default();
     let request_id = v.check(parse_request_id("request_id", request_id));
-    let default_role_id = optional_id(&mut v, "default_role_id", default_role_id);
+    let default_role_id = optional_id(
+        &mut v,
+        RoleId::parse_field,
+        "default_role_id",
+        default_role_id,
+    );
     if entries.is_empty() {
         v.push(FieldViolation::new("entries", "needs at least one entry"));
     }
@@ -318,7 +337,12 @@ pub(crate) fn changeset(
         .filter_map(|(i, e)| {
             let field = format!("entries[{i}]");
             let pair = pair(&mut v, &field, e);
-            let role = optional_id(&mut v, &format!("{field}.role_id"), &e.role_id);
+            let role = optional_id(
+                &mut v,
+                RoleId::parse_field,
+                &format!("{field}.role_id"),
+                &e.role_id,
+            );
             let location_ids = locations(&mut v, &field, &e.location_ids);
             let (organisation, staff) = pair?;
             Some(entry(
@@ -348,7 +372,7 @@ pub(crate) fn access_query(
     location: &str,
     prefix: &str,
 ) -> Option<AccessQuery> {
-    let organisation_id = v.check(parse_uuid(
+    let organisation_id = v.check(OrganisationId::parse_field(
         &format!("{prefix}organisation_id"),
         organisation,
     ));

@@ -2,7 +2,9 @@
 //! memberships, access changesets and access decisions.
 
 use chrono::{DateTime, Utc};
-use ps_core::{FieldViolation, LocationId, PracticeId, StaffId};
+use ps_core::{
+    FieldViolation, LocationId, OrganisationId, PracticeId, RoleId, StaffId, WorkflowId,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -175,11 +177,11 @@ pub const BUILT_IN_ROLES: &[BuiltInRole] = &[
 ];
 
 /// The id of a practice's built-in role: derived, so every replica creates the same row.
-pub fn built_in_role_id(practice: PracticeId, key: &str) -> Uuid {
-    Uuid::new_v5(
+pub fn built_in_role_id(practice: PracticeId, key: &str) -> RoleId {
+    RoleId(Uuid::new_v5(
         &practice.as_uuid(),
         format!("org-access/built-in-role/{key}").as_bytes(),
-    )
+    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,7 +215,7 @@ impl MembershipStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organisation {
-    pub id: Uuid,
+    pub id: OrganisationId,
     pub practice_id: PracticeId,
     pub name: String,
     pub archived: bool,
@@ -230,8 +232,8 @@ pub struct Step {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workflow {
-    pub id: Uuid,
-    pub organisation_id: Uuid,
+    pub id: WorkflowId,
+    pub organisation_id: OrganisationId,
     pub name: String,
     pub steps: Vec<Step>,
     pub created_at: DateTime<Utc>,
@@ -246,7 +248,7 @@ pub struct StepInput {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
-    pub id: Uuid,
+    pub id: RoleId,
     pub name: String,
     pub built_in: bool,
     pub permissions: Vec<String>,
@@ -256,10 +258,10 @@ pub struct Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
     pub id: Uuid,
-    pub organisation_id: Uuid,
+    pub organisation_id: OrganisationId,
     pub organisation_name: String,
     pub staff_id: StaffId,
-    pub role_id: Uuid,
+    pub role_id: RoleId,
     pub role_name: String,
     pub status: MembershipStatus,
     pub location_ids: Vec<LocationId>,
@@ -274,9 +276,9 @@ pub struct AccessEntry {
     /// Where the entry came from in the request, to name it in errors (`entries[2]`).
     #[serde(skip)]
     pub field: String,
-    pub organisation_id: Uuid,
+    pub organisation_id: OrganisationId,
     pub staff_id: StaffId,
-    pub role_id: Option<Uuid>,
+    pub role_id: Option<RoleId>,
     pub location_ids: Vec<LocationId>,
     pub remove: bool,
 }
@@ -287,7 +289,7 @@ pub struct Changeset {
     pub request_id: String,
     /// Which direction it came from (they are fingerprinted apart).
     pub kind: &'static str,
-    pub default_role_id: Option<Uuid>,
+    pub default_role_id: Option<RoleId>,
     pub entries: Vec<AccessEntry>,
     #[serde(skip)]
     pub preview: bool,
@@ -314,10 +316,10 @@ pub fn parse_request_id(field: &str, raw: &str) -> Result<String, FieldViolation
 /// One change a changeset makes (or would make, in a preview).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessChange {
-    pub organisation_id: Uuid,
-    pub staff_id: Uuid,
-    pub role_before: Option<Uuid>,
-    pub role_after: Option<Uuid>,
+    pub organisation_id: OrganisationId,
+    pub staff_id: StaffId,
+    pub role_before: Option<RoleId>,
+    pub role_after: Option<RoleId>,
     pub locations_before: Vec<Uuid>,
     pub locations_after: Vec<Uuid>,
     pub status_before: Option<MembershipStatus>,
@@ -338,7 +340,7 @@ pub struct AccessChangeResult {
 /// A role as a plan names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleRef {
-    pub id: Uuid,
+    pub id: RoleId,
     pub name: String,
 }
 
@@ -357,7 +359,7 @@ pub enum HandoverAction {
 /// One organisation where the leaver has access, and what the replacement will hold there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrganisationHandover {
-    pub organisation_id: Uuid,
+    pub organisation_id: OrganisationId,
     pub organisation_name: String,
     pub leaver_role: RoleRef,
     /// The replacement's current membership there: id, role, status.
@@ -377,9 +379,9 @@ pub enum StepAction {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepHandover {
-    pub workflow_id: Uuid,
+    pub workflow_id: WorkflowId,
     pub workflow_name: String,
-    pub organisation_id: Uuid,
+    pub organisation_id: OrganisationId,
     pub step_id: Uuid,
     pub position: u32,
     pub step_name: String,
@@ -391,7 +393,7 @@ pub struct StepHandover {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WithdrawnInvitation {
     pub membership_id: Uuid,
-    pub organisation_id: Uuid,
+    pub organisation_id: OrganisationId,
     pub organisation_name: String,
     pub role_name: String,
 }
@@ -400,7 +402,7 @@ pub struct WithdrawnInvitation {
 pub struct OffboardingWarning {
     pub code: &'static str,
     pub message: String,
-    pub organisation_id: Option<Uuid>,
+    pub organisation_id: Option<OrganisationId>,
     pub step_id: Option<Uuid>,
 }
 
@@ -441,7 +443,7 @@ pub struct Decision {
     pub explanation: String,
     pub staff_id: Option<StaffId>,
     pub membership_id: Option<Uuid>,
-    pub role_id: Option<Uuid>,
+    pub role_id: Option<RoleId>,
     pub role_name: Option<String>,
 }
 
@@ -465,16 +467,16 @@ impl Decision {
 /// What a check asks.
 #[derive(Debug, Clone)]
 pub struct AccessQuery {
-    pub organisation_id: Uuid,
+    pub organisation_id: OrganisationId,
     pub permission: String,
     pub location_id: Option<LocationId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepAssignment {
-    pub workflow_id: Uuid,
+    pub workflow_id: WorkflowId,
     pub workflow_name: String,
-    pub organisation_id: Uuid,
+    pub organisation_id: OrganisationId,
     pub step_id: Uuid,
     pub position: u32,
     pub step_name: String,
@@ -494,7 +496,7 @@ pub struct AccessAuditEvent {
     pub actor_id: String,
     pub actor_name: String,
     pub action: String,
-    pub organisation_id: Option<Uuid>,
+    pub organisation_id: Option<OrganisationId>,
     pub staff_id: Option<StaffId>,
     pub request_id: Option<String>,
     pub before: String,

@@ -2,8 +2,8 @@
 
 use ps_auth::{Caller, ServiceCaller};
 use ps_core::{
-    FieldViolation, Invalid, StaffId, TitleText, UserId, Violations, ids::parse_uuid,
-    validation::checked,
+    FieldViolation, Invalid, OrganisationId, RoleId, StaffId, TitleText, UserId, Violations,
+    WorkflowId, ids::parse_uuid, validation::checked,
 };
 use ps_proto::convert::{existing_access_from_wire, page_request};
 use ps_proto::orgaccess::v1 as pb;
@@ -52,7 +52,10 @@ impl OrgAccessService for Api {
         let caller = Caller::user_of(&request)?;
         let req = request.into_inner();
         let mut v = Violations::default();
-        let organisation_id = v.check(parse_uuid("organisation_id", &req.organisation_id));
+        let organisation_id = v.check(OrganisationId::parse_field(
+            "organisation_id",
+            &req.organisation_id,
+        ));
         let name = v.check(TitleText::parse("name", &req.name));
         v.finish().map_err(Error::from)?;
         let renamed = self
@@ -67,7 +70,11 @@ impl OrgAccessService for Api {
         request: Request<pb::ArchiveOrganisationRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
         let caller = Caller::user_of(&request)?;
-        let organisation_id = id("organisation_id", &request.get_ref().organisation_id)?;
+        let organisation_id = id(
+            OrganisationId::parse_field,
+            "organisation_id",
+            &request.get_ref().organisation_id,
+        )?;
         Ok(Response::new(organisation(
             self.org_access
                 .archive_organisation(&caller, organisation_id)
@@ -80,7 +87,11 @@ impl OrgAccessService for Api {
         request: Request<pb::GetOrganisationRequest>,
     ) -> Result<Response<pb::Organisation>, Status> {
         let caller = Caller::user_of(&request)?;
-        let organisation_id = id("organisation_id", &request.get_ref().organisation_id)?;
+        let organisation_id = id(
+            OrganisationId::parse_field,
+            "organisation_id",
+            &request.get_ref().organisation_id,
+        )?;
         Ok(Response::new(organisation(
             self.org_access
                 .get_organisation(&caller, organisation_id)
@@ -118,7 +129,10 @@ impl OrgAccessService for Api {
         let caller = Caller::user_of(&request)?;
         let req = request.into_inner();
         let mut v = Violations::default();
-        let organisation_id = v.check(parse_uuid("organisation_id", &req.organisation_id));
+        let organisation_id = v.check(OrganisationId::parse_field(
+            "organisation_id",
+            &req.organisation_id,
+        ));
         let name = v.check(TitleText::parse("name", &req.name));
         let steps = steps(&mut v, &req.steps);
         let key = ps_grpc::idempotency::checked_request_key(&mut v, &req, &req.request_id, |r| {
@@ -137,7 +151,11 @@ impl OrgAccessService for Api {
         request: Request<pb::GetWorkflowRequest>,
     ) -> Result<Response<pb::Workflow>, Status> {
         let caller = Caller::user_of(&request)?;
-        let workflow_id = id("workflow_id", &request.get_ref().workflow_id)?;
+        let workflow_id = id(
+            WorkflowId::parse_field,
+            "workflow_id",
+            &request.get_ref().workflow_id,
+        )?;
         Ok(Response::new(workflow(
             self.org_access.get_workflow(&caller, workflow_id).await?,
         )))
@@ -148,7 +166,11 @@ impl OrgAccessService for Api {
         request: Request<pb::ListWorkflowsRequest>,
     ) -> Result<Response<pb::ListWorkflowsResponse>, Status> {
         let caller = Caller::user_of(&request)?;
-        let organisation_id = id("organisation_id", &request.get_ref().organisation_id)?;
+        let organisation_id = id(
+            OrganisationId::parse_field,
+            "organisation_id",
+            &request.get_ref().organisation_id,
+        )?;
         let found = self
             .org_access
             .list_workflows(&caller, organisation_id)
@@ -165,7 +187,7 @@ impl OrgAccessService for Api {
         let caller = Caller::user_of(&request)?;
         let req = request.into_inner();
         let mut v = Violations::default();
-        let workflow_id = v.check(parse_uuid("workflow_id", &req.workflow_id));
+        let workflow_id = v.check(WorkflowId::parse_field("workflow_id", &req.workflow_id));
         let name = if req.name.trim().is_empty() {
             None
         } else {
@@ -185,7 +207,11 @@ impl OrgAccessService for Api {
         request: Request<pb::DeleteWorkflowRequest>,
     ) -> Result<Response<pb::DeleteWorkflowResponse>, Status> {
         let caller = Caller::user_of(&request)?;
-        let workflow_id = id("workflow_id", &request.get_ref().workflow_id)?;
+        let workflow_id = id(
+            WorkflowId::parse_field,
+            "workflow_id",
+            &request.get_ref().workflow_id,
+        )?;
         self.org_access
             .delete_workflow(&caller, workflow_id)
             .await?;
@@ -247,7 +273,7 @@ impl OrgAccessService for Api {
         let caller = Caller::user_of(&request)?;
         let req = request.into_inner();
         let mut v = Violations::default();
-        let role_id = v.check(parse_uuid("role_id", &req.role_id));
+        let role_id = v.check(RoleId::parse_field("role_id", &req.role_id));
         let name = if req.name.trim().is_empty() {
             None
         } else {
@@ -269,7 +295,7 @@ impl OrgAccessService for Api {
         request: Request<pb::DeleteRoleRequest>,
     ) -> Result<Response<pb::DeleteRoleResponse>, Status> {
         let caller = Caller::user_of(&request)?;
-        let role_id = id("role_id", &request.get_ref().role_id)?;
+        let role_id = id(RoleId::parse_field, "role_id", &request.get_ref().role_id)?;
         self.org_access.delete_role(&caller, role_id).await?;
         Ok(Response::new(pb::DeleteRoleResponse {}))
     }
@@ -312,7 +338,7 @@ impl OrgAccessService for Api {
             req.preview,
             &req.entries,
             |v, field, e| {
-                let organisation = v.check(parse_uuid(
+                let organisation = v.check(OrganisationId::parse_field(
                     &format!("{field}.organisation_id"),
                     &e.organisation_id,
                 ));
@@ -338,7 +364,7 @@ impl OrgAccessService for Api {
     ) -> Result<Response<pb::AccessChangeResult>, Status> {
         let caller = Caller::user_of(&request)?;
         let req = request.into_inner();
-        let organisation = parse_uuid("organisation_id", &req.organisation_id);
+        let organisation = OrganisationId::parse_field("organisation_id", &req.organisation_id);
         let set = changeset(
             "organisation",
             &req.request_id,
@@ -398,7 +424,10 @@ impl OrgAccessService for Api {
         let caller = Caller::user_of(&request)?;
         let req = request.into_inner();
         let mut v = Violations::default();
-        let organisation_id = v.check(parse_uuid("organisation_id", &req.organisation_id));
+        let organisation_id = v.check(OrganisationId::parse_field(
+            "organisation_id",
+            &req.organisation_id,
+        ));
         let page = v.check_all(page_request("page", req.page.as_ref()));
         v.finish().map_err(Error::from)?;
         let found = self
@@ -448,7 +477,12 @@ impl OrgAccessService for Api {
         let caller = Caller::user_of(&request)?;
         let req = request.into_inner();
         let mut v = Violations::default();
-        let organisation = optional_id(&mut v, "organisation_id", &req.organisation_id);
+        let organisation = optional_id(
+            &mut v,
+            OrganisationId::parse_field,
+            "organisation_id",
+            &req.organisation_id,
+        );
         let staff = if req.staff_id.trim().is_empty() {
             None
         } else {
@@ -500,7 +534,11 @@ impl Api {
         accept: bool,
     ) -> Result<Response<pb::Membership>, Status> {
         let caller = Caller::user_of(&request)?;
-        let membership_id = id("membership_id", &request.get_ref().membership_id)?;
+        let membership_id = id(
+            parse_uuid,
+            "membership_id",
+            &request.get_ref().membership_id,
+        )?;
         Ok(Response::new(membership(
             self.org_access
                 .answer_org_invitation(&caller, membership_id, accept)

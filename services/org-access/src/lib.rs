@@ -4,7 +4,10 @@
 //! - [`app`]: the use cases ([`app::OrgAccess`]), authorised from the roster.
 //! - [`reactions`]: keeps the roster ([`ps_roster`]) of staff status, role and locations current
 //!   from events, so authorisation never calls another service.
-//! - [`store`]: tables and migrations; [`edge`]: the edge; [`error`]: the error mapping.
+//! - [`store`]: the tables, migrations and the typed queries the use cases call (each takes the
+//!   practice and returns domain values).
+//! - [`edge`]: the gRPC handlers, with their conversions in `convert`; [`error`]: the error
+//!   mapping.
 
 pub mod app;
 pub mod config;

@@ -18,8 +18,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ps_core::{LocationId, PracticeId, UserId};
-use uuid::Uuid;
+use ps_core::{LocationId, OrganisationId, PracticeId, UserId};
 
 use crate::domain::{AccessQuery, Decision};
 
@@ -29,14 +28,14 @@ const CAPACITY: usize = 65_536;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
     user: UserId,
-    organisation_id: Uuid,
+    organisation_id: OrganisationId,
     permission: String,
     location_id: Option<LocationId>,
     practice: Option<PracticeId>,
 }
 
 impl Key {
-    pub fn new(user: UserId, query: &AccessQuery, practice: Option<PracticeId>) -> Self {
+    pub(super) fn new(user: UserId, query: &AccessQuery, practice: Option<PracticeId>) -> Self {
         Self {
             user,
             organisation_id: query.organisation_id,
@@ -69,11 +68,11 @@ pub(crate) struct DecisionCache(Option<Arc<Mutex<State>>>);
 pub(crate) struct ReadTicket(u64);
 
 impl DecisionCache {
-    pub fn on() -> Self {
+    pub(super) fn on() -> Self {
         Self(Some(Arc::default()))
     }
 
-    pub fn off() -> Self {
+    pub(super) fn off() -> Self {
         Self(None)
     }
 
@@ -86,7 +85,7 @@ impl DecisionCache {
 
     /// The remembered decision, or a ticket to remember the one about to be read (none while a
     /// write is in progress or when the cache is off).
-    pub fn lookup(&self, key: &Key) -> Result<Decision, Option<ReadTicket>> {
+    pub(super) fn lookup(&self, key: &Key) -> Result<Decision, Option<ReadTicket>> {
         let Some(state) = &self.0 else {
             return Err(None);
         };
@@ -101,7 +100,7 @@ impl DecisionCache {
     }
 
     /// Remembers a decision read under `ticket`, unless a write began since.
-    pub fn remember(&self, ticket: ReadTicket, key: Key, decision: &Decision) {
+    pub(super) fn remember(&self, ticket: ReadTicket, key: Key, decision: &Decision) {
         let Some(state) = &self.0 else { return };
         let mut state = Self::state(state);
         if state.writing > 0 || state.generation != ticket.0 {
@@ -114,7 +113,7 @@ impl DecisionCache {
     }
 
     /// Marks a write in progress until the guard is dropped; hold it across the commit.
-    pub fn writing(&self) -> Writing {
+    pub(super) fn writing(&self) -> Writing {
         if let Some(state) = &self.0 {
             let mut state = Self::state(state);
             state.writing += 1;
@@ -140,12 +139,14 @@ impl Drop for Writing {
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
     use crate::domain::DecisionReason;
 
     fn key() -> Key {
         let query = AccessQuery {
-            organisation_id: Uuid::now_v7(),
+            organisation_id: OrganisationId::generate(),
             permission: "documents.read".into(),
             location_id: None,
         };

@@ -1,6 +1,9 @@
-//! Org-access's use cases. Every query is scoped by the caller's practice, so another
-//! practice's ids are not found; the caller's rights come from the roster, so a removed or
-//! deactivated member is refused as soon as the event arrives.
+//! Org-access's use cases: load through the store, decide in `domain`, write through the
+//! store, each state change with its audit entries and events in one transaction. Every query
+//! is scoped by the caller's practice, so another practice's ids are not found; the caller's
+//! rights come from the roster, so a removed or deactivated member is refused as soon as the
+//! event arrives. A use case holds the pool (`ps_db::Db`) and a transaction (`ps_db::Tx`)
+//! only to hand them to the store, the outbox and the idempotency records.
 //!
 //! - [`organisations`], [`workflows`], [`roles`]: the practice's catalogue.
 //! - [`changes`]: access changesets in both directions, settings and invitations.
@@ -8,6 +11,7 @@
 //! - [`views`]: who can access what, and the access audit log.
 //! - [`staff_events`]: what staff events do to memberships.
 //! - [`offboarding`]: the preview and the handover of a leaver's work.
+//! - [`cache`]: decisions remembered between writes (SQLite only).
 
 mod cache;
 mod changes;
@@ -26,20 +30,18 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use ps_auth::UserCaller;
 use ps_core::{PracticeId, PracticeRole, SharedClock, StaffId};
+use ps_db::{Db, Tx};
 use ps_events::{Actor, Event, OutboxWaker, Payload, outbox};
-use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, Set,
-    TransactionTrait,
-};
 use uuid::Uuid;
 
 use crate::error::Error;
-use crate::store::access_audit;
+use crate::store;
+use crate::store::audit::AuditEntry;
 use cache::{DecisionCache, Writing};
 
 /// Records in `tx` that `key` (if any) created `result` (see `ps_db::idempotency`).
-async fn remember<C: ConnectionTrait>(
-    tx: &C,
+async fn remember(
+    tx: &Tx,
     scope: PracticeId,
     operation: &str,
     key: Option<&ps_core::RequestKey>,
@@ -59,7 +61,7 @@ pub(crate) const ADMINS: [PracticeRole; 2] =
 pub struct OrgAccess(Arc<Inner>);
 
 struct Inner {
-    db: DatabaseConnection,
+    db: Db,
     clock: SharedClock,
     waker: OutboxWaker,
     decisions: DecisionCache,
@@ -74,27 +76,18 @@ pub(crate) struct Acting {
 }
 
 impl Acting {
-    pub fn require(&self, allowed: &[PracticeRole], what: &str) -> Result<(), Error> {
+    pub(crate) fn require(&self, allowed: &[PracticeRole], what: &str) -> Result<(), Error> {
         Ok(self.role.require(allowed, what)?)
     }
 }
 
-/// One access audit entry.
-pub(crate) struct AuditEntry {
-    pub action: &'static str,
-    pub organisation: Option<Uuid>,
-    pub staff: Option<StaffId>,
-    pub request_id: Option<String>,
-    pub before: serde_json::Value,
-    pub after: serde_json::Value,
-}
-
 impl OrgAccess {
-    pub fn new(db: DatabaseConnection, clock: SharedClock, waker: OutboxWaker) -> Self {
+    pub fn new(db: Db, clock: SharedClock, waker: OutboxWaker) -> Self {
         // Only a database this process alone writes can be cached exactly (see `cache`).
-        let decisions = match db.get_database_backend() {
-            DatabaseBackend::Sqlite => DecisionCache::on(),
-            _ => DecisionCache::off(),
+        let decisions = if store::single_writer(&db) {
+            DecisionCache::on()
+        } else {
+            DecisionCache::off()
         };
         Self(Arc::new(Inner {
             db,
@@ -110,12 +103,12 @@ impl OrgAccess {
     }
 
     /// Begins a write transaction; the guard must outlive its commit.
-    async fn begin(&self) -> Result<(Writing, DatabaseTransaction), Error> {
+    async fn begin(&self) -> Result<(Writing, Tx), Error> {
         let writing = self.writing();
-        Ok((writing, self.0.db.begin().await?))
+        Ok((writing, ps_db::begin(&self.0.db).await?))
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Db {
         &self.0.db
     }
 
@@ -124,7 +117,7 @@ impl OrgAccess {
     }
 
     pub(crate) async fn acting(&self, caller: &UserCaller) -> Result<Acting, Error> {
-        let member = ps_roster::member_by_user(&self.0.db, caller.practice_id, caller.user_id)
+        let member = store::roster::member_by_user(&self.0.db, caller.practice_id, caller.user_id)
             .await?
             .filter(ps_roster::Member::is_active)
             .ok_or_else(|| {
@@ -139,41 +132,20 @@ impl OrgAccess {
     }
 
     /// Writes audit entries, all by `actor`, in `tx`.
-    pub(crate) async fn audit<C: ConnectionTrait>(
+    pub(crate) async fn audit(
         &self,
-        tx: &C,
+        tx: &Tx,
         practice: PracticeId,
         actor: &Actor,
         entries: Vec<AuditEntry>,
     ) -> Result<(), Error> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let now = self.now();
-        let rows = entries
-            .into_iter()
-            .map(|entry| access_audit::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                practice_id: Set(practice.as_uuid()),
-                actor_id: Set(actor.id.clone()),
-                actor_name: Set(actor.name.clone()),
-                action: Set(entry.action.to_owned()),
-                organisation_id: Set(entry.organisation),
-                staff_id: Set(entry.staff.map(|s| s.as_uuid())),
-                request_id: Set(entry.request_id),
-                before: Set(entry.before.to_string()),
-                after: Set(entry.after.to_string()),
-                occurred_at: Set(now),
-            })
-            .collect();
-        ps_db::insert_all(tx, rows).await?;
-        Ok(())
+        store::audit::record(tx, practice, actor, entries, self.now()).await
     }
 
     /// One audit entry.
-    pub(crate) async fn audit_one<C: ConnectionTrait>(
+    pub(crate) async fn audit_one(
         &self,
-        tx: &C,
+        tx: &Tx,
         practice: PracticeId,
         actor: &Actor,
         entry: AuditEntry,
@@ -181,9 +153,9 @@ impl OrgAccess {
         self.audit(tx, practice, actor, vec![entry]).await
     }
 
-    pub(crate) async fn publish<C: ConnectionTrait>(
+    pub(crate) async fn publish(
         &self,
-        tx: &C,
+        tx: &Tx,
         practice: PracticeId,
         actor: &Actor,
         payload: Payload,

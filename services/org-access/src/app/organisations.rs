@@ -1,57 +1,15 @@
 //! The practice's client organisations.
 
 use ps_auth::UserCaller;
-use ps_core::{Page, PageRequest, PracticeId, TitleText};
-use ps_db::tenancy::InPractice;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set,
-};
+use ps_core::{OrganisationId, Page, PageRequest, TitleText};
 use tracing::info;
-use uuid::Uuid;
 
 use super::{AuditEntry, MANAGERS, OrgAccess};
 use crate::domain::Organisation;
 use crate::error::Error;
-use crate::store::organisations;
-
-pub(crate) fn organisation(row: organisations::Model) -> Organisation {
-    Organisation {
-        id: row.id,
-        practice_id: PracticeId(row.practice_id),
-        name: row.name,
-        archived: row.archived_at.is_some(),
-        created_at: row.created_at,
-    }
-}
-
-fn name_taken(name: &TitleText) -> impl Fn(sea_orm::DbErr) -> Error + '_ {
-    move |err| {
-        if ps_db::is_unique_violation(&err) {
-            Error::AlreadyExists(format!(
-                "an organisation named {name} already exists in this practice"
-            ))
-        } else {
-            err.into()
-        }
-    }
-}
+use crate::store;
 
 impl OrgAccess {
-    /// An organisation of the practice (archived ones included).
-    pub(crate) async fn organisation_row<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        practice: PracticeId,
-        id: Uuid,
-    ) -> Result<organisations::Model, Error> {
-        organisations::Entity::find_by_id(id)
-            .in_practice(practice)
-            .one(conn)
-            .await?
-            .ok_or(Error::NotFound("organisation"))
-    }
-
     /// A retry with the same request id answers with the organisation the first one created.
     pub async fn create_organisation(
         &self,
@@ -67,7 +25,7 @@ impl OrgAccess {
             key,
             ps_db::idempotency::reused(key, Error::FailedPrecondition),
             || self.create_organisation_now(caller, name, key),
-            |id| self.get_organisation(caller, id),
+            |id| self.get_organisation(caller, OrganisationId(id)),
         )
         .await
     }
@@ -80,117 +38,82 @@ impl OrgAccess {
     ) -> Result<Organisation, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&MANAGERS, "adding organisations")?;
+        let practice = caller.practice_id;
         let (_writing, tx) = self.begin().await?;
-        let row = organisations::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            practice_id: Set(caller.practice_id.as_uuid()),
-            name: Set(name.to_string()),
-            name_key: Set(name.as_str().to_lowercase()),
-            archived_at: Set(None),
-            created_at: Set(self.now()),
-        }
-        .insert(&tx)
-        .await
-        .map_err(name_taken(&name))?;
-        self.audit_one(
-            &tx,
-            caller.practice_id,
-            &acting.actor,
-            AuditEntry {
-                action: "organisation.created",
-                organisation: Some(row.id),
-                staff: None,
-                request_id: None,
-                before: serde_json::Value::Null,
-                after: serde_json::json!({ "name": row.name }),
-            },
-        )
-        .await?;
-        super::remember(&tx, caller.practice_id, "CreateOrganisation", key, row.id).await?;
+        let created = store::organisations::insert(&tx, practice, &name, self.now()).await?;
+        let entry = AuditEntry::new(
+            "organisation.created",
+            serde_json::Value::Null,
+            serde_json::json!({ "name": created.name }),
+        );
+        self.audit_one(&tx, practice, &acting.actor, entry.about(created.id))
+            .await?;
+        let id = created.id.as_uuid();
+        super::remember(&tx, practice, "CreateOrganisation", key, id).await?;
         tx.commit().await?;
-        info!(practice_id = %caller.practice_id, organisation_id = %row.id, "organisation created");
-        Ok(organisation(row))
+        info!(practice_id = %practice, organisation_id = %created.id, "organisation created");
+        Ok(created)
     }
 
     pub async fn rename_organisation(
         &self,
         caller: &UserCaller,
-        id: Uuid,
+        id: OrganisationId,
         name: TitleText,
     ) -> Result<Organisation, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&MANAGERS, "changing organisations")?;
+        let practice = caller.practice_id;
         let (_writing, tx) = self.begin().await?;
-        let row = self.organisation_row(&tx, caller.practice_id, id).await?;
-        if row.name == name.as_str() {
-            return Ok(organisation(row));
+        let found = store::organisations::get(&tx, practice, id).await?;
+        if found.name == name.as_str() {
+            return Ok(found);
         }
-        let before = serde_json::json!({ "name": row.name });
-        let mut active = row.into_active_model();
-        active.name = Set(name.to_string());
-        active.name_key = Set(name.as_str().to_lowercase());
-        let row = active.update(&tx).await.map_err(name_taken(&name))?;
-        self.audit_one(
-            &tx,
-            caller.practice_id,
-            &acting.actor,
-            AuditEntry {
-                action: "organisation.renamed",
-                organisation: Some(id),
-                staff: None,
-                request_id: None,
-                before,
-                after: serde_json::json!({ "name": row.name }),
-            },
-        )
-        .await?;
+        let before = serde_json::json!({ "name": found.name });
+        let renamed = store::organisations::rename(&tx, found, &name).await?;
+        let entry = AuditEntry::new(
+            "organisation.renamed",
+            before,
+            serde_json::json!({ "name": renamed.name }),
+        );
+        self.audit_one(&tx, practice, &acting.actor, entry.about(id))
+            .await?;
         tx.commit().await?;
-        Ok(organisation(row))
+        Ok(renamed)
     }
 
     pub async fn archive_organisation(
         &self,
         caller: &UserCaller,
-        id: Uuid,
+        id: OrganisationId,
     ) -> Result<Organisation, Error> {
         let acting = self.acting(caller).await?;
         acting.require(&MANAGERS, "changing organisations")?;
+        let practice = caller.practice_id;
         let (_writing, tx) = self.begin().await?;
-        let row = self.organisation_row(&tx, caller.practice_id, id).await?;
-        if row.archived_at.is_some() {
-            return Ok(organisation(row));
+        let found = store::organisations::get(&tx, practice, id).await?;
+        if found.archived {
+            return Ok(found);
         }
-        let mut active = row.into_active_model();
-        active.archived_at = Set(Some(self.now()));
-        let row = active.update(&tx).await?;
-        self.audit_one(
-            &tx,
-            caller.practice_id,
-            &acting.actor,
-            AuditEntry {
-                action: "organisation.archived",
-                organisation: Some(id),
-                staff: None,
-                request_id: None,
-                before: serde_json::json!({ "archived": false }),
-                after: serde_json::json!({ "archived": true }),
-            },
-        )
-        .await?;
+        let archived = store::organisations::archive(&tx, found, self.now()).await?;
+        let entry = AuditEntry::new(
+            "organisation.archived",
+            serde_json::json!({ "archived": false }),
+            serde_json::json!({ "archived": true }),
+        );
+        self.audit_one(&tx, practice, &acting.actor, entry.about(id))
+            .await?;
         tx.commit().await?;
-        Ok(organisation(row))
+        Ok(archived)
     }
 
     pub async fn get_organisation(
         &self,
         caller: &UserCaller,
-        id: Uuid,
+        id: OrganisationId,
     ) -> Result<Organisation, Error> {
         self.acting(caller).await?;
-        Ok(organisation(
-            self.organisation_row(&self.0.db, caller.practice_id, id)
-                .await?,
-        ))
+        store::organisations::get(&self.0.db, caller.practice_id, id).await
     }
 
     pub async fn list_organisations(
@@ -201,22 +124,13 @@ impl OrgAccess {
         page: PageRequest,
     ) -> Result<Page<Organisation>, Error> {
         self.acting(caller).await?;
-        let mut select = organisations::Entity::find().in_practice(caller.practice_id);
-        if let Some(query) = query {
-            select =
-                select.filter(organisations::Column::NameKey.like(ps_db::like_containing(&query)));
-        }
-        if !include_archived {
-            select = select.filter(organisations::Column::ArchivedAt.is_null());
-        }
-        if let Some(after) = page.after {
-            select = select.filter(organisations::Column::Id.gt(after));
-        }
-        let rows = select
-            .order_by_asc(organisations::Column::Id)
-            .limit(page.fetch_limit())
-            .all(&self.0.db)
-            .await?;
-        Ok(Page::from_rows(rows, &page, |row| row.id).map(organisation))
+        store::organisations::list(
+            &self.0.db,
+            caller.practice_id,
+            query.as_deref(),
+            include_archived,
+            &page,
+        )
+        .await
     }
 }

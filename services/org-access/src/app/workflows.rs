@@ -1,27 +1,24 @@
 //! Workflows: ordered approval steps of an organisation, each with staff approvers.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use ps_auth::UserCaller;
-use ps_core::{FieldViolation, Invalid, PracticeId, StaffId, TitleText};
-use ps_db::tenancy::InPractice;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set,
+use ps_core::{
+    FieldViolation, Invalid, OrganisationId, PracticeId, StaffId, TitleText, WorkflowId,
 };
-use uuid::Uuid;
+use ps_db::Tx;
 
 use super::{AuditEntry, MANAGERS, OrgAccess};
-use crate::domain::{Step, StepInput, Workflow};
+use crate::domain::{StepInput, Workflow};
 use crate::error::Error;
-use crate::store::{step_approvers, workflow_steps, workflows};
+use crate::store;
 
 impl OrgAccess {
     /// Steps must name one or more distinct approvers who are staff of the practice (not
     /// removed or declined).
-    async fn check_steps<C: ConnectionTrait>(
+    async fn check_steps(
         &self,
-        conn: &C,
+        tx: &Tx,
         practice: PracticeId,
         steps: &[StepInput],
     ) -> Result<(), Error> {
@@ -48,12 +45,7 @@ impl OrgAccess {
             .iter()
             .flat_map(|s| s.approvers.iter().copied())
             .collect();
-        let known: HashMap<StaffId, ps_roster::Member> =
-            ps_roster::members(conn, practice, &wanted)
-                .await?
-                .into_iter()
-                .map(|m| (m.staff_id, m))
-                .collect();
+        let known = store::roster::members_by_id(tx, practice, &wanted).await?;
         for (i, step) in steps.iter().enumerate() {
             for (j, approver) in step.approvers.iter().enumerate() {
                 match known.get(approver) {
@@ -75,135 +67,6 @@ impl OrgAccess {
         Ok(())
     }
 
-    async fn insert_steps<C: ConnectionTrait>(
-        &self,
-        tx: &C,
-        practice: PracticeId,
-        workflow: Uuid,
-        steps: &[StepInput],
-    ) -> Result<(), Error> {
-        for (i, step) in steps.iter().enumerate() {
-            let step_id = Uuid::now_v7();
-            workflow_steps::ActiveModel {
-                id: Set(step_id),
-                practice_id: Set(practice.as_uuid()),
-                workflow_id: Set(workflow),
-                position: Set(i32::try_from(i + 1).unwrap_or(i32::MAX)),
-                name: Set(step.name.to_string()),
-            }
-            .insert(tx)
-            .await?;
-            step_approvers::Entity::insert_many(step.approvers.iter().map(|staff| {
-                step_approvers::ActiveModel {
-                    step_id: Set(step_id),
-                    staff_id: Set(staff.as_uuid()),
-                    practice_id: Set(practice.as_uuid()),
-                }
-            }))
-            .exec_without_returning(tx)
-            .await?;
-        }
-        Ok(())
-    }
-
-    async fn delete_steps<C: ConnectionTrait>(&self, tx: &C, workflow: Uuid) -> Result<(), Error> {
-        let steps: Vec<Uuid> = workflow_steps::Entity::find()
-            .filter(workflow_steps::Column::WorkflowId.eq(workflow))
-            .all(tx)
-            .await?
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        if !steps.is_empty() {
-            step_approvers::Entity::delete_many()
-                .filter(step_approvers::Column::StepId.is_in(steps))
-                .exec(tx)
-                .await?;
-        }
-        workflow_steps::Entity::delete_many()
-            .filter(workflow_steps::Column::WorkflowId.eq(workflow))
-            .exec(tx)
-            .await?;
-        Ok(())
-    }
-
-    /// Workflows with their steps and approvers, in three queries.
-    pub(crate) async fn workflows<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        rows: Vec<workflows::Model>,
-    ) -> Result<Vec<Workflow>, Error> {
-        let ids: Vec<Uuid> = rows.iter().map(|w| w.id).collect();
-        let steps = if ids.is_empty() {
-            Vec::new()
-        } else {
-            workflow_steps::Entity::find()
-                .filter(workflow_steps::Column::WorkflowId.is_in(ids))
-                .order_by_asc(workflow_steps::Column::Position)
-                .all(conn)
-                .await?
-        };
-        let step_ids: Vec<Uuid> = steps.iter().map(|s| s.id).collect();
-        let mut approvers: HashMap<Uuid, Vec<StaffId>> = HashMap::new();
-        if !step_ids.is_empty() {
-            for row in step_approvers::Entity::find()
-                .filter(step_approvers::Column::StepId.is_in(step_ids))
-                .all(conn)
-                .await?
-            {
-                approvers
-                    .entry(row.step_id)
-                    .or_default()
-                    .push(StaffId(row.staff_id));
-            }
-        }
-        let mut by_workflow: HashMap<Uuid, Vec<Step>> = HashMap::new();
-        for step in steps {
-            let mut names = approvers.remove(&step.id).unwrap_or_default();
-            names.sort();
-            by_workflow.entry(step.workflow_id).or_default().push(Step {
-                id: step.id,
-                position: u32::try_from(step.position).unwrap_or(0),
-                name: step.name,
-                approvers: names,
-            });
-        }
-        Ok(rows
-            .into_iter()
-            .map(|w| Workflow {
-                steps: by_workflow.remove(&w.id).unwrap_or_default(),
-                id: w.id,
-                organisation_id: w.organisation_id,
-                name: w.name,
-                created_at: w.created_at,
-            })
-            .collect())
-    }
-
-    async fn workflow_row<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        practice: PracticeId,
-        id: Uuid,
-    ) -> Result<workflows::Model, Error> {
-        workflows::Entity::find_by_id(id)
-            .in_practice(practice)
-            .one(conn)
-            .await?
-            .ok_or(Error::NotFound("workflow"))
-    }
-
-    async fn one_workflow<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        row: workflows::Model,
-    ) -> Result<Workflow, Error> {
-        self.workflows(conn, vec![row])
-            .await?
-            .pop()
-            .ok_or_else(|| Error::Internal("workflow vanished".into()))
-    }
-
     fn steps_json(steps: &[StepInput]) -> serde_json::Value {
         serde_json::json!(
             steps
@@ -220,7 +83,7 @@ impl OrgAccess {
     pub async fn create_workflow(
         &self,
         caller: &UserCaller,
-        organisation: Uuid,
+        organisation: OrganisationId,
         name: TitleText,
         steps: Vec<StepInput>,
         key: Option<ps_core::RequestKey>,
@@ -233,7 +96,7 @@ impl OrgAccess {
             key,
             ps_db::idempotency::reused(key, Error::FailedPrecondition),
             || self.create_workflow_now(caller, organisation, name, steps, key),
-            |id| self.get_workflow(caller, id),
+            |id| self.get_workflow(caller, WorkflowId(id)),
         )
         .await
     }
@@ -241,7 +104,7 @@ impl OrgAccess {
     async fn create_workflow_now(
         &self,
         caller: &UserCaller,
-        organisation: Uuid,
+        organisation: OrganisationId,
         name: TitleText,
         steps: Vec<StepInput>,
         key: Option<&ps_core::RequestKey>,
@@ -251,70 +114,49 @@ impl OrgAccess {
         if steps.is_empty() {
             return Err(FieldViolation::new("steps", "needs at least one step").into());
         }
+        let practice = caller.practice_id;
         let (_writing, tx) = self.begin().await?;
-        self.organisation_row(&tx, caller.practice_id, organisation)
+        store::organisations::get(&tx, practice, organisation).await?;
+        self.check_steps(&tx, practice, &steps).await?;
+        let workflow =
+            store::workflows::insert(&tx, practice, organisation, &name, &steps, self.now())
+                .await?;
+        let entry = AuditEntry::new(
+            "workflow.created",
+            serde_json::Value::Null,
+            serde_json::json!({ "workflow_id": workflow.id, "name": workflow.name, "steps": Self::steps_json(&steps) }),
+        );
+        self.audit_one(&tx, practice, &acting.actor, entry.about(organisation))
             .await?;
-        self.check_steps(&tx, caller.practice_id, &steps).await?;
-        let row = workflows::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            practice_id: Set(caller.practice_id.as_uuid()),
-            organisation_id: Set(organisation),
-            name: Set(name.to_string()),
-            created_at: Set(self.now()),
-        }
-        .insert(&tx)
-        .await?;
-        self.insert_steps(&tx, caller.practice_id, row.id, &steps)
-            .await?;
-        self.audit_one(
-            &tx,
-            caller.practice_id,
-            &acting.actor,
-            AuditEntry {
-                action: "workflow.created",
-                organisation: Some(organisation),
-                staff: None,
-                request_id: None,
-                before: serde_json::Value::Null,
-                after: serde_json::json!({ "workflow_id": row.id, "name": row.name, "steps": Self::steps_json(&steps) }),
-            },
-        )
-        .await?;
-        let workflow = self.one_workflow(&tx, row).await?;
-        super::remember(&tx, caller.practice_id, "CreateWorkflow", key, workflow.id).await?;
+        let id = workflow.id.as_uuid();
+        super::remember(&tx, practice, "CreateWorkflow", key, id).await?;
         tx.commit().await?;
         Ok(workflow)
     }
 
-    pub async fn get_workflow(&self, caller: &UserCaller, id: Uuid) -> Result<Workflow, Error> {
+    pub async fn get_workflow(
+        &self,
+        caller: &UserCaller,
+        id: WorkflowId,
+    ) -> Result<Workflow, Error> {
         self.acting(caller).await?;
-        let row = self
-            .workflow_row(&self.0.db, caller.practice_id, id)
-            .await?;
-        self.one_workflow(&self.0.db, row).await
+        store::workflows::get(&self.0.db, caller.practice_id, id).await
     }
 
     pub async fn list_workflows(
         &self,
         caller: &UserCaller,
-        organisation: Uuid,
+        organisation: OrganisationId,
     ) -> Result<Vec<Workflow>, Error> {
         self.acting(caller).await?;
-        self.organisation_row(&self.0.db, caller.practice_id, organisation)
-            .await?;
-        let rows = workflows::Entity::find()
-            .in_practice(caller.practice_id)
-            .filter(workflows::Column::OrganisationId.eq(organisation))
-            .order_by_asc(workflows::Column::Id)
-            .all(&self.0.db)
-            .await?;
-        self.workflows(&self.0.db, rows).await
+        store::organisations::get(&self.0.db, caller.practice_id, organisation).await?;
+        store::workflows::list(&self.0.db, caller.practice_id, organisation).await
     }
 
     pub async fn update_workflow(
         &self,
         caller: &UserCaller,
-        id: Uuid,
+        id: WorkflowId,
         name: Option<TitleText>,
         steps: Option<Vec<StepInput>>,
     ) -> Result<Workflow, Error> {
@@ -323,66 +165,55 @@ impl OrgAccess {
         if steps.as_ref().is_some_and(Vec::is_empty) {
             return Err(FieldViolation::new("steps", "needs at least one step").into());
         }
+        let practice = caller.practice_id;
         let (_writing, tx) = self.begin().await?;
-        let row = self.workflow_row(&tx, caller.practice_id, id).await?;
-        let before = self.one_workflow(&tx, row.clone()).await?;
+        let before = store::workflows::get(&tx, practice, id).await?;
         let mut after = serde_json::Map::new();
-        let row = match name {
-            Some(name) if name.as_str() != row.name => {
-                after.insert("name".into(), serde_json::json!(name.as_str()));
-                let mut active = row.into_active_model();
-                active.name = Set(name.to_string());
-                active.update(&tx).await?
-            }
-            _ => row,
-        };
+        if let Some(name) = name.filter(|name| name.as_str() != before.name) {
+            after.insert("name".into(), serde_json::json!(name.as_str()));
+            store::workflows::rename(&tx, practice, id, &name).await?;
+        }
         if let Some(steps) = steps {
-            self.check_steps(&tx, caller.practice_id, &steps).await?;
-            self.delete_steps(&tx, id).await?;
-            self.insert_steps(&tx, caller.practice_id, id, &steps)
-                .await?;
+            self.check_steps(&tx, practice, &steps).await?;
+            store::workflows::replace_steps(&tx, practice, id, &steps).await?;
             after.insert("steps".into(), Self::steps_json(&steps));
         }
         if !after.is_empty() {
+            let entry = AuditEntry::new(
+                "workflow.updated",
+                serde_json::json!({ "workflow_id": id, "name": before.name, "steps": before.steps.len() }),
+                serde_json::Value::Object(after),
+            );
             self.audit_one(
                 &tx,
-                caller.practice_id,
+                practice,
                 &acting.actor,
-                AuditEntry {
-                    action: "workflow.updated",
-                    organisation: Some(row.organisation_id),
-                    staff: None,
-                    request_id: None,
-                    before: serde_json::json!({ "workflow_id": id, "name": before.name, "steps": before.steps.len() }),
-                    after: serde_json::Value::Object(after),
-                },
+                entry.about(before.organisation_id),
             )
             .await?;
         }
-        let workflow = self.one_workflow(&tx, row).await?;
+        let workflow = store::workflows::get(&tx, practice, id).await?;
         tx.commit().await?;
         Ok(workflow)
     }
 
-    pub async fn delete_workflow(&self, caller: &UserCaller, id: Uuid) -> Result<(), Error> {
+    pub async fn delete_workflow(&self, caller: &UserCaller, id: WorkflowId) -> Result<(), Error> {
         let acting = self.acting(caller).await?;
         acting.require(&MANAGERS, "changing workflows")?;
+        let practice = caller.practice_id;
         let (_writing, tx) = self.begin().await?;
-        let row = self.workflow_row(&tx, caller.practice_id, id).await?;
-        self.delete_steps(&tx, id).await?;
-        workflows::Entity::delete_by_id(id).exec(&tx).await?;
+        let workflow = store::workflows::get(&tx, practice, id).await?;
+        store::workflows::delete(&tx, practice, id).await?;
+        let entry = AuditEntry::new(
+            "workflow.deleted",
+            serde_json::json!({ "workflow_id": id, "name": workflow.name }),
+            serde_json::Value::Null,
+        );
         self.audit_one(
             &tx,
-            caller.practice_id,
+            practice,
             &acting.actor,
-            AuditEntry {
-                action: "workflow.deleted",
-                organisation: Some(row.organisation_id),
-                staff: None,
-                request_id: None,
-                before: serde_json::json!({ "workflow_id": id, "name": row.name }),
-                after: serde_json::Value::Null,
-            },
+            entry.about(workflow.organisation_id),
         )
         .await?;
         tx.commit().await?;

@@ -1,11 +1,11 @@
 //! The CheckAccess decision as a rule: what org-access knows about one question
-//! ([`AccessFacts`], read by the app in one load step) in, the [`Decision`] out. The denials
+//! ([`AccessFacts`], read by the store in one load step) in, the [`Decision`] out. The denials
 //! come in the README's order: unknown organisation, archived organisation, not staff of its
 //! practice, deactivated, removed, offboarded, not yet active, no membership, invitation not
 //! accepted, permission not in the role, location outside the membership's limits, location
 //! not one of the member's.
 
-use ps_core::{LocationId, StaffId};
+use ps_core::{LocationId, RoleId, StaffId};
 use uuid::Uuid;
 
 use super::{Decision, DecisionReason};
@@ -34,7 +34,7 @@ pub struct StaffFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipFacts {
     pub id: Uuid,
-    pub role_id: Uuid,
+    pub role_id: RoleId,
     /// `None` when the role row is gone.
     pub role_name: Option<String>,
     /// Offered but not accepted yet.
@@ -168,7 +168,7 @@ mod tests {
             }),
             membership: Some(MembershipFacts {
                 id: Uuid::from_u128(2),
-                role_id: Uuid::from_u128(3),
+                role_id: RoleId(Uuid::from_u128(3)),
                 role_name: Some("Approver".into()),
                 invited: false,
                 grants_permission: true,
@@ -201,9 +201,11 @@ mod tests {
         })
     }
 
-    #[test]
-    fn every_reason_with_its_explanation() {
-        let cases: Vec<(&str, AccessFacts, DecisionReason, &str)> = vec![
+    type Case = (&'static str, AccessFacts, DecisionReason, &'static str);
+
+    /// The denials before a membership is looked at: the organisation and the staff member.
+    fn organisation_and_staff_cases() -> Vec<Case> {
+        vec![
             (
                 "allowed",
                 allowed(),
@@ -252,6 +254,12 @@ mod tests {
                 StaffNotActive,
                 "the staff member is pending",
             ),
+        ]
+    }
+
+    /// From the membership on: the invitation, the role, the locations.
+    fn membership_cases() -> Vec<Case> {
+        vec![
             (
                 "no membership",
                 with(|f| f.membership = None),
@@ -313,8 +321,15 @@ mod tests {
                 Allowed,
                 "the role Approver in Harbour includes workflow.approve",
             ),
-        ];
-        for (name, facts, reason, explanation) in cases {
+        ]
+    }
+
+    #[test]
+    fn every_reason_with_its_explanation() {
+        for (name, facts, reason, explanation) in organisation_and_staff_cases()
+            .into_iter()
+            .chain(membership_cases())
+        {
             let decision = decide_access(&facts, "workflow.approve");
             assert_eq!(decision.reason, reason, "{name}");
             assert_eq!(decision.explanation, explanation, "{name}");
@@ -397,7 +412,7 @@ mod tests {
         let allowed = decide_access(&allowed(), "workflow.approve");
         assert_eq!(allowed.staff_id, Some(StaffId(Uuid::from_u128(1))));
         assert_eq!(allowed.membership_id, Some(Uuid::from_u128(2)));
-        assert_eq!(allowed.role_id, Some(Uuid::from_u128(3)));
+        assert_eq!(allowed.role_id, Some(RoleId(Uuid::from_u128(3))));
         assert_eq!(allowed.role_name.as_deref(), Some("Approver"));
     }
 }

@@ -1,11 +1,12 @@
 //! Planning an access changeset, as rules: the changeset and what org-access knows about the
 //! organisations, roles, members, locations and memberships it names ([`ChangesetFacts`], read
-//! by the app in one load step) in, the [`Plan`] out — or the first problem, naming its entry.
-//! Nothing here reads or writes; the app applies the plan in the same transaction.
+//! by the store in one load step) in, the [`Plan`] out — or the first problem, naming its
+//! entry. Nothing here reads or writes; the app applies the plan through the store in the same
+//! transaction.
 
 use std::collections::{HashMap, HashSet};
 
-use ps_core::{FieldViolation, LocationId, StaffId};
+use ps_core::{FieldViolation, LocationId, OrganisationId, RoleId, StaffId};
 use uuid::Uuid;
 
 use super::{AccessChange, AccessChangeResult, Changeset, MembershipStatus};
@@ -32,7 +33,7 @@ pub struct OrganisationFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrentMembership {
     pub id: Uuid,
-    pub role_id: Uuid,
+    pub role_id: RoleId,
     pub status: Option<MembershipStatus>,
     /// Its location limits, sorted.
     pub locations: Vec<LocationId>,
@@ -42,15 +43,15 @@ pub struct CurrentMembership {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangesetFacts {
     /// The organisations named that exist.
-    pub organisations: HashMap<Uuid, OrganisationFacts>,
+    pub organisations: HashMap<OrganisationId, OrganisationFacts>,
     /// The roles named (the default among them) that exist.
-    pub roles: HashSet<Uuid>,
+    pub roles: HashSet<RoleId>,
     /// The staff named that exist, with their roster status (`ps_roster::status`).
     pub members: HashMap<StaffId, String>,
     /// The locations named that exist and are not archived.
-    pub usable_locations: HashSet<Uuid>,
+    pub usable_locations: HashSet<LocationId>,
     /// The current memberships of the (organisation, member) pairs named.
-    pub current: HashMap<(Uuid, StaffId), CurrentMembership>,
+    pub current: HashMap<(OrganisationId, StaffId), CurrentMembership>,
     /// The practice's setting: new memberships start Invited.
     pub needs_acceptance: bool,
 }
@@ -60,7 +61,7 @@ pub struct ChangesetFacts {
 pub struct Planned {
     /// The membership it changes or revokes.
     pub existing: Option<Uuid>,
-    pub role: Uuid,
+    pub role: RoleId,
     pub locations: Vec<LocationId>,
     pub organisation_name: String,
     pub change: AccessChange,
@@ -167,7 +168,7 @@ fn check_entries(changeset: &Changeset, facts: &ChangesetFacts) -> Result<(), Ch
             return Err(Missing(format!("{field}.role_id: role {role} not found")));
         }
         for (j, location) in entry.location_ids.iter().enumerate() {
-            if !facts.usable_locations.contains(&location.as_uuid()) {
+            if !facts.usable_locations.contains(location) {
                 return Err(Missing(format!(
                     "{field}.location_ids[{j}]: location {location} not found"
                 )));
@@ -191,78 +192,88 @@ pub fn plan_changeset(
         ..Plan::default()
     };
     for entry in &changeset.entries {
-        let organisation_name = facts.organisations[&entry.organisation_id].name.clone();
         let existing = facts.current.get(&(entry.organisation_id, entry.staff_id));
-        let mut wanted_locations = entry.location_ids.clone();
-        wanted_locations.sort();
-        wanted_locations.dedup();
-        let before_locations = existing.map(|m| m.locations.clone()).unwrap_or_default();
-        let status_before = existing.and_then(|m| m.status);
-        let mut change = AccessChange {
+        let organisation_name = facts.organisations[&entry.organisation_id].name.clone();
+        let change = AccessChange {
             organisation_id: entry.organisation_id,
-            staff_id: entry.staff_id.as_uuid(),
+            staff_id: entry.staff_id,
             role_before: existing.map(|m| m.role_id),
             role_after: None,
-            locations_before: uuids(&before_locations),
+            locations_before: existing.map(|m| uuids(&m.locations)).unwrap_or_default(),
             locations_after: Vec::new(),
-            status_before,
+            status_before: existing.and_then(|m| m.status),
             status_after: None,
         };
         if entry.remove {
-            match existing {
-                Some(membership) => {
-                    change.status_after = Some(MembershipStatus::Revoked);
-                    plan.removed.push(Planned {
-                        existing: Some(membership.id),
-                        role: membership.role_id,
-                        locations: before_locations,
-                        organisation_name,
-                        change,
-                    });
-                }
-                None => plan.unchanged += 1,
-            }
-            continue;
-        }
-        // Checked by the shape: an entry that grants has a role or a default.
-        let Some(role) = entry.role_id.or(changeset.default_role_id) else {
-            continue;
-        };
-        change.role_after = Some(role);
-        change.locations_after = uuids(&wanted_locations);
-        match existing {
-            Some(membership)
-                if membership.role_id == role && before_locations == wanted_locations =>
-            {
-                plan.unchanged += 1;
-            }
-            Some(membership) => {
-                change.status_after = status_before;
-                plan.changed.push(Planned {
-                    existing: Some(membership.id),
-                    role,
-                    locations: wanted_locations,
-                    organisation_name,
-                    change,
-                });
-            }
-            None => {
-                change.status_after = Some(if facts.needs_acceptance {
-                    MembershipStatus::Invited
-                } else {
-                    MembershipStatus::Active
-                });
-                plan.added.push(Planned {
-                    existing: None,
-                    role,
-                    locations: wanted_locations,
-                    organisation_name,
-                    change,
-                });
-            }
+            plan_removal(&mut plan, existing, organisation_name, change);
+        } else if let Some(role) = entry.role_id.or(changeset.default_role_id) {
+            // (Checked by the shape: an entry that grants has a role or a default.)
+            let mut wanted = entry.location_ids.clone();
+            wanted.sort();
+            wanted.dedup();
+            plan_grant(&mut plan, existing, organisation_name, change, role, wanted);
         }
     }
     Ok(plan)
+}
+
+/// An entry revoking access: the current membership is revoked; without one, nothing changes.
+fn plan_removal(
+    plan: &mut Plan,
+    existing: Option<&CurrentMembership>,
+    organisation_name: String,
+    mut change: AccessChange,
+) {
+    let Some(membership) = existing else {
+        plan.unchanged += 1;
+        return;
+    };
+    change.status_after = Some(MembershipStatus::Revoked);
+    plan.removed.push(Planned {
+        existing: Some(membership.id),
+        role: membership.role_id,
+        locations: membership.locations.clone(),
+        organisation_name,
+        change,
+    });
+}
+
+/// An entry granting `role` with the location limits `wanted` (sorted, without repeats): a new
+/// membership, a change of the current one (keeping its status), or nothing when it already
+/// has both.
+fn plan_grant(
+    plan: &mut Plan,
+    existing: Option<&CurrentMembership>,
+    organisation_name: String,
+    mut change: AccessChange,
+    role: RoleId,
+    wanted: Vec<LocationId>,
+) {
+    change.role_after = Some(role);
+    change.locations_after = uuids(&wanted);
+    if existing.is_some_and(|m| m.role_id == role && m.locations == wanted) {
+        plan.unchanged += 1;
+        return;
+    }
+    change.status_after = if existing.is_some() {
+        change.status_before
+    } else if plan.needs_acceptance {
+        Some(MembershipStatus::Invited)
+    } else {
+        Some(MembershipStatus::Active)
+    };
+    let planned = Planned {
+        existing: existing.map(|m| m.id),
+        role,
+        locations: wanted,
+        organisation_name,
+        change,
+    };
+    if existing.is_some() {
+        plan.changed.push(planned);
+    } else {
+        plan.added.push(planned);
+    }
 }
 
 #[cfg(test)]
@@ -270,17 +281,22 @@ mod tests {
     use super::*;
     use crate::domain::AccessEntry;
 
-    const HARBOUR: Uuid = Uuid::from_u128(0x10);
-    const BAY: Uuid = Uuid::from_u128(0x11);
-    const APPROVER: Uuid = Uuid::from_u128(0x20);
-    const VIEWER: Uuid = Uuid::from_u128(0x21);
+    const HARBOUR: OrganisationId = OrganisationId(Uuid::from_u128(0x10));
+    const BAY: OrganisationId = OrganisationId(Uuid::from_u128(0x11));
+    const APPROVER: RoleId = RoleId(Uuid::from_u128(0x20));
+    const VIEWER: RoleId = RoleId(Uuid::from_u128(0x21));
     const NORTH: Uuid = Uuid::from_u128(0x30);
     const SOUTH: Uuid = Uuid::from_u128(0x31);
     const BEA: StaffId = StaffId(Uuid::from_u128(0x40));
     const CAL: StaffId = StaffId(Uuid::from_u128(0x41));
     const MEMBERSHIP: Uuid = Uuid::from_u128(0x50);
 
-    fn entry(i: usize, organisation: Uuid, staff: StaffId, role: Option<Uuid>) -> AccessEntry {
+    fn entry(
+        i: usize,
+        organisation: OrganisationId,
+        staff: StaffId,
+        role: Option<RoleId>,
+    ) -> AccessEntry {
         AccessEntry {
             field: format!("entries[{i}]"),
             organisation_id: organisation,
@@ -291,7 +307,7 @@ mod tests {
         }
     }
 
-    fn changeset(default_role_id: Option<Uuid>, entries: Vec<AccessEntry>) -> Changeset {
+    fn changeset(default_role_id: Option<RoleId>, entries: Vec<AccessEntry>) -> Changeset {
         Changeset {
             request_id: "r1".into(),
             kind: "staff",
@@ -324,7 +340,7 @@ mod tests {
             ]
             .into_iter()
             .collect(),
-            usable_locations: [NORTH].into_iter().collect(),
+            usable_locations: [LocationId(NORTH)].into_iter().collect(),
             current: [(
                 (HARBOUR, BEA),
                 CurrentMembership {
@@ -384,11 +400,14 @@ mod tests {
         };
         let cases = [
             (
-                changeset(Some(unknown), vec![entry(0, HARBOUR, BEA, None)]),
+                changeset(Some(RoleId(unknown)), vec![entry(0, HARBOUR, BEA, None)]),
                 ChangesetRefusal::Missing(format!("default_role_id: role {unknown} not found")),
             ),
             (
-                changeset(Some(APPROVER), vec![entry(0, unknown, BEA, None)]),
+                changeset(
+                    Some(APPROVER),
+                    vec![entry(0, OrganisationId(unknown), BEA, None)],
+                ),
                 ChangesetRefusal::Missing(format!("entries[0]: organisation {unknown} not found")),
             ),
             (
@@ -409,7 +428,7 @@ mod tests {
                 )),
             ),
             (
-                changeset(None, vec![entry(0, HARBOUR, BEA, Some(unknown))]),
+                changeset(None, vec![entry(0, HARBOUR, BEA, Some(RoleId(unknown)))]),
                 ChangesetRefusal::Missing(format!("entries[0].role_id: role {unknown} not found")),
             ),
             (

@@ -1,12 +1,14 @@
 //! Offboarding as a rule: who leaves, who takes over, and what org-access holds about the
-//! leaver's access ([`OffboardingFacts`], read by the app in one load step, with a fixed number
-//! of queries) in, the [`OffboardingPlan`] out — every organisation handed over and how, every
-//! workflow step reassigned, the invitations withdrawn, the warnings and the counts. The
+//! leaver's access ([`OffboardingFacts`], read by the store in one load step, with a fixed
+//! number of queries) in, the [`OffboardingPlan`] out — every organisation handed over and how,
+//! every workflow step reassigned, the invitations withdrawn, the warnings and the counts. The
 //! preview shows it; the handover applies exactly it.
 
 use std::collections::{HashMap, HashSet};
 
-use ps_core::{ExistingAccess, LocationId, OffboardingCounts, StaffId};
+use ps_core::{
+    ExistingAccess, LocationId, OffboardingCounts, OrganisationId, RoleId, StaffId, WorkflowId,
+};
 use uuid::Uuid;
 
 use super::{
@@ -34,8 +36,8 @@ pub struct Person {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldMembership {
     pub id: Uuid,
-    pub organisation_id: Uuid,
-    pub role_id: Uuid,
+    pub organisation_id: OrganisationId,
+    pub role_id: RoleId,
     pub status: MembershipStatus,
 }
 
@@ -43,16 +45,16 @@ pub struct HeldMembership {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalStep {
     pub id: Uuid,
-    pub workflow_id: Uuid,
+    pub workflow_id: WorkflowId,
     pub position: i32,
     pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkflowFacts {
-    pub id: Uuid,
+    pub id: WorkflowId,
     pub name: String,
-    pub organisation_id: Uuid,
+    pub organisation_id: OrganisationId,
 }
 
 /// What planning an offboarding reads, all within the practice.
@@ -64,20 +66,21 @@ pub struct OffboardingFacts {
     /// The leaver's current memberships.
     pub leaver_memberships: Vec<HeldMembership>,
     /// The replacement's current memberships where the leaver has one, by organisation.
-    pub replacement_memberships: HashMap<Uuid, HeldMembership>,
-    /// The steps the leaver approves in, their workflows, and every approver of those steps.
+    pub replacement_memberships: HashMap<OrganisationId, HeldMembership>,
+    /// The steps the leaver approves in, their workflows, and every approver of those steps
+    /// (by step).
     pub steps: Vec<ApprovalStep>,
-    pub workflows: HashMap<Uuid, WorkflowFacts>,
+    pub workflows: HashMap<WorkflowId, WorkflowFacts>,
     pub approvers: HashMap<Uuid, Vec<StaffId>>,
-    pub organisation_names: HashMap<Uuid, String>,
-    pub role_names: HashMap<Uuid, String>,
+    pub organisation_names: HashMap<OrganisationId, String>,
+    pub role_names: HashMap<RoleId, String>,
     /// Every role's permissions.
-    pub permissions: HashMap<Uuid, HashSet<String>>,
+    pub permissions: HashMap<RoleId, HashSet<String>>,
     /// The location limits of the leaver's memberships, by membership.
     pub limits: HashMap<Uuid, Vec<LocationId>>,
     /// The replacement's other active access, organisation → role (read only when the leaver
     /// approves in some step): it counts for whether they can approve a step they take over.
-    pub other_access: HashMap<Uuid, Uuid>,
+    pub other_access: HashMap<OrganisationId, RoleId>,
 }
 
 /// The offboarding plan: each of the leaver's organisations is granted to the replacement
@@ -89,211 +92,274 @@ pub struct OffboardingFacts {
 /// limited to locations they cannot work at, they cannot approve a step they take over,
 /// nothing to hand over.
 pub fn plan_offboarding(facts: OffboardingFacts) -> OffboardingPlan {
-    let OffboardingFacts {
-        leaver,
-        replacement,
-        existing_access,
-        leaver_memberships,
-        replacement_memberships,
-        steps,
-        workflows,
-        mut approvers,
-        organisation_names,
-        role_names,
-        permissions,
-        limits,
-        other_access,
-    } = facts;
-    let leaver_id = leaver.staff_id;
-    let replacement_id = replacement.staff_id;
-    let role = |id: Uuid| RoleRef {
-        id,
-        name: role_names
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| "(deleted role)".into()),
-    };
-    let organisation_name = |id: Uuid| {
-        organisation_names
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| id.to_string())
-    };
-
-    let leaver_name = &leaver.name;
-    let replacement_name = &replacement.name;
-    let replacement_locations: HashSet<LocationId> =
-        replacement.location_ids.iter().copied().collect();
     let mut plan = OffboardingPlan {
-        leaver: leaver_id,
-        replacement: replacement_id,
-        existing_access,
+        leaver: facts.leaver.staff_id,
+        replacement: facts.replacement.staff_id,
+        existing_access: facts.existing_access,
         organisations: Vec::new(),
         steps: Vec::new(),
         withdrawn: Vec::new(),
         warnings: Vec::new(),
         counts: OffboardingCounts::default(),
     };
+    for held in &facts.leaver_memberships {
+        if held.status == MembershipStatus::Invited {
+            plan.withdrawn.push(withdrawn(&facts, held));
+            continue;
+        }
+        let handover = organisation_handover(&facts, held);
+        plan.warnings
+            .extend(organisation_warnings(&facts, held, &handover));
+        plan.organisations.push(handover);
+    }
     // What the replacement can do in each organisation afterwards, for step warnings.
-    let mut role_after: HashMap<Uuid, Uuid> = HashMap::new();
-    for row in &leaver_memberships {
-        let organisation = row.organisation_id;
-        if row.status == MembershipStatus::Invited {
-            plan.withdrawn.push(WithdrawnInvitation {
-                membership_id: row.id,
-                organisation_id: organisation,
-                organisation_name: organisation_name(organisation),
-                role_name: role(row.role_id).name,
-            });
+    let role_after: HashMap<OrganisationId, RoleId> = plan
+        .organisations
+        .iter()
+        .map(|o| (o.organisation_id, o.replacement_role_after.id))
+        .collect();
+    for step in &facts.steps {
+        let Some(workflow) = facts.workflows.get(&step.workflow_id) else {
             continue;
-        }
-        let leaver_role = role(row.role_id);
-        let theirs = replacement_memberships.get(&organisation);
-        let (action, after) = match theirs {
-            None => (HandoverAction::Grant, leaver_role.clone()),
-            Some(m) => {
-                let keep = existing_access == ExistingAccess::KeepReplacementRole
-                    || m.role_id == row.role_id;
-                let after = if keep {
-                    role(m.role_id)
-                } else {
-                    leaver_role.clone()
-                };
-                let action = if m.status == MembershipStatus::Invited {
-                    HandoverAction::Activate
-                } else if keep {
-                    HandoverAction::Keep
-                } else {
-                    HandoverAction::ChangeRole
-                };
-                (action, after)
-            }
         };
-        let organisation_label = organisation_name(organisation);
-        if let Some(m) = theirs {
-            let they_have = permissions.get(&after.id);
-            let mut missing: Vec<&String> = permissions
-                .get(&row.role_id)
-                .into_iter()
-                .flatten()
-                .filter(|p| !they_have.is_some_and(|theirs| theirs.contains(*p)))
-                .collect();
-            missing.sort();
-            if !missing.is_empty() {
-                plan.warnings.push(OffboardingWarning {
-                    code: "ROLE_LACKS_PERMISSIONS",
-                    message: format!(
-                        "In {organisation_label}, {replacement_name} keeps the role {} without {} that {leaver_name}'s role {} has",
-                        after.name,
-                        missing
-                            .iter()
-                            .map(|p| p.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        leaver_role.name
-                    ),
-                    organisation_id: Some(organisation),
-                    step_id: None,
-                });
-            }
-            if m.status == MembershipStatus::Invited {
-                plan.warnings.push(OffboardingWarning {
-                    code: "INVITATION_ACTIVATED",
-                    message: format!(
-                        "{replacement_name} had not answered the invitation to {organisation_label}; the handover makes that access active"
-                    ),
-                    organisation_id: Some(organisation),
-                    step_id: None,
-                });
-            }
+        let handover = step_handover(&facts, step, workflow);
+        if !can_approve(&facts, &role_after, workflow.organisation_id) {
+            plan.warnings
+                .push(cannot_approve(&facts, step, workflow, &handover));
         }
-        let location_ids = if action == HandoverAction::Grant {
-            limits.get(&row.id).cloned().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        if !location_ids.is_empty()
-            && !replacement_locations.is_empty()
-            && !location_ids
-                .iter()
-                .any(|l| replacement_locations.contains(l))
-        {
-            plan.warnings.push(OffboardingWarning {
-                code: "LOCATIONS_DISJOINT",
-                message: format!(
-                    "In {organisation_label}, the access is limited to locations {replacement_name} may not work at, so it will not let them act there"
-                ),
-                organisation_id: Some(organisation),
-                step_id: None,
-            });
-        }
-        role_after.insert(organisation, after.id);
-        plan.organisations.push(OrganisationHandover {
-            organisation_id: organisation,
-            organisation_name: organisation_label,
-            leaver_role,
-            replacement_before: theirs.map(|m| (m.id, role(m.role_id), m.status)),
-            replacement_role_after: after,
-            action,
-            location_ids,
-        });
+        plan.steps.push(handover);
     }
-    for step in steps {
-        let Some(workflow) = workflows.get(&step.workflow_id) else {
-            continue;
-        };
-        let before = approvers.remove(&step.id).unwrap_or_default();
-        let action = if before.contains(&replacement_id) {
-            StepAction::DropLeaver
-        } else {
-            StepAction::Replace
-        };
-        let mut approvers_after: Vec<StaffId> = Vec::with_capacity(before.len());
-        for staff in before {
-            let staff = if staff == leaver_id {
-                replacement_id
+    finish(&mut plan, &facts.leaver.name);
+    plan
+}
+
+/// A role by id, named even when it is gone.
+fn role(facts: &OffboardingFacts, id: RoleId) -> RoleRef {
+    RoleRef {
+        id,
+        name: facts
+            .role_names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| "(deleted role)".into()),
+    }
+}
+
+/// An organisation's name (its id if it is gone).
+fn organisation_name(facts: &OffboardingFacts, id: OrganisationId) -> String {
+    facts
+        .organisation_names
+        .get(&id)
+        .cloned()
+        .unwrap_or_else(|| id.to_string())
+}
+
+/// An unanswered invitation of the leaver, withdrawn rather than handed on.
+fn withdrawn(facts: &OffboardingFacts, held: &HeldMembership) -> WithdrawnInvitation {
+    WithdrawnInvitation {
+        membership_id: held.id,
+        organisation_id: held.organisation_id,
+        organisation_name: organisation_name(facts, held.organisation_id),
+        role_name: role(facts, held.role_id).name,
+    }
+}
+
+/// What the replacement holds in one of the leaver's organisations afterwards: a grant of the
+/// leaver's role (with the leaver's location limits) where they have nothing, else their own
+/// membership kept, changed to the leaver's role, or activated.
+fn organisation_handover(facts: &OffboardingFacts, held: &HeldMembership) -> OrganisationHandover {
+    let organisation = held.organisation_id;
+    let leaver_role = role(facts, held.role_id);
+    let theirs = facts.replacement_memberships.get(&organisation);
+    let (action, after) = match theirs {
+        None => (HandoverAction::Grant, leaver_role.clone()),
+        Some(m) => {
+            let keep = facts.existing_access == ExistingAccess::KeepReplacementRole
+                || m.role_id == held.role_id;
+            let after = if keep {
+                role(facts, m.role_id)
             } else {
-                staff
+                leaver_role.clone()
             };
-            if !approvers_after.contains(&staff) {
-                approvers_after.push(staff);
-            }
+            let action = if m.status == MembershipStatus::Invited {
+                HandoverAction::Activate
+            } else if keep {
+                HandoverAction::Keep
+            } else {
+                HandoverAction::ChangeRole
+            };
+            (action, after)
         }
-        let can_approve = role_after
-            .get(&workflow.organisation_id)
-            .or_else(|| other_access.get(&workflow.organisation_id))
-            .and_then(|role| permissions.get(role))
-            .is_some_and(|p| p.contains(APPROVE));
-        if !can_approve {
-            plan.warnings.push(OffboardingWarning {
-                code: "CANNOT_APPROVE",
-                message: format!(
-                    "{replacement_name} takes over step {} \"{}\" of {} in {} but has no access there with {APPROVE}{}",
-                    step.position,
-                    step.name,
-                    workflow.name,
-                    organisation_name(workflow.organisation_id),
-                    if approvers_after.len() > 1 {
-                        ""
-                    } else {
-                        ": nobody will be able to approve the step"
-                    }
-                ),
-                organisation_id: Some(workflow.organisation_id),
-                step_id: Some(step.id),
-            });
-        }
-        plan.steps.push(StepHandover {
-            workflow_id: workflow.id,
-            workflow_name: workflow.name.clone(),
-            organisation_id: workflow.organisation_id,
-            step_id: step.id,
-            position: u32::try_from(step.position).unwrap_or(0),
-            step_name: step.name,
-            action,
-            approvers_after,
-        });
+    };
+    let location_ids = if action == HandoverAction::Grant {
+        facts.limits.get(&held.id).cloned().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    OrganisationHandover {
+        organisation_id: organisation,
+        organisation_name: organisation_name(facts, organisation),
+        leaver_role,
+        replacement_before: theirs.map(|m| (m.id, role(facts, m.role_id), m.status)),
+        replacement_role_after: after,
+        action,
+        location_ids,
     }
+}
+
+/// The warnings about one organisation handed over, in this order: the replacement's role
+/// lacks permissions the leaver's had, their invitation becomes active, the access is limited
+/// to locations they may not work at.
+fn organisation_warnings(
+    facts: &OffboardingFacts,
+    held: &HeldMembership,
+    handover: &OrganisationHandover,
+) -> Vec<OffboardingWarning> {
+    let organisation = handover.organisation_id;
+    let label = &handover.organisation_name;
+    let replacement_name = &facts.replacement.name;
+    let warning = |code, message| OffboardingWarning {
+        code,
+        message,
+        organisation_id: Some(organisation),
+        step_id: None,
+    };
+    let mut warnings = Vec::new();
+    if let Some(theirs) = facts.replacement_memberships.get(&organisation) {
+        let missing = missing_permissions(facts, held.role_id, handover.replacement_role_after.id);
+        if !missing.is_empty() {
+            warnings.push(warning(
+                "ROLE_LACKS_PERMISSIONS",
+                format!(
+                    "In {label}, {replacement_name} keeps the role {} without {} that {}'s role {} has",
+                    handover.replacement_role_after.name,
+                    missing.join(", "),
+                    facts.leaver.name,
+                    handover.leaver_role.name
+                ),
+            ));
+        }
+        if theirs.status == MembershipStatus::Invited {
+            warnings.push(warning(
+                "INVITATION_ACTIVATED",
+                format!(
+                    "{replacement_name} had not answered the invitation to {label}; the handover makes that access active"
+                ),
+            ));
+        }
+    }
+    let limits = &handover.location_ids;
+    let workplaces = &facts.replacement.location_ids;
+    if !limits.is_empty()
+        && !workplaces.is_empty()
+        && !limits.iter().any(|l| workplaces.contains(l))
+    {
+        warnings.push(warning(
+            "LOCATIONS_DISJOINT",
+            format!(
+                "In {label}, the access is limited to locations {replacement_name} may not work at, so it will not let them act there"
+            ),
+        ));
+    }
+    warnings
+}
+
+/// The permissions of role `had` that role `has` lacks, sorted.
+fn missing_permissions(facts: &OffboardingFacts, had: RoleId, has: RoleId) -> Vec<&str> {
+    let they_have = facts.permissions.get(&has);
+    let mut missing: Vec<&str> = facts
+        .permissions
+        .get(&had)
+        .into_iter()
+        .flatten()
+        .filter(|p| !they_have.is_some_and(|theirs| theirs.contains(*p)))
+        .map(String::as_str)
+        .collect();
+    missing.sort_unstable();
+    missing
+}
+
+/// A step the leaver approves in: the replacement takes their place, or (where the replacement
+/// already approves there) the leaver is just dropped.
+fn step_handover(
+    facts: &OffboardingFacts,
+    step: &ApprovalStep,
+    workflow: &WorkflowFacts,
+) -> StepHandover {
+    let leaver = facts.leaver.staff_id;
+    let replacement = facts.replacement.staff_id;
+    let before = facts
+        .approvers
+        .get(&step.id)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let action = if before.contains(&replacement) {
+        StepAction::DropLeaver
+    } else {
+        StepAction::Replace
+    };
+    let mut approvers_after: Vec<StaffId> = Vec::with_capacity(before.len());
+    for &staff in before {
+        let staff = if staff == leaver { replacement } else { staff };
+        if !approvers_after.contains(&staff) {
+            approvers_after.push(staff);
+        }
+    }
+    StepHandover {
+        workflow_id: workflow.id,
+        workflow_name: workflow.name.clone(),
+        organisation_id: workflow.organisation_id,
+        step_id: step.id,
+        position: u32::try_from(step.position).unwrap_or(0),
+        step_name: step.name.clone(),
+        action,
+        approvers_after,
+    }
+}
+
+/// Whether the replacement can approve in the organisation afterwards: with the role handed
+/// over there, or else their own access there.
+fn can_approve(
+    facts: &OffboardingFacts,
+    role_after: &HashMap<OrganisationId, RoleId>,
+    organisation: OrganisationId,
+) -> bool {
+    role_after
+        .get(&organisation)
+        .or_else(|| facts.other_access.get(&organisation))
+        .and_then(|role| facts.permissions.get(role))
+        .is_some_and(|p| p.contains(APPROVE))
+}
+
+fn cannot_approve(
+    facts: &OffboardingFacts,
+    step: &ApprovalStep,
+    workflow: &WorkflowFacts,
+    handover: &StepHandover,
+) -> OffboardingWarning {
+    OffboardingWarning {
+        code: "CANNOT_APPROVE",
+        message: format!(
+            "{} takes over step {} \"{}\" of {} in {} but has no access there with {APPROVE}{}",
+            facts.replacement.name,
+            step.position,
+            step.name,
+            workflow.name,
+            organisation_name(facts, workflow.organisation_id),
+            if handover.approvers_after.len() > 1 {
+                ""
+            } else {
+                ": nobody will be able to approve the step"
+            }
+        ),
+        organisation_id: Some(workflow.organisation_id),
+        step_id: Some(step.id),
+    }
+}
+
+/// The plan in a stable order, with the warning that there is nothing to hand over (when so)
+/// and the counts.
+fn finish(plan: &mut OffboardingPlan, leaver_name: &str) {
     plan.organisations.sort_by(|a, b| {
         (&a.organisation_name, a.organisation_id).cmp(&(&b.organisation_name, b.organisation_id))
     });
@@ -327,7 +393,6 @@ pub fn plan_offboarding(facts: OffboardingFacts) -> OffboardingPlan {
         invitations_withdrawn: count(plan.withdrawn.len()),
         steps_reassigned: count(plan.steps.len()),
     };
-    plan
 }
 
 #[cfg(test)]
@@ -337,17 +402,22 @@ mod tests {
     const LEAVER: StaffId = StaffId(Uuid::from_u128(1));
     const TAKER: StaffId = StaffId(Uuid::from_u128(2));
     const OTHER: StaffId = StaffId(Uuid::from_u128(3));
-    const HARBOUR: Uuid = Uuid::from_u128(0x10);
-    const BAY: Uuid = Uuid::from_u128(0x11);
-    const COVE: Uuid = Uuid::from_u128(0x12);
-    const APPROVER: Uuid = Uuid::from_u128(0x20);
-    const VIEWER: Uuid = Uuid::from_u128(0x21);
+    const HARBOUR: OrganisationId = OrganisationId(Uuid::from_u128(0x10));
+    const BAY: OrganisationId = OrganisationId(Uuid::from_u128(0x11));
+    const COVE: OrganisationId = OrganisationId(Uuid::from_u128(0x12));
+    const APPROVER: RoleId = RoleId(Uuid::from_u128(0x20));
+    const VIEWER: RoleId = RoleId(Uuid::from_u128(0x21));
     const NORTH: LocationId = LocationId(Uuid::from_u128(0x30));
     const SOUTH: LocationId = LocationId(Uuid::from_u128(0x31));
-    const WORKFLOW: Uuid = Uuid::from_u128(0x40);
+    const WORKFLOW: WorkflowId = WorkflowId(Uuid::from_u128(0x40));
     const STEP: Uuid = Uuid::from_u128(0x41);
 
-    fn held(id: u128, organisation: Uuid, role: Uuid, status: MembershipStatus) -> HeldMembership {
+    fn held(
+        id: u128,
+        organisation: OrganisationId,
+        role: RoleId,
+        status: MembershipStatus,
+    ) -> HeldMembership {
         HeldMembership {
             id: Uuid::from_u128(id),
             organisation_id: organisation,
@@ -358,12 +428,12 @@ mod tests {
 
     /// Lea leaves for Tom; Approver holds view and approve, Viewer only view; no access yet.
     fn facts() -> OffboardingFacts {
-        let names = |pairs: &[(Uuid, &str)]| {
+        fn names<K: Copy + Eq + std::hash::Hash>(pairs: &[(K, &str)]) -> HashMap<K, String> {
             pairs
                 .iter()
                 .map(|(id, name)| (*id, (*name).to_owned()))
                 .collect()
-        };
+        }
         OffboardingFacts {
             leaver: Person {
                 staff_id: LEAVER,
@@ -410,6 +480,20 @@ mod tests {
         assert_eq!(plan.counts, OffboardingCounts::default());
     }
 
+    /// Each organisation handed over: its name, the action, the replacement's role after.
+    fn summary(plan: &OffboardingPlan) -> Vec<(String, HandoverAction, String)> {
+        plan.organisations
+            .iter()
+            .map(|o| {
+                (
+                    o.organisation_name.clone(),
+                    o.action,
+                    o.replacement_role_after.name.clone(),
+                )
+            })
+            .collect()
+    }
+
     #[test]
     fn each_organisation_is_granted_kept_changed_or_activated() {
         let mut f = facts();
@@ -426,18 +510,6 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let summary = |plan: &OffboardingPlan| -> Vec<(String, HandoverAction, String)> {
-            plan.organisations
-                .iter()
-                .map(|o| {
-                    (
-                        o.organisation_name.clone(),
-                        o.action,
-                        o.replacement_role_after.name.clone(),
-                    )
-                })
-                .collect()
-        };
         let keep = plan_offboarding(f.clone());
         assert_eq!(
             summary(&keep),

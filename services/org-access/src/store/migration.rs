@@ -49,6 +49,10 @@ const TABLES: [&str; 12] = [
 
 #[async_trait::async_trait]
 impl MigrationTrait for Initial {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the schema as created, one table after another"
+    )]
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let tables = [
             Table::create()

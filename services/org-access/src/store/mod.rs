@@ -1,182 +1,63 @@
-//! Org-access's tables. Every query is narrowed to the practice with [`ps_db::tenancy`]'s
-//! `in_practice` (the `tenanted!` list below). Who is staff where lives in the
-//! shared roster table ([`ps_roster`]); the practice's locations in [`locations`], kept from
-//! staff-directory's events.
+//! Org-access's store: its tables ([`entities`], [`migration`]) and typed queries that take
+//! the practice and return domain values. The use cases (`app`) call these and never build a
+//! query; every query of practice data is narrowed by [`ps_db::tenancy`] (the `tenanted!` list
+//! in [`entities`]), so another practice's row is as absent as a missing one.
+//!
+//! - [`organisations`], [`workflows`], [`roles`]: the practice's catalogue.
+//! - [`memberships`]: who has access to which organisation, and its location limits.
+//! - [`changes`]: what a changeset reads (its facts) and its request-id claim;
+//!   [`settings`]: the practice's acceptance setting.
+//! - [`access`]: the facts of one CheckAccess question, in one round trip.
+//! - [`offboarding`]: what a handover reads and its set-based writes.
+//! - [`audit`]: the access audit log.
+//! - [`roster`]: who is staff where (the shared [`ps_roster`] table);
+//!   [`locations`]: the practice's locations, kept from staff-directory's events.
 
+pub mod entities;
 pub mod migration;
 
-macro_rules! entity {
-    ($module:ident, $table:literal, $(#[$doc:meta])* { $($body:tt)* }) => {
-        pub mod $module {
-            use sea_orm::entity::prelude::*;
+pub mod access;
+pub mod audit;
+pub mod changes;
+pub mod locations;
+pub mod memberships;
+pub mod offboarding;
+pub mod organisations;
+pub mod roles;
+pub mod roster;
+pub mod settings;
+pub mod workflows;
 
-            $(#[$doc])*
-            #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-            #[sea_orm(table_name = $table)]
-            pub struct Model { $($body)* }
+use ps_core::PracticeId;
+use ps_db::Db;
+use ps_db::tenancy::{InPractice, Tenanted};
+use sea_orm::{ConnectionTrait, DatabaseBackend, PrimaryKeyTrait};
+use uuid::Uuid;
 
-            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-            pub enum Relation {}
+use crate::error::Error;
 
-            impl ActiveModelBehavior for ActiveModel {}
-        }
-    };
+/// Whether this process alone writes the database: true on SQLite (the embedded default, one
+/// process), false on PostgreSQL, where several replicas may write it.
+pub fn single_writer(db: &Db) -> bool {
+    db.get_database_backend() == DatabaseBackend::Sqlite
 }
 
-entity!(organisations, "organisations", {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub practice_id: Uuid,
-    pub name: String,
-    /// Lower-cased name: unique per practice, and what search matches.
-    pub name_key: String,
-    pub archived_at: Option<DateTimeUtc>,
-    pub created_at: DateTimeUtc,
-});
-
-entity!(workflows, "workflows", {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub practice_id: Uuid,
-    pub organisation_id: Uuid,
-    pub name: String,
-    pub created_at: DateTimeUtc,
-});
-
-entity!(workflow_steps, "workflow_steps", {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub practice_id: Uuid,
-    pub workflow_id: Uuid,
-    /// 1-based order within the workflow.
-    pub position: i32,
-    pub name: String,
-});
-
-entity!(step_approvers, "step_approvers", {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub step_id: Uuid,
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub staff_id: Uuid,
-    pub practice_id: Uuid,
-});
-
-entity!(roles, "roles",
-    /// Built-in roles have ids derived from the practice and the role's key, so every replica
-    /// creates the same rows.
+/// The row `id` of the practice, or NotFound naming `what`: another practice's row is as
+/// absent as a missing one.
+async fn found<E, C>(
+    conn: &C,
+    practice: PracticeId,
+    id: Uuid,
+    what: &'static str,
+) -> Result<E::Model, Error>
+where
+    E: Tenanted,
+    C: ConnectionTrait,
+    Uuid: Into<<E::PrimaryKey as PrimaryKeyTrait>::ValueType>,
 {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub practice_id: Uuid,
-    pub name: String,
-    pub name_key: String,
-    pub built_in: bool,
-    pub created_at: DateTimeUtc,
-});
-
-entity!(role_permissions, "role_permissions", {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub role_id: Uuid,
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub permission: String,
-    pub practice_id: Uuid,
-});
-
-entity!(memberships, "memberships",
-    /// A staff member's access to an organisation. At most one per organisation and member is
-    /// current (invited or active); declined and revoked ones stay as history.
-{
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub practice_id: Uuid,
-    pub organisation_id: Uuid,
-    pub staff_id: Uuid,
-    pub role_id: Uuid,
-    pub status: String,
-    pub invitation_id: Option<Uuid>,
-    pub created_at: DateTimeUtc,
-    pub status_changed_at: DateTimeUtc,
-});
-
-entity!(membership_locations, "membership_locations",
-    /// Locations a membership is limited to; none means no limit.
-{
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub membership_id: Uuid,
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub location_id: Uuid,
-    pub practice_id: Uuid,
-});
-
-entity!(org_invitations, "org_invitations",
-    /// One offer of organisations to one member, from one changeset.
-{
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub practice_id: Uuid,
-    pub staff_id: Uuid,
-    pub invited_by: String,
-    pub created_at: DateTimeUtc,
-});
-
-entity!(access_changes, "access_changes",
-    /// Applied changesets by request id: a retry returns the stored result.
-{
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub practice_id: Uuid,
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub request_id: String,
-    /// SHA-256 of the normalised changeset, so a reused id with other content is refused.
-    pub fingerprint: String,
-    pub result: String,
-    pub created_at: DateTimeUtc,
-});
-
-entity!(access_audit, "access_audit", {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub practice_id: Uuid,
-    pub actor_id: String,
-    pub actor_name: String,
-    pub action: String,
-    pub organisation_id: Option<Uuid>,
-    pub staff_id: Option<Uuid>,
-    pub request_id: Option<String>,
-    pub before: String,
-    pub after: String,
-    pub occurred_at: DateTimeUtc,
-});
-
-entity!(access_settings, "access_settings", {
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub practice_id: Uuid,
-    pub require_acceptance: bool,
-});
-
-entity!(locations, "locations",
-    /// The practice's locations as staff-directory last reported them.
-{
-    #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub practice_id: Uuid,
-    pub name: String,
-    pub archived: bool,
-    pub changed_at: DateTimeUtc,
-});
-
-// Every table holds one practice's rows: queries narrow to it with `InPractice::in_practice`.
-ps_db::tenanted!(
-    organisations,
-    workflows,
-    workflow_steps,
-    step_approvers,
-    roles,
-    role_permissions,
-    memberships,
-    membership_locations,
-    org_invitations,
-    access_changes,
-    access_audit,
-    access_settings,
-    locations,
-);
+    E::find_by_id(id)
+        .in_practice(practice)
+        .one(conn)
+        .await?
+        .ok_or(Error::NotFound(what))
+}
