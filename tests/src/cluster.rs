@@ -84,6 +84,10 @@ pub struct RabbitCluster {
 impl RabbitCluster {
     /// Starts `size` nodes at once, waits until each accepts AMQP connections, and joins every
     /// node to the first.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "test harness: the start-up steps in the order the broker or processes need them"
+    )]
     pub async fn start(size: usize) -> Self {
         assert!(
             available(),

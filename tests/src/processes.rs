@@ -397,6 +397,10 @@ pub struct ProcessOptions {
 impl ProcessSystem {
     /// Starts every process (all at once, so the replicas of a service migrate its database
     /// concurrently) and waits until each is SERVING.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "test harness: the start-up steps in the order the broker or processes need them"
+    )]
     pub async fn start(
         infrastructure: crate::ExternalInfrastructure,
         options: ProcessOptions,
@@ -740,6 +744,10 @@ impl ProcessSystem {
     /// Waits until every invitee has an e-mail, then until nothing is left anywhere (no
     /// unpublished event, no unsent or failed e-mail, no queued message), waits 2 s more so a
     /// late duplicate would show, and counts.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "test harness: one polling loop that reads every service's store and the broker"
+    )]
     pub async fn settle(&self, invitees: &[String], patience: Duration) -> Settled {
         let started = Instant::now();
         let deadline = started + patience;

@@ -31,7 +31,7 @@ const ASKED: [&str; 6] = [
 const IN_FLIGHT: usize = 16;
 
 /// The seeded practice.
-pub struct World {
+pub(crate) struct World {
     pub product: Product,
     pub users: Vec<String>,
     pub organisations: Vec<String>,
@@ -56,7 +56,7 @@ fn grants(i: usize, each: usize, organisations: usize) -> Vec<(usize, &'static s
         .collect()
 }
 
-pub async fn seed(settings: &Settings) -> anyhow::Result<World> {
+pub(crate) async fn seed(settings: &Settings) -> anyhow::Result<World> {
     let started = Instant::now();
     let product = Product::start(
         &Backend::Embedded,
@@ -128,7 +128,7 @@ fn warm_users(world: &World) -> usize {
     (world.users.len() / 5).max(1)
 }
 
-pub async fn p1(settings: &Settings, world: &World) -> anyhow::Result<()> {
+pub(crate) async fn p1(settings: &Settings, world: &World) -> anyhow::Result<()> {
     println!(
         "P1 CheckAccess warm, {IN_FLIGHT} in flight, vs grpc.health.v1 Check on the same server"
     );
@@ -207,7 +207,7 @@ pub async fn p1(settings: &Settings, world: &World) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn p2(settings: &Settings, world: &World) -> anyhow::Result<()> {
+pub(crate) async fn p2(settings: &Settings, world: &World) -> anyhow::Result<()> {
     println!("P2 CheckAccess on data not asked before, one at a time");
     let mut authorization = world.product.authorization().await?;
     let cold_users: Vec<usize> = (warm_users(world)..world.users.len()).collect();

@@ -14,7 +14,7 @@ use tonic_health::pb::health_client::HealthClient;
 use crate::Settings;
 use crate::stats::{self, Figure, millis};
 
-pub async fn p6(settings: &Settings, binary: &Path) -> anyhow::Result<()> {
+pub(crate) async fn p6(settings: &Settings, binary: &Path) -> anyhow::Result<()> {
     println!("P6 footprint of {}", binary.display());
     if !binary.exists() {
         return Err(anyhow!(
@@ -148,7 +148,7 @@ impl Process {
 }
 
 /// `practice-staff` beside the bench's own executable (same profile).
-pub fn default_binary() -> PathBuf {
+pub(crate) fn default_binary() -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(|d| d.join("practice-staff")))

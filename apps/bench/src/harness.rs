@@ -26,18 +26,18 @@ use tempfile::TempDir;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-pub type Authed = InterceptedService<Channel, Credential>;
+pub(crate) type Authed = InterceptedService<Channel, Credential>;
 
-pub const OPERATOR_TOKEN: &str = "bench-operator-token";
+pub(crate) const OPERATOR_TOKEN: &str = "bench-operator-token";
 /// notification's client secret (43 base64url characters).
 const NOTIFICATION_SECRET: &str = "YmVuY2gtbm90aWZpY2F0aW9uLWNsaWVudC1zZWNyZXQ";
 /// Seals identity's signing keys (32 bytes, base64).
 const TEST_KEY_ENCRYPTION_KEY: &str = "YmVuY2gta2V5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=";
-pub const PASSWORD: &str = "a bench password";
+pub(crate) const PASSWORD: &str = "a bench password";
 
 /// Where the services keep their data.
 #[derive(Debug, Clone)]
-pub enum Backend {
+pub(crate) enum Backend {
     Embedded,
     External {
         postgres_url: String,
@@ -46,7 +46,7 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Backend::Embedded => "SQLite + in-process bus",
             Backend::External { .. } => "PostgreSQL + RabbitMQ",
@@ -55,7 +55,7 @@ impl Backend {
 }
 
 /// The product, started for one scenario.
-pub struct Product {
+pub(crate) struct Product {
     pub addresses: practice_staff::Addresses,
     pub databases: Databases,
     pub mail_dir: PathBuf,
@@ -65,7 +65,7 @@ pub struct Product {
 }
 
 impl Product {
-    pub async fn start(
+    pub(crate) async fn start(
         backend: &Backend,
         hashing: ps_identity::passwords::HashingSettings,
     ) -> anyhow::Result<Self> {
@@ -114,7 +114,7 @@ impl Product {
     }
 
     /// Stops the services and removes what the run created on PostgreSQL and RabbitMQ.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(system) = self.system.take() {
             let _ = system.stopped().await;
         }
@@ -123,23 +123,23 @@ impl Product {
         }
     }
 
-    pub fn rabbit(&self) -> Option<&RabbitSettings> {
+    pub(crate) fn rabbit(&self) -> Option<&RabbitSettings> {
         self.external.as_ref().map(|e| &e.rabbit)
     }
 
-    pub async fn channel(addr: SocketAddr) -> anyhow::Result<Channel> {
+    pub(crate) async fn channel(addr: SocketAddr) -> anyhow::Result<Channel> {
         Ok(Channel::from_shared(format!("http://{addr}"))?
             .connect()
             .await?)
     }
 
-    pub async fn identity(&self) -> anyhow::Result<IdentityServiceClient<Channel>> {
+    pub(crate) async fn identity(&self) -> anyhow::Result<IdentityServiceClient<Channel>> {
         Ok(IdentityServiceClient::new(
             Self::channel(self.addresses.identity).await?,
         ))
     }
 
-    pub async fn staff_as(
+    pub(crate) async fn staff_as(
         &self,
         person: &Person,
     ) -> anyhow::Result<StaffDirectoryServiceClient<Authed>> {
@@ -149,7 +149,7 @@ impl Product {
         ))
     }
 
-    pub async fn org_access_as(
+    pub(crate) async fn org_access_as(
         &self,
         person: &Person,
     ) -> anyhow::Result<OrgAccessServiceClient<Authed>> {
@@ -162,7 +162,7 @@ impl Product {
     /// The authorisation API as another service calls it: a service account of its own
     /// holding `orgaccess.check`, and a service token it issued (valid 5 minutes, longer than
     /// any scenario).
-    pub async fn authorization(
+    pub(crate) async fn authorization(
         &self,
     ) -> anyhow::Result<OrgAccessAuthorizationServiceClient<Authed>> {
         let mut accounts = ServiceAccountServiceClient::with_interceptor(
@@ -199,12 +199,12 @@ impl Product {
     }
 
     /// Newest token of every recipient in the mail folder.
-    pub fn invitation_tokens(&self) -> HashMap<String, String> {
+    pub(crate) fn invitation_tokens(&self) -> HashMap<String, String> {
         invitation_tokens(&self.mail_dir)
     }
 
     /// Waits until every address in `emails` has an invitation e-mail; returns their tokens.
-    pub async fn wait_for_tokens(
+    pub(crate) async fn wait_for_tokens(
         &self,
         emails: &[String],
         patience: Duration,
@@ -224,7 +224,7 @@ impl Product {
     }
 
     /// A practice whose owner accepted the invitation and signed in.
-    pub async fn practice_with_owner(&self, name: &str) -> anyhow::Result<Person> {
+    pub(crate) async fn practice_with_owner(&self, name: &str) -> anyhow::Result<Person> {
         let email = format!("owner@{}.bench.test", name.to_lowercase().replace(' ', "-"));
         let mut operator = StaffDirectoryServiceClient::with_interceptor(
             Self::channel(self.addresses.staff_directory).await?,
@@ -263,7 +263,10 @@ impl Product {
         Ok(owner)
     }
 
-    pub async fn accept(&self, token: &str) -> anyhow::Result<identity::AcceptInvitationResponse> {
+    pub(crate) async fn accept(
+        &self,
+        token: &str,
+    ) -> anyhow::Result<identity::AcceptInvitationResponse> {
         Ok(self
             .identity()
             .await?
@@ -276,7 +279,7 @@ impl Product {
             .into_inner())
     }
 
-    pub async fn sign_in(&self, email: &str) -> anyhow::Result<Person> {
+    pub(crate) async fn sign_in(&self, email: &str) -> anyhow::Result<Person> {
         let reply = self
             .identity()
             .await?
@@ -297,7 +300,7 @@ impl Product {
 
     /// Invites `emails` (16 at a time), waits for the e-mails, accepts every invitation;
     /// returns (user id, staff id) in the order of `emails`.
-    pub async fn staff(
+    pub(crate) async fn staff(
         &self,
         owner: &Person,
         emails: &[String],
@@ -386,7 +389,7 @@ impl Product {
     }
 
     /// Creates `n` organisations named `{prefix} {i}`; returns their ids in order.
-    pub async fn organisations(
+    pub(crate) async fn organisations(
         &self,
         owner: &Person,
         prefix: &str,
@@ -413,7 +416,7 @@ impl Product {
     }
 
     /// The id of the practice's role called `name`.
-    pub async fn role_id(&self, owner: &Person, name: &str) -> anyhow::Result<String> {
+    pub(crate) async fn role_id(&self, owner: &Person, name: &str) -> anyhow::Result<String> {
         self.org_access_as(owner)
             .await?
             .list_roles(org::ListRolesRequest {})
@@ -427,7 +430,7 @@ impl Product {
     }
 
     /// Waits until org-access knows every user as active staff.
-    pub async fn wait_for_roster(
+    pub(crate) async fn wait_for_roster(
         &self,
         users: &[String],
         organisation: &str,
@@ -463,18 +466,18 @@ impl Product {
 
 /// A signed-in user.
 #[derive(Debug, Clone)]
-pub struct Person {
+pub(crate) struct Person {
     pub access_token: String,
     pub user_id: String,
     pub practice_id: String,
 }
 
-pub fn bearer(token: &str) -> anyhow::Result<Credential> {
+pub(crate) fn bearer(token: &str) -> anyhow::Result<Credential> {
     Credential::bearer(token).map_err(|e| anyhow!("{e:?}"))
 }
 
 /// Newest invitation token of every recipient of the `.eml` files in `dir`.
-pub fn invitation_tokens(dir: &Path) -> HashMap<String, String> {
+pub(crate) fn invitation_tokens(dir: &Path) -> HashMap<String, String> {
     let mut tokens = HashMap::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return tokens;
@@ -496,7 +499,7 @@ pub fn invitation_tokens(dir: &Path) -> HashMap<String, String> {
 }
 
 /// The recipient and the link token (if any) of one `.eml` file.
-pub fn read_mail(path: &Path) -> Option<(String, Option<String>)> {
+pub(crate) fn read_mail(path: &Path) -> Option<(String, Option<String>)> {
     let raw = std::fs::read_to_string(path).ok()?;
     let content = staffctl::decode_quoted_printable(&raw);
     let recipient = content

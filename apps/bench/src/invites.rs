@@ -30,7 +30,7 @@ use crate::stats::{self, Figure, millis, percentile};
 const IN_FLIGHT: usize = 64;
 const RAW_IN_FLIGHT: usize = 256;
 
-pub async fn p4(settings: &Settings, backend: &Backend) -> anyhow::Result<()> {
+pub(crate) async fn p4(settings: &Settings, backend: &Backend) -> anyhow::Result<()> {
     println!("P4 InviteStaff → e-mail written, on {}", backend.name());
     let product = Product::start(backend, Default::default()).await?;
     let result = run(settings, &product).await;
@@ -41,32 +41,7 @@ pub async fn p4(settings: &Settings, backend: &Backend) -> anyhow::Result<()> {
 async fn run(settings: &Settings, product: &Product) -> anyhow::Result<()> {
     let owner = product.practice_with_owner("Busy Practice").await?;
     let staff_client = product.staff_as(&owner).await?;
-    let amqp_url = product
-        .rabbit()
-        .map(|r| r.url.clone())
-        .ok_or_else(|| anyhow!("P4 needs RabbitMQ"))?;
-    let raw_queue = format!(
-        "{}-raw-publish",
-        product
-            .rabbit()
-            .map(|r| r.exchange.clone())
-            .unwrap_or_default()
-    );
-    let connection = Connection::connect(&amqp_url, ConnectionProperties::default()).await?;
-    let channel = connection.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    channel
-        .queue_declare(
-            raw_queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
+    let publisher = RawPublisher::open(product).await?;
 
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let invite = {
@@ -86,76 +61,154 @@ async fn run(settings: &Settings, product: &Product) -> anyhow::Result<()> {
     mails.scan();
 
     // Warm-up.
-    raw_publish(&channel, &raw_queue, settings.warmup).await?;
+    publisher.publish(settings.warmup).await?;
     let warm = invite(settings.warmup).await;
     mails
         .wait_for(warm.ok as usize, Duration::from_secs(120))
         .await?;
 
-    let (mut raw_rate, mut rate, mut ratio) =
-        (Figure::default(), Figure::default(), Figure::default());
-    let (mut p50, mut p99, mut at_rate) = (Figure::default(), Figure::default(), Figure::default());
-    let mut failures = 0;
+    let mut figures = Figures::default();
     let mark = crate::spans::mark();
     for _ in 0..settings.blocks {
-        let raw = raw_publish(&channel, &raw_queue, settings.block).await?;
+        let raw = publisher.publish(settings.block).await?;
         let started = SystemTime::now();
         let sent = invite(settings.block).await;
-        failures += sent.failed + sent.refused;
+        figures.failures += sent.failed + sent.refused;
         let delivered = mails
             .wait_for(sent.ok as usize, Duration::from_secs(300))
             .await?;
         let last = delivered.iter().map(|(_, at)| *at).max().unwrap_or(started);
         let took = last.duration_since(started).unwrap_or_default();
         let invites_per_second = sent.ok as f64 / took.as_secs_f64();
-        raw_rate.push(raw);
-        rate.push(invites_per_second);
-        ratio.push(invites_per_second / raw);
+        figures.raw_rate.push(raw);
+        figures.rate.push(invites_per_second);
+        figures.ratio.push(invites_per_second / raw);
 
         // Latency at half the sustained rate, sent open-loop at a steady pace.
         let pace = invites_per_second / 2.0;
         let latencies = paced(&staff_client, &next, pace, settings.block, &mut mails).await?;
-        at_rate.push(pace);
-        p50.push(millis(percentile(&latencies, 50.0)));
-        p99.push(millis(percentile(&latencies, 99.0)));
+        figures.at_rate.push(pace);
+        figures.p50.push(millis(percentile(&latencies, 50.0)));
+        figures.p99.push(millis(percentile(&latencies, 99.0)));
     }
-    let _ = channel
-        .queue_delete(raw_queue.as_str().into(), QueueDeleteOptions::default())
-        .await;
-    let _ = connection.close(200, "bye".into()).await;
+    publisher.close().await;
+    figures.print(mark);
+    Ok(())
+}
 
-    stats::print(
-        "raw confirmed publish (lapin, 256 in flight)",
-        &raw_rate,
-        "msg/s",
-    );
-    stats::print(
-        &format!("invites → e-mail written ({IN_FLIGHT} in flight)"),
-        &rate,
-        "invites/s",
-    );
-    stats::print("ratio invites / raw publish", &ratio, "×");
-    stats::print("paced at half the sustained rate", &at_rate, "invites/s");
-    stats::print("invite → e-mail p50 at that rate", &p50, "ms");
-    stats::print("invite → e-mail p99 at that rate", &p99, "ms");
-    if failures > 0 {
-        println!("  {failures} invitations failed");
-    }
-    // Where the time goes: each consumer's handling time per delivery (from its spans).
-    for (service, handled, median) in crate::spans::per_service_since(mark) {
-        println!(
-            "  {service:<16} handled {handled:>6} deliveries, median {:.2} ms each",
-            millis(median)
+/// P4's figures over the blocks.
+#[derive(Default)]
+struct Figures {
+    /// The baseline: raw confirmed publishes per second.
+    raw_rate: Figure,
+    /// Invitations per second until their e-mails were written.
+    rate: Figure,
+    ratio: Figure,
+    /// The pace of the latency measurement (half of `rate`), and its latencies.
+    at_rate: Figure,
+    p50: Figure,
+    p99: Figure,
+    /// Invitations refused or failed.
+    failures: u64,
+}
+
+impl Figures {
+    /// The figures, where the time went (consumers' handling since `mark`), and the verdicts.
+    fn print(&self, mark: usize) {
+        stats::print(
+            "raw confirmed publish (lapin, 256 in flight)",
+            &self.raw_rate,
+            "msg/s",
+        );
+        stats::print(
+            &format!("invites → e-mail written ({IN_FLIGHT} in flight)"),
+            &self.rate,
+            "invites/s",
+        );
+        stats::print("ratio invites / raw publish", &self.ratio, "×");
+        stats::print(
+            "paced at half the sustained rate",
+            &self.at_rate,
+            "invites/s",
+        );
+        stats::print("invite → e-mail p50 at that rate", &self.p50, "ms");
+        stats::print("invite → e-mail p99 at that rate", &self.p99, "ms");
+        if self.failures > 0 {
+            println!("  {} invitations failed", self.failures);
+        }
+        // Where the time goes: each consumer's handling time per delivery (from its spans).
+        for (service, handled, median) in crate::spans::per_service_since(mark) {
+            println!(
+                "  {service:<16} handled {handled:>6} deliveries, median {:.2} ms each",
+                millis(median)
+            );
+        }
+        stats::verdict("P4", "≥ 1,500 invites/s", self.rate.median() >= 1500.0);
+        stats::verdict("P4", "≥ 0.2× raw publish rate", self.ratio.median() >= 0.2);
+        stats::verdict(
+            "P4",
+            "p99 invite → e-mail ≤ 20 ms at half the rate",
+            self.p99.median() <= 20.0,
         );
     }
-    stats::verdict("P4", "≥ 1,500 invites/s", rate.median() >= 1500.0);
-    stats::verdict("P4", "≥ 0.2× raw publish rate", ratio.median() >= 0.2);
-    stats::verdict(
-        "P4",
-        "p99 invite → e-mail ≤ 20 ms at half the rate",
-        p99.median() <= 20.0,
-    );
-    Ok(())
+}
+
+/// The baseline's publisher: a connection to the product's broker, a channel in confirm mode
+/// and a durable queue of the run's own.
+struct RawPublisher {
+    connection: Connection,
+    channel: lapin::Channel,
+    queue: String,
+}
+
+impl RawPublisher {
+    async fn open(product: &Product) -> anyhow::Result<Self> {
+        let amqp_url = product
+            .rabbit()
+            .map(|r| r.url.clone())
+            .ok_or_else(|| anyhow!("P4 needs RabbitMQ"))?;
+        let queue = format!(
+            "{}-raw-publish",
+            product
+                .rabbit()
+                .map(|r| r.exchange.clone())
+                .unwrap_or_default()
+        );
+        let connection = Connection::connect(&amqp_url, ConnectionProperties::default()).await?;
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(Self {
+            connection,
+            channel,
+            queue,
+        })
+    }
+
+    /// See [`raw_publish`].
+    async fn publish(&self, duration: Duration) -> anyhow::Result<f64> {
+        raw_publish(&self.channel, &self.queue, duration).await
+    }
+
+    /// Removes the queue and closes the connection (best effort).
+    async fn close(self) {
+        let _ = self
+            .channel
+            .queue_delete(self.queue.as_str().into(), QueueDeleteOptions::default())
+            .await;
+        let _ = self.connection.close(200, "bye".into()).await;
+    }
 }
 
 fn invitation(n: u64) -> staff::InviteStaffRequest {

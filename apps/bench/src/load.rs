@@ -10,7 +10,7 @@ use crate::stats::Load;
 
 /// Runs `call(n)` from `in_flight` tasks until `duration` has passed; `n` counts calls across
 /// all tasks, so callers can pick a different query per call.
-pub async fn closed_loop<F, Fut>(in_flight: usize, duration: Duration, call: F) -> Load
+pub(crate) async fn closed_loop<F, Fut>(in_flight: usize, duration: Duration, call: F) -> Load
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), tonic::Status>> + Send + 'static,
@@ -62,7 +62,7 @@ where
 /// have answered, so a server that falls behind faces the same load instead of a lower one.
 /// Each latency runs from the moment the call started (the timer's own millisecond lateness
 /// is not the server's).
-pub async fn open_loop<F, Fut>(per_second: f64, duration: Duration, call: F) -> Load
+pub(crate) async fn open_loop<F, Fut>(per_second: f64, duration: Duration, call: F) -> Load
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), tonic::Status>> + Send + 'static,

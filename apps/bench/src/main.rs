@@ -132,13 +132,7 @@ async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     spans::install();
     let settings = Settings::from(&args);
-    let external = match (&args.postgres_url, &args.amqp_url) {
-        (Some(p), Some(a)) if !p.is_empty() && !a.is_empty() => Some(Backend::External {
-            postgres_url: p.clone(),
-            amqp_url: a.clone(),
-        }),
-        _ => None,
-    };
+    let external = external_backend(&args);
     println!("machine: {}", machine());
     println!(
         "{} blocks of {:.1} s after a warm-up{}",
@@ -147,77 +141,139 @@ async fn main() -> std::process::ExitCode {
         if args.smoke { " (smoke run)" } else { "" }
     );
     let wants = |s: Scenario| args.scenario == Scenario::All || args.scenario == s;
-    let mut failed = Vec::new();
-    let mut outcome = |id: &str, result: anyhow::Result<()>| {
-        if let Err(err) = result {
-            println!("  {id} FAILED: {err:#}");
-            failed.push(id.to_owned());
-        }
-        println!();
-    };
-
+    let mut outcomes = Outcomes::default();
     if wants(Scenario::P1) || wants(Scenario::P2) {
-        match check_access::seed(&settings).await {
-            Ok(world) => {
-                if wants(Scenario::P1) {
-                    outcome("P1", check_access::p1(&settings, &world).await);
-                }
-                if wants(Scenario::P2) {
-                    outcome("P2", check_access::p2(&settings, &world).await);
-                }
-                world.product.stop().await;
-            }
-            Err(err) => outcome("P1/P2 seeding", Err(err)),
-        }
+        p1_and_p2(
+            &settings,
+            wants(Scenario::P1),
+            wants(Scenario::P2),
+            &mut outcomes,
+        )
+        .await;
     }
     if wants(Scenario::P3) {
-        outcome(
-            "P3 (SQLite)",
-            offboarding::p3(&settings, &Backend::Embedded).await,
-        );
-        match &external {
-            Some(backend) => outcome(
-                "P3 (PostgreSQL + RabbitMQ)",
-                offboarding::p3(&settings, backend).await,
-            ),
-            None => println!(
-                "P3 on PostgreSQL + RabbitMQ skipped: set --postgres-url and --amqp-url (or PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL)\n"
-            ),
-        }
+        p3_on_each_backend(&settings, external.as_ref(), &mut outcomes).await;
     }
     if wants(Scenario::P4) {
-        match &external {
-            Some(backend) => outcome("P4", invites::p4(&settings, backend).await),
-            None => {
-                println!(
-                    "P4 needs PostgreSQL + RabbitMQ: set --postgres-url and --amqp-url (or PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL)\n"
-                );
-                if args.scenario == Scenario::P4 {
-                    outcome(
-                        "P4",
-                        Err(anyhow::anyhow!("no PostgreSQL + RabbitMQ configured")),
-                    );
-                }
-            }
-        }
+        p4_if_configured(
+            &settings,
+            external.as_ref(),
+            args.scenario == Scenario::P4,
+            &mut outcomes,
+        )
+        .await;
     }
     if wants(Scenario::P5) {
-        outcome("P5", sign_in::p5(&settings).await);
+        outcomes.record("P5", sign_in::p5(&settings).await);
     }
     if wants(Scenario::P6) {
         let binary = args
             .practice_staff_bin
             .clone()
             .unwrap_or_else(footprint::default_binary);
-        outcome("P6", footprint::p6(&settings, &binary).await);
+        outcomes.record("P6", footprint::p6(&settings, &binary).await);
     }
     if wants(Scenario::P7) {
-        outcome("P7", reset::p7(&settings).await);
+        outcomes.record("P7", reset::p7(&settings).await);
     }
-    if failed.is_empty() {
-        std::process::ExitCode::SUCCESS
-    } else {
-        println!("failed: {}", failed.join(", "));
-        std::process::ExitCode::FAILURE
+    outcomes.exit_code()
+}
+
+/// PostgreSQL + RabbitMQ for P3 and P4, when both are given (and not empty).
+fn external_backend(args: &Args) -> Option<Backend> {
+    match (&args.postgres_url, &args.amqp_url) {
+        (Some(p), Some(a)) if !p.is_empty() && !a.is_empty() => Some(Backend::External {
+            postgres_url: p.clone(),
+            amqp_url: a.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// The scenarios that failed so far; each outcome is followed by an empty line.
+#[derive(Default)]
+struct Outcomes {
+    failed: Vec<String>,
+}
+
+impl Outcomes {
+    /// Notes how scenario `id` ended, printing the error when it failed.
+    fn record(&mut self, id: &str, result: anyhow::Result<()>) {
+        if let Err(err) = result {
+            println!("  {id} FAILED: {err:#}");
+            self.failed.push(id.to_owned());
+        }
+        println!();
+    }
+
+    /// Success when no scenario failed; otherwise the list of those that did, and failure.
+    fn exit_code(&self) -> std::process::ExitCode {
+        if self.failed.is_empty() {
+            std::process::ExitCode::SUCCESS
+        } else {
+            println!("failed: {}", self.failed.join(", "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// P1 and/or P2, on one seeded product.
+async fn p1_and_p2(settings: &Settings, p1: bool, p2: bool, outcomes: &mut Outcomes) {
+    match check_access::seed(settings).await {
+        Ok(world) => {
+            if p1 {
+                outcomes.record("P1", check_access::p1(settings, &world).await);
+            }
+            if p2 {
+                outcomes.record("P2", check_access::p2(settings, &world).await);
+            }
+            world.product.stop().await;
+        }
+        Err(err) => outcomes.record("P1/P2 seeding", Err(err)),
+    }
+}
+
+/// P3 on SQLite, then on PostgreSQL + RabbitMQ when they are given.
+async fn p3_on_each_backend(
+    settings: &Settings,
+    external: Option<&Backend>,
+    outcomes: &mut Outcomes,
+) {
+    outcomes.record(
+        "P3 (SQLite)",
+        offboarding::p3(settings, &Backend::Embedded).await,
+    );
+    match external {
+        Some(backend) => outcomes.record(
+            "P3 (PostgreSQL + RabbitMQ)",
+            offboarding::p3(settings, backend).await,
+        ),
+        None => println!(
+            "P3 on PostgreSQL + RabbitMQ skipped: set --postgres-url and --amqp-url (or PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL)\n"
+        ),
+    }
+}
+
+/// P4, which needs PostgreSQL + RabbitMQ: without them it is skipped, and fails when it
+/// was the only scenario `asked` for.
+async fn p4_if_configured(
+    settings: &Settings,
+    external: Option<&Backend>,
+    asked: bool,
+    outcomes: &mut Outcomes,
+) {
+    match external {
+        Some(backend) => outcomes.record("P4", invites::p4(settings, backend).await),
+        None => {
+            println!(
+                "P4 needs PostgreSQL + RabbitMQ: set --postgres-url and --amqp-url (or PS_TEST_POSTGRES_URL and PS_TEST_AMQP_URL)\n"
+            );
+            if asked {
+                outcomes.record(
+                    "P4",
+                    Err(anyhow::anyhow!("no PostgreSQL + RabbitMQ configured")),
+                );
+            }
+        }
     }
 }

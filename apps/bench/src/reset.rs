@@ -12,7 +12,7 @@ use crate::Settings;
 use crate::harness::{Backend, Product};
 use crate::stats::{self, Figure};
 
-pub async fn p7(settings: &Settings) -> anyhow::Result<()> {
+pub(crate) async fn p7(settings: &Settings) -> anyhow::Result<()> {
     println!("P7 password reset requests: a known e-mail against an unknown one");
     let product = Product::start(&Backend::Embedded, HashingSettings::default()).await?;
     let result = run(settings, &product).await;

@@ -12,7 +12,9 @@ use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier 
 use argon2::{Algorithm, Argon2, Params, Version};
 use ps_identity::passwords::HashingSettings;
 use ps_proto::identity::v1 as identity;
+use ps_proto::identity::v1::identity_service_client::IdentityServiceClient;
 use ps_proto::orgaccess::v1 as org;
+use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 use crate::Settings;
@@ -26,7 +28,7 @@ const STORM: usize = 128;
 /// hashes leave and so measure the split of the CPU rather than the latency).
 const CHECKS_PER_SECOND: f64 = 1000.0;
 
-pub async fn p5(settings: &Settings) -> anyhow::Result<()> {
+pub(crate) async fn p5(settings: &Settings) -> anyhow::Result<()> {
     let hashing = HashingSettings::default();
     println!(
         "P5 sign-in storm ({STORM} clients) with identity's default hashing: argon2id m={} KiB t={} p={}, {} at once, {} queued",
@@ -76,76 +78,117 @@ async fn run(
         let identity_client = identity_client.clone();
         let email = email.clone();
         load::closed_loop(STORM, duration, move |_| {
-            let mut client = identity_client.clone();
             let request = identity::SignInRequest {
                 email: email.clone(),
                 password: PASSWORD.into(),
                 practice_id: String::new(),
             };
-            async move {
-                match client.sign_in(request).await {
-                    Ok(_) => Ok(()),
-                    Err(status) => {
-                        if status.code() == tonic::Code::ResourceExhausted {
-                            // Come back when the server said (RetryInfo), as a
-                            // well-behaved client does; 10 ms if it named no delay.
-                            let delay = status
-                                .get_details_retry_info()
-                                .and_then(|info| info.retry_delay)
-                                .unwrap_or(Duration::from_millis(10));
-                            tokio::time::sleep(delay).await;
-                        }
-                        Err(status)
-                    }
-                }
-            }
+            sign_in(identity_client.clone(), request)
         })
     };
 
     raw_verify(hashing, settings.warmup).await?;
     check(settings.warmup).await;
     storm(settings.warmup).await;
-    let (mut raw, mut signed_in, mut ratio) =
-        (Figure::default(), Figure::default(), Figure::default());
-    let (mut idle_p99, mut storm_p99, mut p99_ratio) =
-        (Figure::default(), Figure::default(), Figure::default());
-    let (mut refused, mut failed) = (Figure::default(), 0);
+    let mut figures = Figures::default();
     for _ in 0..settings.blocks {
         let raw_rate = raw_verify(hashing, settings.block).await?;
         let idle = check(settings.block).await;
         let (storming, during): (Load, Load) =
             tokio::join!(storm(settings.block), check(settings.block));
-        failed += storming.failed + during.failed;
-        raw.push(raw_rate);
-        signed_in.push(storming.per_second());
-        ratio.push(storming.per_second() / raw_rate);
-        idle_p99.push(idle.p99_ms());
-        storm_p99.push(during.p99_ms());
-        p99_ratio.push(during.p99_ms() / idle.p99_ms());
-        refused.push(storming.refused as f64 / storming.elapsed.as_secs_f64());
+        figures.record(raw_rate, &idle, &storming, &during);
     }
-    stats::print("raw argon2id verifications", &raw, "/s");
-    stats::print("successful sign-ins during the storm", &signed_in, "/s");
-    stats::print("ratio sign-ins / raw", &ratio, "×");
-    stats::print("sign-ins refused with RESOURCE_EXHAUSTED", &refused, "/s");
-    stats::print("CheckAccess p99, idle", &idle_p99, "ms");
-    stats::print("CheckAccess p99, during the storm", &storm_p99, "ms");
-    stats::print("p99 ratio storm / idle", &p99_ratio, "×");
-    if failed > 0 {
-        println!("  {failed} calls failed with another code");
-    }
-    stats::verdict("P5", "sign-ins ≥ 0.9× raw hash rate", ratio.median() >= 0.9);
-    stats::verdict(
-        "P5",
-        "CheckAccess p99 during the storm ≤ 2× idle",
-        p99_ratio.median() <= 2.0,
-    );
-    stats::verdict(
-        "P5",
-        "excess sign-ins refused with RESOURCE_EXHAUSTED",
-        refused.min() > 0.0,
-    );
+    figures.print();
     Ok(())
+}
+
+/// One sign-in of the storm. Refused for now (RESOURCE_EXHAUSTED), it comes back when the
+/// server said (RetryInfo), as a well-behaved client does; 10 ms if it named no delay.
+async fn sign_in(
+    mut client: IdentityServiceClient<Channel>,
+    request: identity::SignInRequest,
+) -> Result<(), tonic::Status> {
+    match client.sign_in(request).await {
+        Ok(_) => Ok(()),
+        Err(status) => {
+            if status.code() == tonic::Code::ResourceExhausted {
+                let delay = status
+                    .get_details_retry_info()
+                    .and_then(|info| info.retry_delay)
+                    .unwrap_or(Duration::from_millis(10));
+                tokio::time::sleep(delay).await;
+            }
+            Err(status)
+        }
+    }
+}
+
+/// P5's figures over the blocks.
+#[derive(Default)]
+struct Figures {
+    raw: Figure,
+    signed_in: Figure,
+    ratio: Figure,
+    idle_p99: Figure,
+    storm_p99: Figure,
+    p99_ratio: Figure,
+    /// Sign-ins refused per second.
+    refused: Figure,
+    /// Calls that failed with another code than RESOURCE_EXHAUSTED.
+    failed: u64,
+}
+
+impl Figures {
+    /// One block: the raw verification rate, CheckAccess alone (`idle`), and the storm with
+    /// the CheckAccess load `during` it.
+    fn record(&mut self, raw_rate: f64, idle: &Load, storming: &Load, during: &Load) {
+        self.failed += storming.failed + during.failed;
+        self.raw.push(raw_rate);
+        self.signed_in.push(storming.per_second());
+        self.ratio.push(storming.per_second() / raw_rate);
+        self.idle_p99.push(idle.p99_ms());
+        self.storm_p99.push(during.p99_ms());
+        self.p99_ratio.push(during.p99_ms() / idle.p99_ms());
+        self.refused
+            .push(storming.refused as f64 / storming.elapsed.as_secs_f64());
+    }
+
+    /// The figures and the verdicts.
+    fn print(&self) {
+        stats::print("raw argon2id verifications", &self.raw, "/s");
+        stats::print(
+            "successful sign-ins during the storm",
+            &self.signed_in,
+            "/s",
+        );
+        stats::print("ratio sign-ins / raw", &self.ratio, "×");
+        stats::print(
+            "sign-ins refused with RESOURCE_EXHAUSTED",
+            &self.refused,
+            "/s",
+        );
+        stats::print("CheckAccess p99, idle", &self.idle_p99, "ms");
+        stats::print("CheckAccess p99, during the storm", &self.storm_p99, "ms");
+        stats::print("p99 ratio storm / idle", &self.p99_ratio, "×");
+        if self.failed > 0 {
+            println!("  {} calls failed with another code", self.failed);
+        }
+        stats::verdict(
+            "P5",
+            "sign-ins ≥ 0.9× raw hash rate",
+            self.ratio.median() >= 0.9,
+        );
+        stats::verdict(
+            "P5",
+            "CheckAccess p99 during the storm ≤ 2× idle",
+            self.p99_ratio.median() <= 2.0,
+        );
+        stats::verdict(
+            "P5",
+            "excess sign-ins refused with RESOURCE_EXHAUSTED",
+            self.refused.min() > 0.0,
+        );
+    }
 }
 
 /// argon2id verifications per second on `max_concurrent` blocking threads for `duration`.

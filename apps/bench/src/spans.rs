@@ -13,7 +13,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// One handled delivery.
 #[derive(Debug, Clone)]
-pub struct Handled {
+pub(crate) struct Handled {
     pub service: String,
     pub event_id: String,
     pub took: Duration,
@@ -22,7 +22,7 @@ pub struct Handled {
 static HANDLED: Mutex<Vec<Handled>> = Mutex::new(Vec::new());
 
 /// Every delivery of `event_id` handled by `service` so far, in order.
-pub fn handled(service: &str, event_id: &str) -> Vec<Handled> {
+pub(crate) fn handled(service: &str, event_id: &str) -> Vec<Handled> {
     HANDLED
         .lock()
         .map(|h| {
@@ -35,12 +35,12 @@ pub fn handled(service: &str, event_id: &str) -> Vec<Handled> {
 }
 
 /// How many handlings were recorded so far (for [`per_service_since`]).
-pub fn mark() -> usize {
+pub(crate) fn mark() -> usize {
     HANDLED.lock().map(|h| h.len()).unwrap_or_default()
 }
 
 /// Per consumer since `mark`: (service, deliveries handled, median handling time).
-pub fn per_service_since(mark: usize) -> Vec<(String, usize, Duration)> {
+pub(crate) fn per_service_since(mark: usize) -> Vec<(String, usize, Duration)> {
     let Ok(handled) = HANDLED.lock() else {
         return Vec::new();
     };
@@ -58,7 +58,7 @@ pub fn per_service_since(mark: usize) -> Vec<(String, usize, Duration)> {
 }
 
 /// Installs the recorder as the process's subscriber (only `event.handle` spans reach it).
-pub fn install() {
+pub(crate) fn install() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let only_handling =

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// The `p`-th percentile (0–100) of `sorted`, nearest rank.
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -11,22 +11,22 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-pub fn millis(d: Duration) -> f64 {
+pub(crate) fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 /// One figure measured once per block.
 #[derive(Debug, Clone, Default)]
-pub struct Figure {
+pub(crate) struct Figure {
     pub values: Vec<f64>,
 }
 
 impl Figure {
-    pub fn push(&mut self, value: f64) {
+    pub(crate) fn push(&mut self, value: f64) {
         self.values.push(value);
     }
 
-    pub fn median(&self) -> f64 {
+    pub(crate) fn median(&self) -> f64 {
         let mut v = self.values.clone();
         v.sort_by(f64::total_cmp);
         match v.len() {
@@ -36,11 +36,11 @@ impl Figure {
         }
     }
 
-    pub fn min(&self) -> f64 {
+    pub(crate) fn min(&self) -> f64 {
         self.values.iter().copied().fold(f64::INFINITY, f64::min)
     }
 
-    pub fn max(&self) -> f64 {
+    pub(crate) fn max(&self) -> f64 {
         self.values
             .iter()
             .copied()
@@ -49,7 +49,7 @@ impl Figure {
 }
 
 /// Prints `label: median (min–max) unit, n blocks`.
-pub fn print(label: &str, figure: &Figure, unit: &str) {
+pub(crate) fn print(label: &str, figure: &Figure, unit: &str) {
     println!(
         "  {label:<52} {:>10} {unit:<9} (min {} – max {}, {} blocks)",
         fmt(figure.median()),
@@ -60,7 +60,7 @@ pub fn print(label: &str, figure: &Figure, unit: &str) {
 }
 
 /// A target check line: `target: <text> → met / MISSED`.
-pub fn verdict(id: &str, text: &str, met: bool) {
+pub(crate) fn verdict(id: &str, text: &str, met: bool) {
     println!(
         "  {id} target {text}: {}",
         if met { "met" } else { "MISSED" }
@@ -81,7 +81,7 @@ fn fmt(v: f64) -> String {
 
 /// What a closed-loop load produced in one block.
 #[derive(Debug, Default)]
-pub struct Load {
+pub(crate) struct Load {
     pub ok: u64,
     pub refused: u64,
     pub failed: u64,
@@ -91,11 +91,11 @@ pub struct Load {
 }
 
 impl Load {
-    pub fn per_second(&self) -> f64 {
+    pub(crate) fn per_second(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
 
-    pub fn p99_ms(&self) -> f64 {
+    pub(crate) fn p99_ms(&self) -> f64 {
         millis(percentile(&self.latencies, 99.0))
     }
 }

@@ -117,6 +117,79 @@ fn console_origins(console_url: &str) -> Vec<String> {
     origins
 }
 
+/// Each service's configuration, derived from the system's and the addresses it listens on.
+struct ServiceConfigs {
+    identity: ps_identity::Config,
+    staff_directory: ps_staff_directory::Config,
+    org_access: ps_org_access::Config,
+    notification: ps_notification::Config,
+}
+
+impl ServiceConfigs {
+    fn new(config: &SystemConfig, addresses: &Addresses) -> Self {
+        let operator_token = config.operator_token.clone();
+        let console_url = config.console_url.trim_end_matches('/').to_owned();
+        let cors_origins = console_origins(&console_url);
+        let tls = &config.tls;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let common = |name: &str, database: &DbSettings| {
+            let mut common = CommonConfig {
+                database: database.clone(),
+                operator_token: operator_token.clone(),
+                identity_url: format!("{scheme}://{}", addresses.identity),
+                ..CommonConfig::defaults(name, 0, 0)
+            };
+            common.serve.cors_origins = cors_origins.clone();
+            if let Some(tls) = tls {
+                common.serve.tls = tls.server.clone();
+                common.client_tls = tls.client.clone();
+            }
+            common
+        };
+
+        let mut identity_config = ps_identity::Config {
+            common: common("identity", &config.databases.identity),
+            invitation_url: format!("{console_url}/invitation?token={{token}}"),
+            password_reset_url: format!("{console_url}/reset-password?token={{token}}"),
+            signing: ps_identity::config::SigningSettings {
+                key_encryption_key: config.signing_key_encryption_key.clone(),
+                ..Default::default()
+            },
+            product_accounts: ps_identity::config::ProductAccounts {
+                notification_secret: config.notification_secret.clone(),
+            },
+            ..ps_identity::Config::default()
+        };
+        if let Some(hashing) = config.hashing {
+            identity_config.hashing = hashing;
+        }
+        Self {
+            identity: identity_config,
+            staff_directory: ps_staff_directory::Config {
+                common: common("staff-directory", &config.databases.staff_directory),
+                ..ps_staff_directory::Config::default()
+            },
+            org_access: ps_org_access::Config {
+                common: common("org-access", &config.databases.org_access),
+            },
+            notification: ps_notification::Config {
+                common: common("notification", &config.databases.notification),
+                mail: ps_notification::mail::MailSettings {
+                    folder: config.mail_folder.clone(),
+                    ..config.mail.clone()
+                },
+                certification_url: format!("{console_url}/certification"),
+                org_invitations_url: format!("{console_url}/organisation-invitations"),
+                credentials: ps_auth::ServiceCredentialSettings {
+                    client_id: ps_auth::scopes::NOTIFICATION_ACCOUNT_ID.to_string(),
+                    client_secret: config.notification_secret.clone(),
+                    ..Default::default()
+                },
+            },
+        }
+    }
+}
+
 /// The running system.
 pub struct System {
     pub addresses: Addresses,
@@ -144,85 +217,23 @@ impl System {
             events,
             shutdown,
         };
-        let operator_token = config.operator_token.clone();
-        let console_url = config.console_url.trim_end_matches('/').to_owned();
-        let cors_origins = console_origins(&console_url);
-        let tls = config.tls.clone();
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let common = |name: &str, database: &DbSettings| {
-            let mut common = CommonConfig {
-                database: database.clone(),
-                operator_token: operator_token.clone(),
-                identity_url: format!("{scheme}://{}", addresses.identity),
-                ..CommonConfig::defaults(name, 0, 0)
-            };
-            common.serve.cors_origins = cors_origins.clone();
-            if let Some(tls) = &tls {
-                common.serve.tls = tls.server.clone();
-                common.client_tls = tls.client.clone();
-            }
-            common
-        };
-
-        let mut identity_config = ps_identity::Config {
-            common: common("identity", &config.databases.identity),
-            invitation_url: format!("{console_url}/invitation?token={{token}}"),
-            password_reset_url: format!("{console_url}/reset-password?token={{token}}"),
-            signing: ps_identity::config::SigningSettings {
-                key_encryption_key: config.signing_key_encryption_key.clone(),
-                ..Default::default()
-            },
-            product_accounts: ps_identity::config::ProductAccounts {
-                notification_secret: config.notification_secret.clone(),
-            },
-            ..ps_identity::Config::default()
-        };
-        if let Some(hashing) = config.hashing {
-            identity_config.hashing = hashing;
-        }
+        let configs = ServiceConfigs::new(&config, &addresses);
         let mut running = Vec::new();
-        running.push(ps_identity::start(identity_config, env.clone(), listeners.identity).await?);
+        running.push(ps_identity::start(configs.identity, env.clone(), listeners.identity).await?);
         running.push(
             ps_staff_directory::start(
-                ps_staff_directory::Config {
-                    common: common("staff-directory", &config.databases.staff_directory),
-                    ..ps_staff_directory::Config::default()
-                },
+                configs.staff_directory,
                 env.clone(),
                 listeners.staff_directory,
             )
             .await?,
         );
         running.push(
-            ps_org_access::start(
-                ps_org_access::Config {
-                    common: common("org-access", &config.databases.org_access),
-                },
-                env.clone(),
-                listeners.org_access,
-            )
-            .await?,
+            ps_org_access::start(configs.org_access, env.clone(), listeners.org_access).await?,
         );
         running.push(
-            ps_notification::start(
-                ps_notification::Config {
-                    common: common("notification", &config.databases.notification),
-                    mail: ps_notification::mail::MailSettings {
-                        folder: config.mail_folder.clone(),
-                        ..config.mail.clone()
-                    },
-                    certification_url: format!("{console_url}/certification"),
-                    org_invitations_url: format!("{console_url}/organisation-invitations"),
-                    credentials: ps_auth::ServiceCredentialSettings {
-                        client_id: ps_auth::scopes::NOTIFICATION_ACCOUNT_ID.to_string(),
-                        client_secret: config.notification_secret.clone(),
-                        ..Default::default()
-                    },
-                },
-                env.clone(),
-                listeners.notification,
-            )
-            .await?,
+            ps_notification::start(configs.notification, env.clone(), listeners.notification)
+                .await?,
         );
         // Every consumer has subscribed: let events flow.
         bus.open();

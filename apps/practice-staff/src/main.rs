@@ -58,6 +58,77 @@ fn kept_secret(path: &std::path::Path, generate: fn() -> String) -> anyhow::Resu
     Ok(Secret::new(token))
 }
 
+/// The whole system on the embedded default (SQLite files and in-process events in the data
+/// directory), its secrets generated once and kept there.
+fn embedded(args: &Args, operator_token: &Secret) -> anyhow::Result<SystemConfig> {
+    Ok(SystemConfig {
+        databases: Databases::sqlite(&args.data_dir),
+        rabbitmq: None,
+        mail_folder: args.data_dir.join("mail"),
+        mail: Default::default(),
+        clock: Arc::new(ps_core::SystemClock),
+        operator_token: operator_token.clone(),
+        signing_key_encryption_key: kept_secret(
+            &args.data_dir.join("signing-key-encryption-key"),
+            ps_identity::app::keyring::Kek::generate,
+        )?,
+        // notification's own service account: identity provisions it with this secret.
+        notification_secret: kept_secret(
+            &args.data_dir.join("notification-client-secret"),
+            ps_auth::random_token,
+        )?,
+        console_url: args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{}", args.console_port)),
+        hashing: None,
+        tls: None,
+    })
+}
+
+/// Where the local services' credential is written, in the data directory.
+const CREDENTIAL_FILE: &str = "service-credentials.json";
+
+/// What runs where, and what to do next.
+fn print_banner(
+    args: &Args,
+    started: Instant,
+    a: &practice_staff::Addresses,
+    admin_addr: std::net::SocketAddr,
+    console_addr: std::net::SocketAddr,
+) {
+    let console_note = if practice_staff::console::is_built(&args.console_dir) {
+        String::new()
+    } else {
+        format!(
+            " (not built: run `{}`)",
+            practice_staff::console::BUILD_COMMAND
+        )
+    };
+    let mail_folder = args.data_dir.join("mail");
+    let operator_token_file = args.data_dir.join("operator-token");
+    let credential_file = args.data_dir.join(CREDENTIAL_FILE);
+    println!(
+        "\nPractice Staff is running: all services SERVING after {} ms (embedded: SQLite + in-process events)\n\
+         \n  console           http://localhost:{}/{}\n  identity          {}\n  staff-directory   {}\n  org-access        {}\n  notification      {}\n  metrics           http://{}/metrics\n\
+         \n  data directory    {}\n  e-mails           {}\n  operator token    {}\n  service account   {} (orgaccess.check, staff.read: for services on this machine)\n\
+         \nNext: staffctl bootstrap --practice \"My Practice\" --owner-email you@example.com --owner-name \"Your Name\"\n\
+         Stop with Ctrl-C.\n",
+        started.elapsed().as_millis(),
+        console_addr.port(),
+        console_note,
+        a.identity,
+        a.staff_directory,
+        a.org_access,
+        a.notification,
+        admin_addr,
+        args.data_dir.display(),
+        mail_folder.display(),
+        operator_token_file.display(),
+        credential_file.display(),
+    );
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
@@ -66,7 +137,6 @@ async fn main() -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let mail_folder = args.data_dir.join("mail");
     let operator_token_file = args.data_dir.join("operator-token");
     let ports = [
         args.identity_port,
@@ -96,71 +166,19 @@ async fn main() -> anyhow::Result<()> {
         admin_stopping.wait(),
     ));
     let operator_token = kept_secret(&operator_token_file, ps_auth::random_token)?;
-    let system = System::start(
-        SystemConfig {
-            databases: Databases::sqlite(&args.data_dir),
-            rabbitmq: None,
-            mail_folder: mail_folder.clone(),
-            mail: Default::default(),
-            clock: Arc::new(ps_core::SystemClock),
-            operator_token: operator_token.clone(),
-            signing_key_encryption_key: kept_secret(
-                &args.data_dir.join("signing-key-encryption-key"),
-                ps_identity::app::keyring::Kek::generate,
-            )?,
-            // notification's own service account: identity provisions it with this secret.
-            notification_secret: kept_secret(
-                &args.data_dir.join("notification-client-secret"),
-                ps_auth::random_token,
-            )?,
-            console_url: args
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://localhost:{}", args.console_port)),
-            hashing: None,
-            tls: None,
-        },
-        listeners,
-    )
-    .await?;
+    let system = System::start(embedded(&args, &operator_token)?, listeners).await?;
     let a = system.addresses;
-    let credential_file = args.data_dir.join("service-credentials.json");
+    let credential_file = args.data_dir.join(CREDENTIAL_FILE);
     practice_staff::local_credential::ensure(&credential_file, a.identity, operator_token.expose())
         .await
         .context("writing the local services' credential")?;
-    let console_note = if practice_staff::console::is_built(&args.console_dir) {
-        String::new()
-    } else {
-        format!(
-            " (not built: run `{}`)",
-            practice_staff::console::BUILD_COMMAND
-        )
-    };
     let (console_stop, console_stopping) = ps_core::Shutdown::new();
     let console = tokio::spawn(practice_staff::console::serve(
         console_listener,
         practice_staff::console::router(args.console_dir.clone(), &a),
         console_stopping.wait(),
     ));
-    println!(
-        "\nPractice Staff is running: all services SERVING after {} ms (embedded: SQLite + in-process events)\n\
-         \n  console           http://localhost:{}/{}\n  identity          {}\n  staff-directory   {}\n  org-access        {}\n  notification      {}\n  metrics           http://{}/metrics\n\
-         \n  data directory    {}\n  e-mails           {}\n  operator token    {}\n  service account   {} (orgaccess.check, staff.read: for services on this machine)\n\
-         \nNext: staffctl bootstrap --practice \"My Practice\" --owner-email you@example.com --owner-name \"Your Name\"\n\
-         Stop with Ctrl-C.\n",
-        started.elapsed().as_millis(),
-        console_addr.port(),
-        console_note,
-        a.identity,
-        a.staff_directory,
-        a.org_access,
-        a.notification,
-        admin_addr,
-        args.data_dir.display(),
-        mail_folder.display(),
-        operator_token_file.display(),
-        credential_file.display(),
-    );
+    print_banner(&args, started, &a, admin_addr, console_addr);
     let (trigger, signalled) = ps_core::Shutdown::new();
     ps_grpc::signals::install(trigger);
     signalled.wait().await;

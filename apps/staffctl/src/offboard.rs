@@ -21,7 +21,7 @@ const SHOWN: usize = 25;
 const PATIENCE: Duration = Duration::from_secs(300);
 
 #[derive(clap::Args)]
-pub struct OffboardArgs {
+pub(crate) struct OffboardArgs {
     /// The member leaving: e-mail, name or id.
     staff: String,
     /// An Active member who takes over their organisations and workflow steps (e-mail, name or
@@ -41,7 +41,7 @@ pub struct OffboardArgs {
 }
 
 #[derive(Subcommand)]
-pub enum OffboardingCommand {
+pub(crate) enum OffboardingCommand {
     /// The practice's offboardings, newest first.
     List {
         /// Only this member's (e-mail, name or id).
@@ -201,7 +201,7 @@ async fn wait(directory: &mut StaffClient, id: &str) -> Result<Option<staff::Off
     Ok(result)
 }
 
-pub async fn offboard(caller: &mut Caller, args: &OffboardArgs) -> Result<()> {
+pub(crate) async fn offboard(caller: &mut Caller, args: &OffboardArgs) -> Result<()> {
     let leaver = caller.staff_member(&args.staff).await?;
     let replacement = caller.staff_member(&args.replacement).await?;
     let existing_access = if args.use_leaver_role {
@@ -255,7 +255,7 @@ pub async fn offboard(caller: &mut Caller, args: &OffboardArgs) -> Result<()> {
     Ok(())
 }
 
-pub async fn offboardings(caller: &mut Caller, command: &OffboardingCommand) -> Result<()> {
+pub(crate) async fn offboardings(caller: &mut Caller, command: &OffboardingCommand) -> Result<()> {
     let mut directory = caller.staff().await?;
     match command {
         OffboardingCommand::List { staff: leaver } => {

@@ -14,7 +14,7 @@ use crate::session::{Caller, OrgClient};
 use crate::table::{self, Details, Table};
 
 #[derive(Subcommand)]
-pub enum OrgCommand {
+pub(crate) enum OrgCommand {
     /// Organisations by name; --query searches names.
     List {
         #[arg(long)]
@@ -42,7 +42,7 @@ pub enum OrgCommand {
 }
 
 #[derive(Subcommand)]
-pub enum WorkflowCommand {
+pub(crate) enum WorkflowCommand {
     /// An organisation's workflows with their steps and approvers.
     List { organisation: String },
     /// A workflow (its name or id) with its steps and approvers.
@@ -78,7 +78,7 @@ pub enum WorkflowCommand {
 }
 
 #[derive(Subcommand)]
-pub enum RoleCommand {
+pub(crate) enum RoleCommand {
     /// Built-in and custom roles with their permissions and how many memberships use them.
     List,
     /// The catalogue of permissions.
@@ -105,7 +105,7 @@ pub enum RoleCommand {
 }
 
 #[derive(Subcommand)]
-pub enum AccessCommand {
+pub(crate) enum AccessCommand {
     /// Show or change whether new access needs the member's acceptance.
     Settings {
         #[arg(long)]
@@ -167,7 +167,7 @@ pub enum AccessCommand {
 
 /// What both changeset directions share.
 #[derive(clap::Args)]
-pub struct ChangesetOptions {
+pub(crate) struct ChangesetOptions {
     /// Take access away (repeat).
     #[arg(long = "remove")]
     removals: Vec<String>,
@@ -187,7 +187,7 @@ pub struct ChangesetOptions {
 }
 
 #[derive(Subcommand)]
-pub enum OrgInvitationCommand {
+pub(crate) enum OrgInvitationCommand {
     /// Organisations you were offered and have not answered.
     List,
     /// Accept one organisation (each is answered separately). INVITATION: the organisation's
@@ -370,27 +370,7 @@ impl Changeset {
                 .into_inner()
                 .memberships),
             Changeset::Organisation(request) => {
-                let mut found = Vec::new();
-                let mut token = String::new();
-                loop {
-                    let page = client
-                        .list_organisation_members(org::ListOrganisationMembersRequest {
-                            organisation_id: request.organisation_id.clone(),
-                            page: Some(PageRequest {
-                                page_size: 500,
-                                page_token: token,
-                            }),
-                            include_history: false,
-                        })
-                        .await
-                        .map_err(status_error)?
-                        .into_inner();
-                    found.extend(page.memberships);
-                    if page.next_page_token.is_empty() {
-                        return Ok(found);
-                    }
-                    token = page.next_page_token;
-                }
+                organisation_members(client, &request.organisation_id, false).await
             }
         }
     }
@@ -475,24 +455,7 @@ async fn print_changes(caller: &mut Caller, r: &org::AccessChangeResult) {
     caller
         .learn_staff(rows.iter().map(|(_, c)| c.staff_id.as_str()))
         .await;
-    if r.applied {
-        println!(
-            "Applied (request {}): {} added, {} changed, {} removed, {} already so",
-            r.request_id,
-            r.added.len(),
-            r.changed.len(),
-            r.removed.len(),
-            r.unchanged
-        );
-    } else {
-        println!(
-            "Preview, nothing is changed yet: {} to add, {} to change, {} to remove, {} already so",
-            r.added.len(),
-            r.changed.len(),
-            r.removed.len(),
-            r.unchanged
-        );
-    }
+    print_change_counts(r);
     let names = &caller.names;
     let role = |id: &str| {
         if id.is_empty() {
@@ -534,6 +497,29 @@ async fn print_changes(caller: &mut Caller, r: &org::AccessChangeResult) {
         ]);
     }
     listing.print("nothing to change");
+}
+
+/// The line above the changes: how many of each, and whether they were applied (under which
+/// request id) or only previewed.
+fn print_change_counts(r: &org::AccessChangeResult) {
+    if r.applied {
+        println!(
+            "Applied (request {}): {} added, {} changed, {} removed, {} already so",
+            r.request_id,
+            r.added.len(),
+            r.changed.len(),
+            r.removed.len(),
+            r.unchanged
+        );
+    } else {
+        println!(
+            "Preview, nothing is changed yet: {} to add, {} to change, {} to remove, {} already so",
+            r.added.len(),
+            r.changed.len(),
+            r.removed.len(),
+            r.unchanged
+        );
+    }
 }
 
 /// After an applied changeset: the access now waiting for each member's answer, with the id
@@ -644,7 +630,7 @@ fn print_organisation(o: &org::Organisation) {
     print!("{}", d.render());
 }
 
-pub async fn orgs(caller: &mut Caller, command: &OrgCommand) -> Result<()> {
+pub(crate) async fn orgs(caller: &mut Caller, command: &OrgCommand) -> Result<()> {
     let mut client = caller.orgs().await?;
     match command {
         OrgCommand::List { query, archived } => {
@@ -702,7 +688,7 @@ pub async fn orgs(caller: &mut Caller, command: &OrgCommand) -> Result<()> {
     Ok(())
 }
 
-pub async fn workflows(caller: &mut Caller, command: &WorkflowCommand) -> Result<()> {
+pub(crate) async fn workflows(caller: &mut Caller, command: &WorkflowCommand) -> Result<()> {
     let mut client = caller.orgs().await?;
     match command {
         WorkflowCommand::List { organisation } => {
@@ -782,7 +768,7 @@ fn print_role(r: &org::Role) {
     print!("{}", d.render());
 }
 
-pub async fn roles(caller: &mut Caller, command: &RoleCommand) -> Result<()> {
+pub(crate) async fn roles(caller: &mut Caller, command: &RoleCommand) -> Result<()> {
     let mut client = caller.orgs().await?;
     match command {
         RoleCommand::List => {
@@ -853,169 +839,29 @@ pub async fn roles(caller: &mut Caller, command: &RoleCommand) -> Result<()> {
     Ok(())
 }
 
-pub async fn access(caller: &mut Caller, command: &AccessCommand) -> Result<()> {
+/// `access settings|staff|org|members|of|explain|audit`.
+pub(crate) async fn access(caller: &mut Caller, command: &AccessCommand) -> Result<()> {
     let mut client = caller.orgs().await?;
     match command {
         AccessCommand::Settings { require_acceptance } => {
-            let settings = match require_acceptance {
-                Some(required) => {
-                    client
-                        .update_access_settings(org::UpdateAccessSettingsRequest {
-                            settings: Some(org::AccessSettings {
-                                require_acceptance: *required,
-                            }),
-                        })
-                        .await
-                }
-                None => {
-                    client
-                        .get_access_settings(org::GetAccessSettingsRequest {})
-                        .await
-                }
-            }
-            .map_err(status_error)?
-            .into_inner();
-            println!(
-                "new access needs the member's acceptance: {}",
-                if settings.require_acceptance {
-                    "yes"
-                } else {
-                    "no"
-                }
-            );
+            access_settings(&mut client, *require_acceptance).await
         }
         AccessCommand::Staff {
             staff,
             grants,
             options,
-        } => {
-            let staff_id = caller.staff_id(staff).await?;
-            let (entries, default_role_id) = options
-                .entries(caller, Target::Organisation, grants)
-                .await?;
-            let changeset = Changeset::Staff(org::SetStaffAccessRequest {
-                request_id: request_id_or_new(&options.request_id),
-                staff_id,
-                default_role_id,
-                entries,
-                preview: true,
-            });
-            options.run(caller, changeset).await?;
-        }
+        } => staff_access(caller, staff, grants, options).await,
         AccessCommand::Org {
             organisation,
             grants,
             options,
-        } => {
-            let organisation_id = caller.organisation_id(organisation).await?;
-            let (entries, default_role_id) = options.entries(caller, Target::Staff, grants).await?;
-            let changeset = Changeset::Organisation(org::SetOrganisationAccessRequest {
-                request_id: request_id_or_new(&options.request_id),
-                organisation_id,
-                default_role_id,
-                entries,
-                preview: true,
-            });
-            options.run(caller, changeset).await?;
-        }
+        } => organisation_access(caller, organisation, grants, options).await,
         AccessCommand::Members {
             organisation,
             history,
-        } => {
-            let found = caller.organisation(organisation).await?;
-            let mut memberships = Vec::new();
-            let mut token = String::new();
-            loop {
-                let page = client
-                    .list_organisation_members(org::ListOrganisationMembersRequest {
-                        organisation_id: found.id.clone(),
-                        page: Some(PageRequest {
-                            page_size: 500,
-                            page_token: token,
-                        }),
-                        include_history: *history,
-                    })
-                    .await
-                    .map_err(status_error)?
-                    .into_inner();
-                memberships.extend(page.memberships);
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                token = page.next_page_token;
-            }
-            caller
-                .learn_staff(memberships.iter().map(|m| m.staff_id.as_str()))
-                .await;
-            if memberships.iter().any(|m| !m.location_ids.is_empty()) {
-                caller.learn_locations().await;
-            }
-            println!("{}:", found.name);
-            let mut listing = Table::new(&[
-                "MEMBER",
-                "E-MAIL",
-                "ROLE",
-                "STATUS",
-                "LOCATIONS",
-                "SINCE (UTC)",
-            ]);
-            for m in &memberships {
-                listing.row([
-                    caller.names.staff(&m.staff_id),
-                    caller.names.email(&m.staff_id),
-                    m.role_name.clone(),
-                    status(m.status).to_owned(),
-                    limits(caller, &m.location_ids),
-                    table::time(m.status_changed_at.as_ref()),
-                ]);
-            }
-            listing.print("  nobody has access");
-        }
+        } => members(caller, &mut client, organisation, *history).await,
         AccessCommand::Of { staff, history } => {
-            let member = caller.staff_member(staff).await?;
-            let access = client
-                .list_staff_access(org::ListStaffAccessRequest {
-                    staff_id: member.id.clone(),
-                    include_history: *history,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            if access
-                .memberships
-                .iter()
-                .any(|m| !m.location_ids.is_empty())
-            {
-                caller.learn_locations().await;
-            }
-            caller
-                .learn_organisations(access.steps.iter().map(|s| s.organisation_id.as_str()))
-                .await;
-            println!("{} <{}> can access:", member.name, member.email);
-            let mut listing =
-                Table::new(&["ORGANISATION", "ROLE", "STATUS", "LOCATIONS", "SINCE (UTC)"]);
-            for m in &access.memberships {
-                listing.row([
-                    m.organisation_name.clone(),
-                    m.role_name.clone(),
-                    status(m.status).to_owned(),
-                    limits(caller, &m.location_ids),
-                    table::time(m.status_changed_at.as_ref()),
-                ]);
-            }
-            listing.print("  no organisation");
-            if !access.steps.is_empty() {
-                println!("and approves in:");
-                let mut steps = Table::new(&["ORGANISATION", "WORKFLOW", "STEP"]);
-                for s in &access.steps {
-                    steps.row([
-                        caller.names.organisation(&s.organisation_id),
-                        s.workflow_name.clone(),
-                        format!("{}. {}", s.position, s.step_name),
-                    ]);
-                }
-                steps.print("");
-            }
+            access_of(caller, &mut client, staff, *history).await
         }
         AccessCommand::Explain {
             staff,
@@ -1023,120 +869,361 @@ pub async fn access(caller: &mut Caller, command: &AccessCommand) -> Result<()> 
             permission,
             location,
         } => {
-            let member = caller.staff_member(staff).await?;
-            let organisation = caller.organisation(organisation).await?;
-            let (location_id, at) = match location {
-                Some(l) => {
-                    let id = caller.location_id(l).await?;
-                    caller.learn_locations().await;
-                    let at = format!(" at {}", caller.names.location(&id));
-                    (id, at)
-                }
-                None => (String::new(), String::new()),
+            let question = Question {
+                staff,
+                organisation,
+                permission,
+                location: location.as_deref(),
             };
-            if member.user_id.is_empty() {
-                // Without an accepted invitation there is no sign-in to decide about.
-                println!(
-                    "denied: {} may not {permission} in {}{at}",
-                    member.name, organisation.name
-                );
-                println!(
-                    "  why: they have not accepted their invitation to the practice (they are {})",
-                    status_title(member.status)
-                );
-                return Ok(());
-            }
-            let decision = client
-                .explain_access(org::ExplainAccessRequest {
-                    user_id: member.user_id.clone(),
-                    organisation_id: organisation.id.clone(),
-                    permission: permission.clone(),
-                    location_id,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            let reason = org::DecisionReason::try_from(decision.reason)
-                .map(|r| {
-                    r.as_str_name()
-                        .trim_start_matches("DECISION_REASON_")
-                        .to_lowercase()
-                })
-                .unwrap_or_default();
-            let (verdict, may) = if decision.allowed {
-                ("allowed", "may")
-            } else {
-                ("denied", "may not")
-            };
-            println!(
-                "{verdict}: {} {may} {permission} in {}{at}",
-                member.name, organisation.name
-            );
-            println!("  why: {} ({reason})", decision.explanation);
+            explain(caller, &mut client, question).await
         }
         AccessCommand::Audit {
             org: organisation,
             staff,
         } => {
-            let organisation_id = match organisation {
-                Some(o) => caller.organisation_id(o).await?,
-                None => String::new(),
-            };
-            let staff_id = match staff {
-                Some(s) => caller.staff_id(s).await?,
-                None => String::new(),
-            };
-            let events = client
-                .list_access_audit_events(org::ListAccessAuditEventsRequest {
-                    page: first_page(),
-                    organisation_id,
-                    staff_id,
+            access_audit(
+                caller,
+                &mut client,
+                organisation.as_deref(),
+                staff.as_deref(),
+            )
+            .await
+        }
+    }
+}
+
+/// `access staff`: one member's access to many organisations, as one changeset.
+async fn staff_access(
+    caller: &mut Caller,
+    staff: &str,
+    grants: &[String],
+    options: &ChangesetOptions,
+) -> Result<()> {
+    let staff_id = caller.staff_id(staff).await?;
+    let (entries, default_role_id) = options
+        .entries(caller, Target::Organisation, grants)
+        .await?;
+    let changeset = Changeset::Staff(org::SetStaffAccessRequest {
+        request_id: request_id_or_new(&options.request_id),
+        staff_id,
+        default_role_id,
+        entries,
+        preview: true,
+    });
+    options.run(caller, changeset).await
+}
+
+/// `access org`: many members' access to one organisation, as one changeset.
+async fn organisation_access(
+    caller: &mut Caller,
+    organisation: &str,
+    grants: &[String],
+    options: &ChangesetOptions,
+) -> Result<()> {
+    let organisation_id = caller.organisation_id(organisation).await?;
+    let (entries, default_role_id) = options.entries(caller, Target::Staff, grants).await?;
+    let changeset = Changeset::Organisation(org::SetOrganisationAccessRequest {
+        request_id: request_id_or_new(&options.request_id),
+        organisation_id,
+        default_role_id,
+        entries,
+        preview: true,
+    });
+    options.run(caller, changeset).await
+}
+
+/// `access settings`: changes whether new access needs the member's acceptance when asked
+/// to, and says how it is.
+async fn access_settings(client: &mut OrgClient, require_acceptance: Option<bool>) -> Result<()> {
+    let settings = match require_acceptance {
+        Some(required) => {
+            client
+                .update_access_settings(org::UpdateAccessSettingsRequest {
+                    settings: Some(org::AccessSettings {
+                        require_acceptance: required,
+                    }),
                 })
                 .await
-                .map_err(status_error)?
-                .into_inner()
-                .events;
-            caller.learn_roles().await;
-            caller.learn_locations().await;
-            caller
-                .learn_organisations(events.iter().map(|e| e.organisation_id.as_str()))
-                .await;
-            let mentioned = table::ids_mentioned(
-                events
-                    .iter()
-                    .map(|e| (e.before.as_str(), e.after.as_str(), e.staff_id.as_str())),
-            );
-            caller
-                .learn_staff(mentioned.iter().map(String::as_str))
-                .await;
-            let names = &caller.names;
-            let mut listing = Table::new(&[
-                "TIME (UTC)",
-                "WHO",
-                "ACTION",
-                "ORGANISATION",
-                "MEMBER",
-                "CHANGE",
-            ]);
-            for e in &events {
-                let optional =
-                    |id: &str, name: String| if id.is_empty() { String::new() } else { name };
-                listing.row([
-                    table::time(e.occurred_at.as_ref()),
-                    e.actor_name.clone(),
-                    e.action.clone(),
-                    optional(&e.organisation_id, names.organisation(&e.organisation_id)),
-                    optional(&e.staff_id, names.staff(&e.staff_id)),
-                    table::change(&e.before, &e.after, &|id| names.any(id)),
-                ]);
-            }
-            listing.print("no access changes");
         }
+        None => {
+            client
+                .get_access_settings(org::GetAccessSettingsRequest {})
+                .await
+        }
+    }
+    .map_err(status_error)?
+    .into_inner();
+    println!(
+        "new access needs the member's acceptance: {}",
+        if settings.require_acceptance {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    Ok(())
+}
+
+/// Every membership of an organisation, page after page; the declined and revoked ones too
+/// with `include_history`.
+async fn organisation_members(
+    client: &mut OrgClient,
+    organisation_id: &str,
+    include_history: bool,
+) -> Result<Vec<org::Membership>> {
+    let mut found = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_organisation_members(org::ListOrganisationMembersRequest {
+                organisation_id: organisation_id.to_owned(),
+                page: Some(PageRequest {
+                    page_size: 500,
+                    page_token: token,
+                }),
+                include_history,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        found.extend(page.memberships);
+        if page.next_page_token.is_empty() {
+            return Ok(found);
+        }
+        token = page.next_page_token;
+    }
+}
+
+/// `access members`: who can access an organisation.
+async fn members(
+    caller: &mut Caller,
+    client: &mut OrgClient,
+    organisation: &str,
+    history: bool,
+) -> Result<()> {
+    let found = caller.organisation(organisation).await?;
+    let memberships = organisation_members(client, &found.id, history).await?;
+    caller
+        .learn_staff(memberships.iter().map(|m| m.staff_id.as_str()))
+        .await;
+    if memberships.iter().any(|m| !m.location_ids.is_empty()) {
+        caller.learn_locations().await;
+    }
+    println!("{}:", found.name);
+    let mut listing = Table::new(&[
+        "MEMBER",
+        "E-MAIL",
+        "ROLE",
+        "STATUS",
+        "LOCATIONS",
+        "SINCE (UTC)",
+    ]);
+    for m in &memberships {
+        listing.row([
+            caller.names.staff(&m.staff_id),
+            caller.names.email(&m.staff_id),
+            m.role_name.clone(),
+            status(m.status).to_owned(),
+            limits(caller, &m.location_ids),
+            table::time(m.status_changed_at.as_ref()),
+        ]);
+    }
+    listing.print("  nobody has access");
+    Ok(())
+}
+
+/// `access of`: what a member can access, then the workflow steps they approve in.
+async fn access_of(
+    caller: &mut Caller,
+    client: &mut OrgClient,
+    staff: &str,
+    history: bool,
+) -> Result<()> {
+    let member = caller.staff_member(staff).await?;
+    let access = client
+        .list_staff_access(org::ListStaffAccessRequest {
+            staff_id: member.id.clone(),
+            include_history: history,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if access
+        .memberships
+        .iter()
+        .any(|m| !m.location_ids.is_empty())
+    {
+        caller.learn_locations().await;
+    }
+    caller
+        .learn_organisations(access.steps.iter().map(|s| s.organisation_id.as_str()))
+        .await;
+    println!("{} <{}> can access:", member.name, member.email);
+    let mut listing = Table::new(&["ORGANISATION", "ROLE", "STATUS", "LOCATIONS", "SINCE (UTC)"]);
+    for m in &access.memberships {
+        listing.row([
+            m.organisation_name.clone(),
+            m.role_name.clone(),
+            status(m.status).to_owned(),
+            limits(caller, &m.location_ids),
+            table::time(m.status_changed_at.as_ref()),
+        ]);
+    }
+    listing.print("  no organisation");
+    if !access.steps.is_empty() {
+        println!("and approves in:");
+        let mut steps = Table::new(&["ORGANISATION", "WORKFLOW", "STEP"]);
+        for s in &access.steps {
+            steps.row([
+                caller.names.organisation(&s.organisation_id),
+                s.workflow_name.clone(),
+                format!("{}. {}", s.position, s.step_name),
+            ]);
+        }
+        steps.print("");
     }
     Ok(())
 }
 
-pub async fn invitations(caller: &mut Caller, command: &OrgInvitationCommand) -> Result<()> {
+/// What `access explain` asks, as typed: may this member do this in this organisation (at
+/// this location)?
+struct Question<'a> {
+    staff: &'a str,
+    organisation: &'a str,
+    permission: &'a str,
+    location: Option<&'a str>,
+}
+
+/// `access explain`: the decision and its reason. A member who has not accepted their
+/// invitation to the practice has no user to ask about, and is denied here.
+async fn explain(
+    caller: &mut Caller,
+    client: &mut OrgClient,
+    question: Question<'_>,
+) -> Result<()> {
+    let permission = question.permission;
+    let member = caller.staff_member(question.staff).await?;
+    let organisation = caller.organisation(question.organisation).await?;
+    let (location_id, at) = match question.location {
+        Some(l) => {
+            let id = caller.location_id(l).await?;
+            caller.learn_locations().await;
+            let at = format!(" at {}", caller.names.location(&id));
+            (id, at)
+        }
+        None => (String::new(), String::new()),
+    };
+    if member.user_id.is_empty() {
+        // Without an accepted invitation there is no sign-in to decide about.
+        println!(
+            "denied: {} may not {permission} in {}{at}",
+            member.name, organisation.name
+        );
+        println!(
+            "  why: they have not accepted their invitation to the practice (they are {})",
+            status_title(member.status)
+        );
+        return Ok(());
+    }
+    let decision = client
+        .explain_access(org::ExplainAccessRequest {
+            user_id: member.user_id.clone(),
+            organisation_id: organisation.id.clone(),
+            permission: permission.to_owned(),
+            location_id,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let reason = org::DecisionReason::try_from(decision.reason)
+        .map(|r| {
+            r.as_str_name()
+                .trim_start_matches("DECISION_REASON_")
+                .to_lowercase()
+        })
+        .unwrap_or_default();
+    let (verdict, may) = if decision.allowed {
+        ("allowed", "may")
+    } else {
+        ("denied", "may not")
+    };
+    println!(
+        "{verdict}: {} {may} {permission} in {}{at}",
+        member.name, organisation.name
+    );
+    println!("  why: {} ({reason})", decision.explanation);
+    Ok(())
+}
+
+/// `access audit`: access changes, newest first, optionally of one organisation and/or
+/// member.
+async fn access_audit(
+    caller: &mut Caller,
+    client: &mut OrgClient,
+    organisation: Option<&str>,
+    staff: Option<&str>,
+) -> Result<()> {
+    let organisation_id = match organisation {
+        Some(o) => caller.organisation_id(o).await?,
+        None => String::new(),
+    };
+    let staff_id = match staff {
+        Some(s) => caller.staff_id(s).await?,
+        None => String::new(),
+    };
+    let events = client
+        .list_access_audit_events(org::ListAccessAuditEventsRequest {
+            page: first_page(),
+            organisation_id,
+            staff_id,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .events;
+    print_access_audit(caller, &events).await;
+    Ok(())
+}
+
+/// The access audit events as a table, every id they mention by name.
+async fn print_access_audit(caller: &mut Caller, events: &[org::AccessAuditEvent]) {
+    caller.learn_roles().await;
+    caller.learn_locations().await;
+    caller
+        .learn_organisations(events.iter().map(|e| e.organisation_id.as_str()))
+        .await;
+    let mentioned = table::ids_mentioned(
+        events
+            .iter()
+            .map(|e| (e.before.as_str(), e.after.as_str(), e.staff_id.as_str())),
+    );
+    caller
+        .learn_staff(mentioned.iter().map(String::as_str))
+        .await;
+    let names = &caller.names;
+    let mut listing = Table::new(&[
+        "TIME (UTC)",
+        "WHO",
+        "ACTION",
+        "ORGANISATION",
+        "MEMBER",
+        "CHANGE",
+    ]);
+    for e in events {
+        let optional = |id: &str, name: String| if id.is_empty() { String::new() } else { name };
+        listing.row([
+            table::time(e.occurred_at.as_ref()),
+            e.actor_name.clone(),
+            e.action.clone(),
+            optional(&e.organisation_id, names.organisation(&e.organisation_id)),
+            optional(&e.staff_id, names.staff(&e.staff_id)),
+            table::change(&e.before, &e.after, &|id| names.any(id)),
+        ]);
+    }
+    listing.print("no access changes");
+}
+
+pub(crate) async fn invitations(caller: &mut Caller, command: &OrgInvitationCommand) -> Result<()> {
     let mut client = caller.orgs().await?;
     match command {
         OrgInvitationCommand::List => {

@@ -2,9 +2,9 @@
 //! The operator manages every account (`--operator`, with the operator token); an Account
 //! Owner, signed in, manages their practice's. Accounts are given by name or id.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use clap::{Args, Subcommand};
 use ps_auth::credentials::Credential;
 use ps_proto::common::v1::PageRequest;
@@ -13,7 +13,7 @@ use ps_proto::identity::v1::service_account_service_client::ServiceAccountServic
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-use crate::cli::status_error;
+use crate::cli::{operator_token, status_error};
 use crate::session::{Addresses, Caller, channel};
 use crate::table::{self, Details, Table};
 
@@ -93,18 +93,10 @@ async fn client(
     manager: &Manager,
 ) -> Result<Client> {
     if manager.operator {
-        let token = match &manager.operator_token {
-            Some(token) => token.clone(),
-            None => std::fs::read_to_string(&manager.operator_token_file)
-                .with_context(|| {
-                    format!(
-                        "reading the operator token from {}",
-                        manager.operator_token_file.display()
-                    )
-                })?
-                .trim()
-                .to_owned(),
-        };
+        let token = operator_token(
+            manager.operator_token.as_deref(),
+            &manager.operator_token_file,
+        )?;
         return Ok(ServiceAccountServiceClient::with_interceptor(
             channel("identity", &addresses.identity).await?,
             Credential::operator(&token)?,
@@ -215,6 +207,7 @@ fn print_account(account: &identity::ServiceAccount) {
     println!("{}", details.render());
 }
 
+/// `service-accounts …`, with the credential `manager` says.
 pub(crate) async fn run(
     addresses: &Addresses,
     session: &std::path::Path,
@@ -230,166 +223,207 @@ pub(crate) async fn run(
             practice_id,
             without_secret,
         } => {
-            let created = client
-                .create_service_account(identity::CreateServiceAccountRequest {
-                    name: name.clone(),
-                    description: description.clone(),
-                    scopes: scopes.clone(),
-                    practice_id: practice_id.clone().unwrap_or_default(),
-                    without_secret: *without_secret,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            let account = created.service_account.unwrap_or_default();
-            println!(
-                "created service account {} ({}), answering for {}",
-                account.name,
-                account.scopes.join(" "),
-                limit(&account)
-            );
-            println!("  client id      {}", account.id);
-            if created.client_secret.is_empty() {
-                println!("  no secret: register a key with `staffctl service-accounts add-key`");
-            } else {
-                println!("  client secret  {}", created.client_secret);
-                println!("This secret is shown once; keep it in your service's secret store.");
-            }
+            let request = identity::CreateServiceAccountRequest {
+                name: name.clone(),
+                description: description.clone(),
+                scopes: scopes.clone(),
+                practice_id: practice_id.clone().unwrap_or_default(),
+                without_secret: *without_secret,
+            };
+            create(&mut client, request).await
         }
-        ServiceAccountCommand::List => {
-            let mut listing = Table::new(&[
-                "NAME",
-                "STATUS",
-                "SCOPES",
-                "ANSWERS FOR",
-                "LAST TOKEN",
-                "CLIENT ID",
-            ]);
-            for a in all(&mut client).await? {
-                listing.row([
-                    a.name.clone(),
-                    status(&a).to_owned(),
-                    a.scopes.join(" "),
-                    limit(&a),
-                    table::time(a.last_used_at.as_ref()),
-                    a.id.clone(),
-                ]);
-            }
-            listing.print("no service accounts");
-        }
-        ServiceAccountCommand::Show { account } => {
-            let id = resolve(&mut client, account).await?;
-            let reply = client
-                .get_service_account(identity::GetServiceAccountRequest {
-                    service_account_id: id,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            print_account(&reply.service_account.unwrap_or_default());
-            let mut history = Table::new(&["TIME", "WHO", "WHAT", "DETAIL"]);
-            for e in reply.history {
-                history.row([
-                    table::time(e.occurred_at.as_ref()),
-                    e.actor_name,
-                    e.action.replace('_', " "),
-                    e.detail,
-                ]);
-            }
-            println!();
-            history.print("no history");
-        }
+        ServiceAccountCommand::List => list(&mut client).await,
+        ServiceAccountCommand::Show { account } => show(&mut client, account).await,
         ServiceAccountCommand::Rotate {
             account,
             grace,
             end_previous_now,
-        } => {
-            let id = resolve(&mut client, account).await?;
-            let grace_seconds = grace
-                .map(|g| u32::try_from(g.as_secs()).unwrap_or(u32::MAX))
-                .unwrap_or(0);
-            let reply = client
-                .rotate_service_account_secret(identity::RotateServiceAccountSecretRequest {
-                    service_account_id: id,
-                    grace_seconds,
-                    end_previous_now: *end_previous_now,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            let account = reply.service_account.unwrap_or_default();
-            println!("new secret for {}", account.name);
-            println!("  client secret  {}", reply.client_secret);
-            println!(
-                "The old secret works until {}. This secret is shown once.",
-                table::time(reply.previous_secret_expires_at.as_ref())
-            );
-        }
+        } => rotate(&mut client, account, *grace, *end_previous_now).await,
         ServiceAccountCommand::AddKey {
             account,
             private_key_file,
-        } => {
-            let id = resolve(&mut client, account).await?;
-            if private_key_file.exists() {
-                return Err(anyhow!(
-                    "{} exists; give a new file for the private key",
-                    private_key_file.display()
-                ));
-            }
-            let key = ps_auth::SigningKey::generate();
-            let reply = client
-                .register_service_account_key(identity::RegisterServiceAccountKeyRequest {
-                    service_account_id: id,
-                    public_key: key.public_key(),
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            let pem = key.to_pkcs8_pem()?;
-            crate::session::write_private(private_key_file, &pem)?;
-            println!(
-                "registered key {} for {}; its private half is in {} (only you can read it)",
-                reply.key_id,
-                reply.service_account.unwrap_or_default().name,
-                private_key_file.display()
-            );
-            println!(
-                "Configure the service with client id, this file and key id {} (see docs/service-accounts.md).",
-                reply.key_id
-            );
-        }
+        } => add_key(&mut client, account, private_key_file).await,
         ServiceAccountCommand::RemoveKey { account, key_id } => {
-            let id = resolve(&mut client, account).await?;
-            let account = client
-                .remove_service_account_key(identity::RemoveServiceAccountKeyRequest {
-                    service_account_id: id,
-                    key_id: key_id.clone(),
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            println!("removed key {key_id} from {}", account.name);
+            remove_key(&mut client, account, key_id).await
         }
-        ServiceAccountCommand::Disable { account } | ServiceAccountCommand::Enable { account } => {
-            let id = resolve(&mut client, account).await?;
-            let enable = matches!(command, ServiceAccountCommand::Enable { .. });
-            let account = if enable {
-                client
-                    .enable_service_account(identity::EnableServiceAccountRequest {
-                        service_account_id: id,
-                    })
-                    .await
-            } else {
-                client
-                    .disable_service_account(identity::DisableServiceAccountRequest {
-                        service_account_id: id,
-                    })
-                    .await
-            }
-            .map_err(status_error)?
-            .into_inner();
-            println!("{} is {}", account.name, status(&account).to_lowercase());
+        ServiceAccountCommand::Disable { account } => {
+            set_enabled(&mut client, account, false).await
         }
+        ServiceAccountCommand::Enable { account } => set_enabled(&mut client, account, true).await,
     }
+}
+
+/// `create`: the new account, and its secret (shown this once) unless it has none.
+async fn create(client: &mut Client, request: identity::CreateServiceAccountRequest) -> Result<()> {
+    let created = client
+        .create_service_account(request)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let account = created.service_account.unwrap_or_default();
+    println!(
+        "created service account {} ({}), answering for {}",
+        account.name,
+        account.scopes.join(" "),
+        limit(&account)
+    );
+    println!("  client id      {}", account.id);
+    if created.client_secret.is_empty() {
+        println!("  no secret: register a key with `staffctl service-accounts add-key`");
+    } else {
+        println!("  client secret  {}", created.client_secret);
+        println!("This secret is shown once; keep it in your service's secret store.");
+    }
+    Ok(())
+}
+
+/// `list`: every account the credential manages.
+async fn list(client: &mut Client) -> Result<()> {
+    let mut listing = Table::new(&[
+        "NAME",
+        "STATUS",
+        "SCOPES",
+        "ANSWERS FOR",
+        "LAST TOKEN",
+        "CLIENT ID",
+    ]);
+    for a in all(client).await? {
+        listing.row([
+            a.name.clone(),
+            status(&a).to_owned(),
+            a.scopes.join(" "),
+            limit(&a),
+            table::time(a.last_used_at.as_ref()),
+            a.id.clone(),
+        ]);
+    }
+    listing.print("no service accounts");
+    Ok(())
+}
+
+/// `show`: one account's details, then its history.
+async fn show(client: &mut Client, account: &str) -> Result<()> {
+    let id = resolve(client, account).await?;
+    let reply = client
+        .get_service_account(identity::GetServiceAccountRequest {
+            service_account_id: id,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    print_account(&reply.service_account.unwrap_or_default());
+    let mut history = Table::new(&["TIME", "WHO", "WHAT", "DETAIL"]);
+    for e in reply.history {
+        history.row([
+            table::time(e.occurred_at.as_ref()),
+            e.actor_name,
+            e.action.replace('_', " "),
+            e.detail,
+        ]);
+    }
+    println!();
+    history.print("no history");
+    Ok(())
+}
+
+/// `rotate`: a new secret, shown once; the old one works for `grace` (0 when not given: the
+/// service's default) unless it ends now.
+async fn rotate(
+    client: &mut Client,
+    account: &str,
+    grace: Option<humantime::Duration>,
+    end_previous_now: bool,
+) -> Result<()> {
+    let id = resolve(client, account).await?;
+    let grace_seconds = grace
+        .map(|g| u32::try_from(g.as_secs()).unwrap_or(u32::MAX))
+        .unwrap_or(0);
+    let reply = client
+        .rotate_service_account_secret(identity::RotateServiceAccountSecretRequest {
+            service_account_id: id,
+            grace_seconds,
+            end_previous_now,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let account = reply.service_account.unwrap_or_default();
+    println!("new secret for {}", account.name);
+    println!("  client secret  {}", reply.client_secret);
+    println!(
+        "The old secret works until {}. This secret is shown once.",
+        table::time(reply.previous_secret_expires_at.as_ref())
+    );
+    Ok(())
+}
+
+/// `add-key`: a new Ed25519 key, its public half registered and its private half written to
+/// `private_key_file` (which must not exist yet) readable only by you.
+async fn add_key(client: &mut Client, account: &str, private_key_file: &Path) -> Result<()> {
+    let id = resolve(client, account).await?;
+    if private_key_file.exists() {
+        return Err(anyhow!(
+            "{} exists; give a new file for the private key",
+            private_key_file.display()
+        ));
+    }
+    let key = ps_auth::SigningKey::generate();
+    let reply = client
+        .register_service_account_key(identity::RegisterServiceAccountKeyRequest {
+            service_account_id: id,
+            public_key: key.public_key(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let pem = key.to_pkcs8_pem()?;
+    crate::session::write_private(private_key_file, &pem)?;
+    println!(
+        "registered key {} for {}; its private half is in {} (only you can read it)",
+        reply.key_id,
+        reply.service_account.unwrap_or_default().name,
+        private_key_file.display()
+    );
+    println!(
+        "Configure the service with client id, this file and key id {} (see docs/service-accounts.md).",
+        reply.key_id
+    );
+    Ok(())
+}
+
+/// `remove-key`: the account no longer signs in with that key.
+async fn remove_key(client: &mut Client, account: &str, key_id: &str) -> Result<()> {
+    let id = resolve(client, account).await?;
+    let account = client
+        .remove_service_account_key(identity::RemoveServiceAccountKeyRequest {
+            service_account_id: id,
+            key_id: key_id.to_owned(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("removed key {key_id} from {}", account.name);
+    Ok(())
+}
+
+/// `enable` (`enable` true) or `disable`.
+async fn set_enabled(client: &mut Client, account: &str, enable: bool) -> Result<()> {
+    let id = resolve(client, account).await?;
+    let account = if enable {
+        client
+            .enable_service_account(identity::EnableServiceAccountRequest {
+                service_account_id: id,
+            })
+            .await
+    } else {
+        client
+            .disable_service_account(identity::DisableServiceAccountRequest {
+                service_account_id: id,
+            })
+            .await
+    }
+    .map_err(status_error)?
+    .into_inner();
+    println!("{} is {}", account.name, status(&account).to_lowercase());
     Ok(())
 }

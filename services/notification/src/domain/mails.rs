@@ -341,6 +341,7 @@ mod tests {
     type Expected = (&'static str, &'static str, &'static str, bool);
 
     /// Each event, and the e-mails it causes.
+    #[expect(clippy::too_many_lines, reason = "one table row per event type")]
     fn cases() -> Vec<(Event, Vec<Expected>)> {
         let ada = "ada@example.test";
         vec![

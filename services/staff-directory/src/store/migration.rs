@@ -35,6 +35,10 @@ fn index(name: &str, table: &'static str, columns: &[&'static str]) -> IndexCrea
 
 #[async_trait::async_trait]
 impl MigrationTrait for Initial {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the schema as created, one table after another"
+    )]
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .create_table(
