@@ -303,23 +303,15 @@ pub async fn set_limits<C: ConnectionTrait>(
         .filter(membership_locations::Column::MembershipId.is_in(limits.iter().map(|(id, _)| *id)))
         .exec(tx)
         .await?;
-    insert_limits(tx, practice, limits, Insert::OneStatement).await
+    insert_limits(tx, practice, limits).await
 }
 
-/// How many statements an insert may take.
-#[derive(Clone, Copy)]
-enum Insert {
-    /// One multi-row INSERT.
-    OneStatement,
-    /// As few as the databases' parameter limits allow (`ps_db::insert_all`).
-    Chunked,
-}
-
+/// The location limits, in as few INSERTs as the databases' parameter limits allow: a
+/// changeset's 5,000 entries with 200 locations each are a million rows.
 async fn insert_limits<C: ConnectionTrait>(
     tx: &C,
     practice: PracticeId,
     limits: &[(Uuid, Vec<LocationId>)],
-    insert: Insert,
 ) -> Result<(), Error> {
     let rows: Vec<membership_locations::ActiveModel> = limits
         .iter()
@@ -333,15 +325,7 @@ async fn insert_limits<C: ConnectionTrait>(
                 })
         })
         .collect();
-    match insert {
-        Insert::Chunked => ps_db::insert_all(tx, rows).await?,
-        Insert::OneStatement if rows.is_empty() => {}
-        Insert::OneStatement => {
-            membership_locations::Entity::insert_many(rows)
-                .exec_without_returning(tx)
-                .await?;
-        }
-    }
+    ps_db::insert_all(tx, rows).await?;
     Ok(())
 }
 
@@ -384,8 +368,10 @@ fn new_rows(
     (rows, limits)
 }
 
-/// A changeset's new memberships and their limits, each in one multi-row INSERT. Aborted when
-/// a concurrent change gave one of the pairs a current membership first (the unique index).
+/// New memberships (a changeset's, a handover's) and their limits, in as few INSERTs as the
+/// databases' parameter limits allow (5,000 memberships of nine columns are more parameters
+/// than SQLite takes in one statement; a leaver may hold thousands). Aborted when a concurrent
+/// change gave one of the pairs a current membership first (the unique index).
 pub async fn add<C: ConnectionTrait>(
     tx: &C,
     practice: PracticeId,
@@ -393,30 +379,68 @@ pub async fn add<C: ConnectionTrait>(
     at: DateTime<Utc>,
 ) -> Result<(), Error> {
     let (rows, limits) = new_rows(practice, new, at);
-    if !rows.is_empty() {
-        memberships::Entity::insert_many(rows)
-            .exec_without_returning(tx)
-            .await
-            .map_err(|err| {
-                if ps_db::is_unique_violation(&err) {
-                    Error::Aborted("access was changed at the same time; retry".into())
-                } else {
-                    err.into()
-                }
-            })?;
-    }
-    insert_limits(tx, practice, &limits, Insert::OneStatement).await
+    ps_db::insert_all(tx, rows).await.map_err(|err| {
+        if ps_db::is_unique_violation(&err) {
+            Error::Aborted("access was changed at the same time; retry".into())
+        } else {
+            err.into()
+        }
+    })?;
+    insert_limits(tx, practice, &limits).await
 }
 
-/// A handover's new memberships and their limits, in as few INSERTs as the databases'
-/// parameter limits allow (a leaver may hold thousands).
-pub async fn add_many<C: ConnectionTrait>(
-    tx: &C,
-    practice: PracticeId,
-    new: Vec<NewMembership>,
-    at: DateTime<Utc>,
-) -> Result<(), Error> {
-    let (rows, limits) = new_rows(practice, new, at);
-    ps_db::insert_all(tx, rows).await?;
-    insert_limits(tx, practice, &limits, Insert::Chunked).await
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use ps_db::DbSettings;
+    use sea_orm::PaginatorTrait;
+
+    use super::*;
+    use crate::store::migration::Migrator;
+
+    fn entry(organisation: OrganisationId, staff: StaffId, role: RoleId) -> NewMembership {
+        NewMembership {
+            organisation_id: organisation,
+            staff_id: staff,
+            role_id: role,
+            status: MembershipStatus::Active,
+            invitation_id: None,
+            location_ids: vec![LocationId::generate(), LocationId::generate()],
+        }
+    }
+
+    /// A changeset at the contract's 5,000 entries: nine columns a membership are more
+    /// parameters than SQLite takes in one statement, so one INSERT would fail.
+    #[tokio::test]
+    async fn a_changeset_of_five_thousand_entries_is_written_whole() {
+        let db = ps_db::connect_and_migrate::<Migrator>(&DbSettings::new("sqlite::memory:"))
+            .await
+            .unwrap();
+        let practice = PracticeId::generate();
+        let (organisation, role) = (OrganisationId::generate(), RoleId::generate());
+        let at = Utc.with_ymd_and_hms(2026, 12, 3, 9, 0, 0).unwrap();
+        let staff: Vec<StaffId> = (0..5_000).map(|_| StaffId::generate()).collect();
+        let new = staff
+            .iter()
+            .map(|s| entry(organisation, *s, role))
+            .collect();
+
+        add(&db, practice, new, at).await.unwrap();
+
+        assert_eq!(memberships::Entity::find().count(&db).await.unwrap(), 5_000);
+        assert_eq!(
+            membership_locations::Entity::find()
+                .count(&db)
+                .await
+                .unwrap(),
+            10_000
+        );
+        // A second current membership of the same pair, as a concurrent change would write
+        // it, still aborts the changeset rather than failing it.
+        let again = vec![entry(organisation, staff[4_999], role)];
+        assert!(matches!(
+            add(&db, practice, again, at).await,
+            Err(Error::Aborted(_))
+        ));
+    }
 }

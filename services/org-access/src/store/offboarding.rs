@@ -273,7 +273,7 @@ async fn grant<C: ConnectionTrait>(
             location_ids: o.location_ids.clone(),
         })
         .collect();
-    super::memberships::add_many(tx, practice, granted, at).await
+    super::memberships::add(tx, practice, granted, at).await
 }
 
 /// The replacement's existing memberships that change role or become active: one UPDATE per
