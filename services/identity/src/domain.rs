@@ -415,6 +415,12 @@ mod tests {
 
     #[test]
     fn password_rules() {
+        assert_eq!(
+            Password::new_password("password", "")
+                .unwrap_err()
+                .description,
+            "is required"
+        );
         assert!(Password::new_password("password", "short").is_err());
         assert!(Password::new_password("password", &"x".repeat(129)).is_err());
         assert!(Password::new_password("password", "long enough pass").is_ok());
@@ -448,5 +454,76 @@ mod tests {
         assert!(SecretToken::presented("token", &"!".repeat(43)).is_err());
         assert_eq!(token.hash().len(), 32);
         assert_ne!(token.hash(), SecretToken::generate().hash());
+    }
+
+    #[test]
+    fn presented_secrets_are_required_and_bounded() {
+        assert_eq!(
+            Password::presented("password", &"x".repeat(129))
+                .unwrap_err()
+                .description,
+            "must be at most 128 characters"
+        );
+        assert!(Password::presented("password", &"x".repeat(128)).is_ok());
+        assert_eq!(
+            SecretToken::presented("token", "   ")
+                .unwrap_err()
+                .description,
+            "is required"
+        );
+    }
+
+    /// What a log line or a panic message would print of these never holds the secret.
+    #[test]
+    fn secrets_are_left_out_of_debug_output() {
+        let token = SecretToken::generate();
+        let refresh = RefreshToken::new(SessionId::generate());
+        let user = User {
+            id: UserId::generate(),
+            email: Email::parse("email", "ana@example.com").unwrap(),
+            name: "Ana".into(),
+            password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+            failed_sign_ins: 0,
+            locked_until: None,
+            reset_window_started_at: None,
+            resets_in_window: 0,
+        };
+        let key = StoredSigningKey {
+            kid: "k1".into(),
+            private_key: b"-----BEGIN PRIVATE KEY-----".to_vec(),
+            format: KeyFormat::Sealed,
+        };
+        assert_eq!(format!("{token:?}"), "SecretToken(***)");
+        let refresh_printed = format!("{refresh:?}");
+        assert!(refresh_printed.contains(&refresh.session.to_string()));
+        assert!(!refresh_printed.contains(refresh.secret.as_str()));
+        let user_printed = format!("{user:?}");
+        assert!(
+            user_printed.contains("has_password: true"),
+            "{user_printed}"
+        );
+        assert!(!user_printed.contains("argon2id"), "{user_printed}");
+        let key_printed = format!("{key:?}");
+        assert!(key_printed.contains("k1"), "{key_printed}");
+        assert!(!key_printed.contains("PRIVATE") && !key_printed.contains("45, 45"));
+    }
+
+    #[test]
+    fn a_lock_holds_until_its_time() {
+        let now = DateTime::from_timestamp(1_796_287_200, 0).unwrap();
+        let mut user = User {
+            id: UserId::generate(),
+            email: Email::parse("email", "ana@example.com").unwrap(),
+            name: "Ana".into(),
+            password_hash: None,
+            failed_sign_ins: 5,
+            locked_until: None,
+            reset_window_started_at: None,
+            resets_in_window: 0,
+        };
+        assert!(!user.locked_at(now));
+        user.locked_until = Some(now + chrono::Duration::minutes(15));
+        assert!(user.locked_at(now));
+        assert!(!user.locked_at(now + chrono::Duration::minutes(15)));
     }
 }

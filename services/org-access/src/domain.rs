@@ -203,12 +203,6 @@ impl MembershipStatus {
         }
     }
 
-    pub fn parse(value: &str) -> Option<Self> {
-        [Self::Invited, Self::Active, Self::Declined, Self::Revoked]
-            .into_iter()
-            .find(|s| s.as_str() == value)
-    }
-
     /// Statuses of a current membership (the others are history).
     pub const CURRENT: [&'static str; 2] = ["invited", "active"];
 }
@@ -538,5 +532,36 @@ mod tests {
             built_in_role_id(PracticeId::generate(), "viewer")
         );
         assert_eq!(CATALOGUE[0].module(), "calendar");
+    }
+
+    #[test]
+    fn permissions_are_named_from_the_catalogue() {
+        assert_eq!(
+            parse_permission("permissions[0]", " calendar.view ").unwrap(),
+            "calendar.view"
+        );
+        for (raw, says) in [
+            ("  ", "is required"),
+            ("calendar.fly", "calendar.fly is not a known permission"),
+        ] {
+            let violation = parse_permission("permissions[0]", raw).unwrap_err();
+            assert_eq!(violation.field, "permissions[0]");
+            assert_eq!(violation.description, says, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_request_id_is_1_to_128_printable_characters() {
+        assert_eq!(parse_request_id("request_id", " r-1 ").unwrap(), "r-1");
+        assert!(parse_request_id("request_id", &"r".repeat(128)).is_ok());
+        let blank = parse_request_id("request_id", " ").unwrap_err();
+        assert!(blank.description.starts_with("is required"), "{blank:?}");
+        for bad in ["r".repeat(129), "r\u{7}1".to_owned()] {
+            let violation = parse_request_id("request_id", &bad).unwrap_err();
+            assert_eq!(
+                violation.description,
+                "must be 1 to 128 printable characters"
+            );
+        }
     }
 }

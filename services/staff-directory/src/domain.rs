@@ -418,4 +418,37 @@ mod tests {
                 .all(|s| StaffStatus::parse(s.as_str()) == Some(*s))
         );
     }
+
+    #[test]
+    fn a_bio_keeps_line_breaks_and_refuses_other_control_characters() {
+        assert_eq!(parse_bio("bio", " a\nb\tc\r\n ").unwrap(), "a\nb\tc");
+        let violation = parse_bio("bio", "a\u{1b}[31mb").unwrap_err();
+        assert_eq!(violation.description, "must not contain control characters");
+        assert!(parse_bio("bio", &"x".repeat(BIO_MAX_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn a_certificate_number_is_required() {
+        let violation = parse_certificate_number("number", "  ").unwrap_err();
+        assert_eq!(violation.description, "is required");
+        assert_eq!(
+            parse_certificate_number("number", " AB-12 ").unwrap(),
+            "AB-12"
+        );
+    }
+
+    #[test]
+    fn only_the_external_agent_flag_is_more_than_a_profile_change() {
+        let profile = StaffChanges {
+            bio: Some(None),
+            capacity: Some(Some(4)),
+            ..StaffChanges::default()
+        };
+        assert!(profile.only_own_profile());
+        let flag = StaffChanges {
+            external_agent: Some(false),
+            ..StaffChanges::default()
+        };
+        assert!(!flag.only_own_profile());
+    }
 }

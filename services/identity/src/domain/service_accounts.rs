@@ -617,4 +617,30 @@ mod tests {
         assert!(description("description", &"x".repeat(501)).is_err());
         assert_eq!(description("description", "").unwrap(), "");
     }
+
+    #[test]
+    fn names_and_descriptions_refuse_control_characters() {
+        let name = AccountName::parse("name", "  billing sync ").unwrap();
+        assert_eq!(name.as_str(), "billing sync");
+        for (raw, says) in [
+            ("", "is required"),
+            ("bill\u{0}ing", "must not contain control characters"),
+        ] {
+            assert_eq!(
+                AccountName::parse("name", raw).unwrap_err().description,
+                says
+            );
+        }
+        assert!(AccountName::parse("name", &"n".repeat(AccountName::MAX_CHARS + 1)).is_err());
+        assert_eq!(
+            description("description", "line one\nline two").unwrap(),
+            "line one\nline two"
+        );
+        assert_eq!(
+            description("description", "tab\there")
+                .unwrap_err()
+                .description,
+            "must not contain control characters"
+        );
+    }
 }
