@@ -11,6 +11,7 @@
 use chrono::{DateTime, Utc};
 use ps_core::{LocationId, PracticeId, PracticeRole, StaffId, UserId};
 use ps_db::tenancy::InPractice;
+use ps_events::event::StatusBefore;
 use ps_events::{Event, Payload};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
@@ -18,6 +19,22 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set
 /// The `roster` table's sea-orm entity: one row per staff member of a practice.
 pub mod entity {
     use sea_orm::entity::prelude::*;
+
+    use crate::RosterStatus;
+
+    ps_db::stored_as!(
+        /// `roster.status`, stored as [`RosterStatus::as_str`]'s words.
+        #[allow(missing_docs, reason = "its variants are RosterStatus's, documented there")]
+        RosterState <=> RosterStatus {
+            Pending => "pending",
+            Active => "active",
+            Declined => "declined",
+            Removed => "removed",
+            Deactivated => "deactivated",
+            Offboarding => "offboarding",
+            Offboarded => "offboarded",
+        }
+    );
 
     /// One staff member as this service knows them.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -37,8 +54,8 @@ pub mod entity {
         pub name: String,
         /// Their practice role ([`ps_core::PracticeRole::as_str`]).
         pub role: String,
-        /// One of [`crate::status`].
-        pub status: String,
+        /// Where the member is in the lifecycle.
+        pub status: RosterState,
         /// JSON array of location ids the member may access.
         pub location_ids: String,
         /// When the event that last changed this row occurred.
@@ -56,25 +73,82 @@ use entity as roster;
 
 ps_db::tenanted!(roster);
 
-/// Roster statuses, as stored (staff-directory's lifecycle as others see it).
-pub mod status {
+/// A member's status in the roster: staff-directory's lifecycle as others see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RosterStatus {
     /// Invited, not yet accepted.
-    pub const PENDING: &str = "pending";
+    Pending,
     /// Accepted and working; the only status given access.
-    pub const ACTIVE: &str = "active";
+    Active,
     /// Declined the invitation.
-    pub const DECLINED: &str = "declined";
+    Declined,
     /// Removed from the practice.
-    pub const REMOVED: &str = "removed";
+    Removed,
     /// Deactivated for now; reactivation restores them.
-    pub const DEACTIVATED: &str = "deactivated";
+    Deactivated,
     /// Their work is being handed to a replacement.
-    pub const OFFBOARDING: &str = "offboarding";
+    Offboarding,
     /// Left the practice, their work handed to a replacement.
-    pub const OFFBOARDED: &str = "offboarded";
+    Offboarded,
+}
 
-    /// Statuses in which a member may not be given access or work.
-    pub const GONE: [&str; 4] = [REMOVED, DECLINED, OFFBOARDING, OFFBOARDED];
+impl RosterStatus {
+    /// Every status.
+    pub const ALL: [RosterStatus; 7] = [
+        RosterStatus::Pending,
+        RosterStatus::Active,
+        RosterStatus::Declined,
+        RosterStatus::Removed,
+        RosterStatus::Deactivated,
+        RosterStatus::Offboarding,
+        RosterStatus::Offboarded,
+    ];
+
+    /// The word stored and shown for it (staff-directory's words for the same statuses).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RosterStatus::Pending => "pending",
+            RosterStatus::Active => "active",
+            RosterStatus::Declined => "declined",
+            RosterStatus::Removed => "removed",
+            RosterStatus::Deactivated => "deactivated",
+            RosterStatus::Offboarding => "offboarding",
+            RosterStatus::Offboarded => "offboarded",
+        }
+    }
+
+    /// The status stored as `value`.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    /// Whether a member in this status may not be given access or work (removed, declined,
+    /// being offboarded or offboarded).
+    pub fn is_gone(self) -> bool {
+        matches!(
+            self,
+            RosterStatus::Removed
+                | RosterStatus::Declined
+                | RosterStatus::Offboarding
+                | RosterStatus::Offboarded
+        )
+    }
+}
+
+impl std::fmt::Display for RosterStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<StatusBefore> for RosterStatus {
+    fn from(before: StatusBefore) -> Self {
+        match before {
+            StatusBefore::Pending => RosterStatus::Pending,
+            StatusBefore::Active => RosterStatus::Active,
+            StatusBefore::Deactivated => RosterStatus::Deactivated,
+        }
+    }
 }
 
 /// The roster table; add it to a service's migrator.
@@ -140,11 +214,12 @@ async fn upsert<C: ConnectionTrait>(
     row: roster::ActiveModel,
     update: &[roster::Column],
     at: DateTime<Utc>,
-    only_from: Option<&str>,
+    only_from: Option<RosterStatus>,
 ) -> Result<(), DbErr> {
     let mut condition = Expr::col((roster::Entity, roster::Column::ChangedAt)).lte(at);
     if let Some(status) = only_from {
-        condition = condition.and(Expr::col((roster::Entity, roster::Column::Status)).eq(status));
+        condition =
+            condition.and(Expr::col((roster::Entity, roster::Column::Status)).eq(status.as_str()));
     }
     roster::Entity::insert(row)
         .on_conflict(
@@ -185,14 +260,14 @@ pub async fn set_status<C: ConnectionTrait>(
     conn: &C,
     practice: PracticeId,
     staff: StaffId,
-    status: &'static str,
+    status: RosterStatus,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     change(conn, practice, staff, at, vec![status_set(status)]).await
 }
 
-fn status_set(status: &'static str) -> (roster::Column, Expr) {
-    (roster::Column::Status, Expr::value(status))
+fn status_set(status: RosterStatus) -> (roster::Column, Expr) {
+    (roster::Column::Status, Expr::value(status.as_str()))
 }
 
 fn role_set(role: PracticeRole) -> (roster::Column, Expr) {
@@ -210,7 +285,7 @@ struct Entry<'a> {
     email: &'a str,
     name: &'a str,
     role: PracticeRole,
-    status: &'static str,
+    status: RosterStatus,
     /// JSON array of location ids.
     locations: String,
 }
@@ -223,7 +298,7 @@ impl<'a> Entry<'a> {
             email: p.email.as_str(),
             name: p.name.as_str(),
             role: p.role,
-            status: status::PENDING,
+            status: RosterStatus::Pending,
             locations: json(&p.location_ids),
         }
     }
@@ -236,7 +311,7 @@ impl<'a> Entry<'a> {
             email: p.email.as_str(),
             name: p.email.as_str(),
             role: p.role,
-            status: status::ACTIVE,
+            status: RosterStatus::Active,
             locations: "[]".into(),
         }
     }
@@ -249,7 +324,7 @@ impl<'a> Entry<'a> {
             email: Set(self.email.to_owned()),
             name: Set(self.name.to_owned()),
             role: Set(self.role.as_str().to_owned()),
-            status: Set(self.status.to_owned()),
+            status: Set(self.status.into()),
             location_ids: Set(self.locations),
             changed_at: Set(at),
         }
@@ -274,10 +349,10 @@ pub async fn apply<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), Db
             // Only a Pending member accepts (as in staff-directory): a late acceptance does not
             // bring back someone removed or offboarded meanwhile.
             let update = [C::UserId, C::Role, C::Status];
-            upsert(conn, accepted, &update, at, Some(status::PENDING)).await
+            upsert(conn, accepted, &update, at, Some(RosterStatus::Pending)).await
         }
         Payload::InvitationDeclined(p) => {
-            let mut set = vec![status_set(status::DECLINED)];
+            let mut set = vec![status_set(RosterStatus::Declined)];
             set.extend(user_set(Some(p.user_id)));
             change(conn, practice, p.staff_id, at, set).await
         }
@@ -285,13 +360,13 @@ pub async fn apply<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), Db
             change(conn, practice, p.staff_id, at, vec![role_set(p.to)]).await
         }
         Payload::StaffRemoved(p) => {
-            set_status(conn, practice, p.staff_id, status::REMOVED, at).await
+            set_status(conn, practice, p.staff_id, RosterStatus::Removed, at).await
         }
         Payload::StaffDeactivated(p) => {
-            set_status(conn, practice, p.staff_id, status::DEACTIVATED, at).await
+            set_status(conn, practice, p.staff_id, RosterStatus::Deactivated, at).await
         }
         Payload::StaffReactivated(p) => {
-            let mut set = vec![status_set(status::ACTIVE), role_set(p.role)];
+            let mut set = vec![status_set(RosterStatus::Active), role_set(p.role)];
             set.extend(user_set(p.user_id));
             change(conn, practice, p.staff_id, at, set).await
         }
@@ -303,14 +378,27 @@ pub async fn apply<C: ConnectionTrait>(conn: &C, event: &Event) -> Result<(), Db
             change(conn, practice, p.staff_id, at, vec![locations]).await
         }
         Payload::StaffOffboardingRequested(p) => {
-            set_status(conn, practice, p.leaver.staff_id, status::OFFBOARDING, at).await
+            set_status(
+                conn,
+                practice,
+                p.leaver.staff_id,
+                RosterStatus::Offboarding,
+                at,
+            )
+            .await
         }
         Payload::OffboardingCompleted(p) => {
-            set_status(conn, practice, p.leaver.staff_id, status::OFFBOARDED, at).await
+            set_status(
+                conn,
+                practice,
+                p.leaver.staff_id,
+                RosterStatus::Offboarded,
+                at,
+            )
+            .await
         }
         Payload::OffboardingFailed(p) => {
-            // StatusBefore speaks the same words as the roster (pending, active, deactivated).
-            let restored = p.leaver_status_before.as_str();
+            let restored = p.leaver_status_before.into();
             set_status(conn, practice, p.leaver.staff_id, restored, at).await
         }
         Payload::StaffReinvited(_)
@@ -333,7 +421,7 @@ pub async fn active_role<C: ConnectionTrait>(
     Ok(roster::Entity::find()
         .in_practice(practice)
         .filter(roster::Column::UserId.eq(user.as_uuid()))
-        .filter(roster::Column::Status.eq(status::ACTIVE))
+        .filter(roster::Column::Status.eq(RosterStatus::Active.as_str()))
         .one(conn)
         .await?
         .and_then(|row| PracticeRole::parse(&row.role)))
@@ -352,8 +440,8 @@ pub struct Member {
     pub name: String,
     /// Their role in the practice.
     pub role: PracticeRole,
-    /// One of [`status`].
-    pub status: String,
+    /// Where they are in the lifecycle.
+    pub status: RosterStatus,
     /// Locations the member may access in the practice; empty when not restricted.
     pub location_ids: Vec<LocationId>,
     /// When the event that last changed this row occurred.
@@ -361,9 +449,9 @@ pub struct Member {
 }
 
 impl Member {
-    /// Whether the member's status is [`status::ACTIVE`].
+    /// Whether the member's status is [`RosterStatus::Active`].
     pub fn is_active(&self) -> bool {
-        self.status == status::ACTIVE
+        self.status == RosterStatus::Active
     }
 }
 
@@ -375,7 +463,7 @@ fn member(row: roster::Model) -> Option<Member> {
         email: row.email,
         name: row.name,
         role: PracticeRole::parse(&row.role)?,
-        status: row.status,
+        status: row.status.into(),
         location_ids: location_ids
             .iter()
             .filter_map(|id| id.parse().ok())
@@ -506,7 +594,7 @@ mod tests {
             )
         }
 
-        async fn status(&self, db: &DatabaseConnection) -> String {
+        async fn status(&self, db: &DatabaseConnection) -> RosterStatus {
             members(db, self.practice, &[self.staff])
                 .await
                 .unwrap()
@@ -531,7 +619,7 @@ mod tests {
         let s = story();
         apply(&db, &s.accepted(2)).await.unwrap();
         apply(&db, &s.invited(1)).await.unwrap();
-        assert_eq!(s.status(&db).await, status::ACTIVE);
+        assert_eq!(s.status(&db).await, RosterStatus::Active);
     }
 
     #[tokio::test]
@@ -540,7 +628,7 @@ mod tests {
         let s = story();
         apply(&db, &s.invited(1)).await.unwrap();
         apply(&db, &s.offboarding(2)).await.unwrap();
-        assert_eq!(s.status(&db).await, status::OFFBOARDING);
+        assert_eq!(s.status(&db).await, RosterStatus::Offboarding);
         apply(
             &db,
             &s.at(
@@ -557,10 +645,10 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(s.status(&db).await, status::OFFBOARDED);
+        assert_eq!(s.status(&db).await, RosterStatus::Offboarded);
         // The invitation link was answered after the member left: it changes nothing here.
         apply(&db, &s.accepted(4)).await.unwrap();
-        assert_eq!(s.status(&db).await, status::OFFBOARDED);
+        assert_eq!(s.status(&db).await, RosterStatus::Offboarded);
     }
 
     #[tokio::test]
@@ -585,6 +673,47 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(s.status(&db).await, status::PENDING);
+        assert_eq!(s.status(&db).await, RosterStatus::Pending);
+    }
+
+    /// The words stay those already stored (and staff-directory's), in the enum and the
+    /// active enum alike.
+    #[test]
+    fn statuses_are_stored_by_their_old_words() {
+        use sea_orm::ActiveEnum;
+        let words: Vec<&str> = RosterStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            words,
+            [
+                "pending",
+                "active",
+                "declined",
+                "removed",
+                "deactivated",
+                "offboarding",
+                "offboarded"
+            ]
+        );
+        for status in RosterStatus::ALL {
+            assert_eq!(
+                entity::RosterState::from(status).to_value(),
+                status.as_str()
+            );
+            assert_eq!(RosterStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(RosterStatus::parse("archived"), None);
+        let gone: Vec<RosterStatus> = RosterStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_gone())
+            .collect();
+        assert_eq!(
+            gone,
+            [
+                RosterStatus::Declined,
+                RosterStatus::Removed,
+                RosterStatus::Offboarding,
+                RosterStatus::Offboarded
+            ]
+        );
     }
 }

@@ -19,7 +19,7 @@ use ps_events::event::{
     Holding, OffboardingCompleted, OffboardingFailed, OffboardingParty, StaffOffboardingRequested,
 };
 use ps_events::{Event, Payload};
-use ps_roster::Member;
+use ps_roster::{Member, RosterStatus};
 use tracing::info;
 
 use super::{AuditEntry, MANAGERS, OrgAccess};
@@ -90,7 +90,7 @@ impl OrgAccess {
         let replacement = found
             .remove(&replacement)
             .ok_or(Error::NotFound("replacement"))?;
-        if ps_roster::status::GONE.contains(&leaver.status.as_str()) {
+        if leaver.status.is_gone() {
             return Err(Error::FailedPrecondition(format!(
                 "{} is {}: there is nothing to hand over",
                 leaver.name, leaver.status
@@ -146,8 +146,7 @@ impl OrgAccess {
         let plan = plan_offboarding(facts);
         store::offboarding::apply(tx, practice, &plan, at).await?;
         // The leaver acts nowhere here any more.
-        store::roster::set_status(tx, practice, leaver_id, ps_roster::status::OFFBOARDED, at)
-            .await?;
+        store::roster::set_status(tx, practice, leaver_id, RosterStatus::Offboarded, at).await?;
         // The audit trail, in the name of the manager who asked.
         let cause = format!("offboarding:{}", request.offboarding_id);
         self.audit(tx, practice, &event.actor, audit_entries(&plan, &cause))
@@ -212,7 +211,7 @@ impl OrgAccess {
             tx,
             practice,
             request.leaver.staff_id,
-            request.leaver_status_before.as_str(),
+            request.leaver_status_before.into(),
             event.occurred_at,
         )
         .await?;

@@ -54,7 +54,7 @@ impl OrgAccess {
                             "steps[{i}].approver_staff_ids[{j}]: staff member {approver} not found"
                         )));
                     }
-                    Some(m) if ps_roster::status::GONE.contains(&m.status.as_str()) => {
+                    Some(m) if m.status.is_gone() => {
                         return Err(Error::FailedPrecondition(format!(
                             "steps[{i}].approver_staff_ids[{j}]: {} <{}> is {} and cannot approve",
                             m.name, m.email, m.status

@@ -6,6 +6,7 @@
 //! not one of the member's.
 
 use ps_core::{LocationId, RoleId, StaffId};
+use ps_roster::RosterStatus;
 use uuid::Uuid;
 
 use super::{Decision, DecisionReason};
@@ -27,8 +28,8 @@ pub struct AccessFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaffFacts {
     pub staff_id: StaffId,
-    /// The roster status (`ps_roster::status`).
-    pub status: String,
+    /// Their roster status.
+    pub status: RosterStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,16 +54,16 @@ pub struct LocationFacts {
 }
 
 /// Why a staff member of roster status `status` may not act, unless they are active.
-fn inactive(status: &str) -> Option<(DecisionReason, String)> {
+fn inactive(status: RosterStatus) -> Option<(DecisionReason, String)> {
     use DecisionReason::*;
     let (reason, explanation) = match status {
-        ps_roster::status::ACTIVE => return None,
-        ps_roster::status::DEACTIVATED => (StaffDeactivated, "the staff member is deactivated"),
-        ps_roster::status::REMOVED => (
+        RosterStatus::Active => return None,
+        RosterStatus::Deactivated => (StaffDeactivated, "the staff member is deactivated"),
+        RosterStatus::Removed => (
             StaffRemoved,
             "the staff member was removed from the practice",
         ),
-        ps_roster::status::OFFBOARDING | ps_roster::status::OFFBOARDED => (
+        RosterStatus::Offboarding | RosterStatus::Offboarded => (
             StaffOffboarded,
             "the staff member was offboarded; their work went to a replacement",
         ),
@@ -90,7 +91,7 @@ pub fn decide_access(facts: &AccessFacts, permission: &str) -> Decision {
         decision.staff_id = Some(staff.staff_id);
         decision
     };
-    if let Some((reason, explanation)) = inactive(&staff.status) {
+    if let Some((reason, explanation)) = inactive(staff.status) {
         return about_staff(Decision::denied(reason, explanation));
     }
     let Some(membership) = &facts.membership else {
@@ -164,7 +165,7 @@ mod tests {
             archived: false,
             staff: Some(StaffFacts {
                 staff_id: StaffId(Uuid::from_u128(1)),
-                status: ps_roster::status::ACTIVE.into(),
+                status: RosterStatus::Active,
             }),
             membership: Some(MembershipFacts {
                 id: Uuid::from_u128(2),
@@ -193,10 +194,10 @@ mod tests {
         })
     }
 
-    fn status(status: &str) -> AccessFacts {
+    fn status(status: RosterStatus) -> AccessFacts {
         with(|f| {
             if let Some(staff) = &mut f.staff {
-                staff.status = status.into();
+                staff.status = status;
             }
         })
     }
@@ -226,33 +227,39 @@ mod tests {
             ),
             (
                 "deactivated",
-                status(ps_roster::status::DEACTIVATED),
+                status(RosterStatus::Deactivated),
                 StaffDeactivated,
                 "the staff member is deactivated",
             ),
             (
                 "removed",
-                status(ps_roster::status::REMOVED),
+                status(RosterStatus::Removed),
                 StaffRemoved,
                 "the staff member was removed from the practice",
             ),
             (
                 "offboarding",
-                status(ps_roster::status::OFFBOARDING),
+                status(RosterStatus::Offboarding),
                 StaffOffboarded,
                 "the staff member was offboarded; their work went to a replacement",
             ),
             (
                 "offboarded",
-                status(ps_roster::status::OFFBOARDED),
+                status(RosterStatus::Offboarded),
                 StaffOffboarded,
                 "the staff member was offboarded; their work went to a replacement",
             ),
             (
                 "pending",
-                status("pending"),
+                status(RosterStatus::Pending),
                 StaffNotActive,
                 "the staff member is pending",
+            ),
+            (
+                "declined",
+                status(RosterStatus::Declined),
+                StaffNotActive,
+                "the staff member is declined",
             ),
         ]
     }
@@ -343,7 +350,7 @@ mod tests {
         let mut facts = with(|f| {
             f.archived = true;
             if let Some(s) = &mut f.staff {
-                s.status = ps_roster::status::DEACTIVATED.into();
+                s.status = RosterStatus::Deactivated;
             }
             if let Some(m) = &mut f.membership {
                 m.invited = true;
@@ -363,7 +370,7 @@ mod tests {
                 OrganisationArchived => facts.archived = false,
                 StaffDeactivated => {
                     if let Some(s) = &mut facts.staff {
-                        s.status = ps_roster::status::ACTIVE.into();
+                        s.status = RosterStatus::Active;
                     }
                 }
                 InvitationNotAccepted => {

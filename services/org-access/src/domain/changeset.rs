@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use ps_core::{FieldViolation, LocationId, OrganisationId, RoleId, StaffId};
+use ps_roster::RosterStatus;
 use uuid::Uuid;
 
 use super::{AccessChange, AccessChangeResult, Changeset, MembershipStatus};
@@ -46,8 +47,8 @@ pub struct ChangesetFacts {
     pub organisations: HashMap<OrganisationId, OrganisationFacts>,
     /// The roles named (the default among them) that exist.
     pub roles: HashSet<RoleId>,
-    /// The staff named that exist, with their roster status (`ps_roster::status`).
-    pub members: HashMap<StaffId, String>,
+    /// The staff named that exist, with their roster status.
+    pub members: HashMap<StaffId, RosterStatus>,
     /// The locations named that exist and are not archived.
     pub usable_locations: HashSet<LocationId>,
     /// The current memberships of the (organisation, member) pairs named.
@@ -156,7 +157,7 @@ fn check_entries(changeset: &Changeset, facts: &ChangesetFacts) -> Result<(), Ch
                 organisation.name
             )));
         }
-        if ps_roster::status::GONE.contains(&status.as_str()) {
+        if status.is_gone() {
             return Err(Precondition(format!(
                 "{field}: staff member {} is {status} and cannot be given access",
                 entry.staff_id
@@ -334,12 +335,9 @@ mod tests {
                 })
                 .collect(),
             roles: [APPROVER, VIEWER].into_iter().collect(),
-            members: [
-                (BEA, ps_roster::status::ACTIVE.to_owned()),
-                (CAL, ps_roster::status::REMOVED.to_owned()),
-            ]
-            .into_iter()
-            .collect(),
+            members: [(BEA, RosterStatus::Active), (CAL, RosterStatus::Removed)]
+                .into_iter()
+                .collect(),
             usable_locations: [LocationId(NORTH)].into_iter().collect(),
             current: [(
                 (HARBOUR, BEA),
@@ -520,9 +518,7 @@ mod tests {
     #[test]
     fn the_result_lists_each_kind_of_change() {
         let mut facts = facts();
-        facts
-            .members
-            .insert(CAL, ps_roster::status::ACTIVE.to_owned());
+        facts.members.insert(CAL, RosterStatus::Active);
         let plan = plan_changeset(
             &changeset(
                 None,

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use ps_core::{PracticeId, PracticeRole, RoleId, StaffId, UserId};
+use ps_roster::RosterStatus;
 use sea_orm::{ConnectionTrait, Statement};
 use uuid::Uuid;
 
@@ -102,7 +103,8 @@ pub async fn facts<C: ConnectionTrait>(
     let Some(row) = row(conn, user, query, practice).await? else {
         return Ok(None);
     };
-    // A roster row whose practice role the product does not know counts as no staff.
+    // A roster row whose practice role or status the product does not know counts as no
+    // staff.
     let staff = row
         .staff_id
         .filter(|_| {
@@ -111,7 +113,7 @@ pub async fn facts<C: ConnectionTrait>(
                 .and_then(PracticeRole::parse)
                 .is_some()
         })
-        .zip(row.staff_status)
+        .zip(row.staff_status.as_deref().and_then(RosterStatus::parse))
         .map(|(staff_id, status)| StaffFacts {
             staff_id: StaffId(staff_id),
             status,

@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use ps_core::{LocationId, OrganisationId, PracticeId, RoleId, StaffId};
 use ps_db::tenancy::InPractice;
+use ps_roster::RosterStatus;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
@@ -43,11 +44,12 @@ pub async fn facts<C: ConnectionTrait>(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let members: HashMap<StaffId, String> = super::roster::members(conn, practice, &staff_ids)
-        .await?
-        .into_iter()
-        .map(|m| (m.staff_id, m.status))
-        .collect();
+    let members: HashMap<StaffId, RosterStatus> =
+        super::roster::members(conn, practice, &staff_ids)
+            .await?
+            .into_iter()
+            .map(|m| (m.staff_id, m.status))
+            .collect();
     let location_ids: BTreeSet<LocationId> = entries
         .iter()
         .flat_map(|e| e.location_ids.iter().copied())

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use ps_core::{PracticeId, StaffId, UserId};
-use ps_roster::Member;
+use ps_roster::{Member, RosterStatus};
 use sea_orm::ConnectionTrait;
 
 use crate::error::Error;
@@ -50,12 +50,12 @@ pub async fn member<C: ConnectionTrait>(
     Ok(members(conn, practice, &[staff]).await?.pop())
 }
 
-/// Moves the member to roster status `status` (one of `ps_roster::status`) as of `at`.
+/// Moves the member to roster status `status` as of `at`.
 pub async fn set_status<C: ConnectionTrait>(
     tx: &C,
     practice: PracticeId,
     staff: StaffId,
-    status: &'static str,
+    status: RosterStatus,
     at: DateTime<Utc>,
 ) -> Result<(), Error> {
     ps_roster::set_status(tx, practice, staff, status, at).await?;
