@@ -93,18 +93,8 @@ pub enum RosterStatus {
 }
 
 impl RosterStatus {
-    /// Every status.
-    pub const ALL: [RosterStatus; 7] = [
-        RosterStatus::Pending,
-        RosterStatus::Active,
-        RosterStatus::Declined,
-        RosterStatus::Removed,
-        RosterStatus::Deactivated,
-        RosterStatus::Offboarding,
-        RosterStatus::Offboarded,
-    ];
-
-    /// The word stored and shown for it (staff-directory's words for the same statuses).
+    /// The word shown for it, the one stored ([`entity::RosterState`]; staff-directory's words
+    /// for the same statuses).
     pub fn as_str(self) -> &'static str {
         match self {
             RosterStatus::Pending => "pending",
@@ -115,11 +105,6 @@ impl RosterStatus {
             RosterStatus::Offboarding => "offboarding",
             RosterStatus::Offboarded => "offboarded",
         }
-    }
-
-    /// The status stored as `value`.
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == value)
     }
 
     /// Whether a member in this status may not be given access or work (removed, declined,
@@ -218,8 +203,8 @@ async fn upsert<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     let mut condition = Expr::col((roster::Entity, roster::Column::ChangedAt)).lte(at);
     if let Some(status) = only_from {
-        condition =
-            condition.and(Expr::col((roster::Entity, roster::Column::Status)).eq(status.as_str()));
+        let status = Expr::value(roster::RosterState::from(status));
+        condition = condition.and(Expr::col((roster::Entity, roster::Column::Status)).eq(status));
     }
     roster::Entity::insert(row)
         .on_conflict(
@@ -267,7 +252,10 @@ pub async fn set_status<C: ConnectionTrait>(
 }
 
 fn status_set(status: RosterStatus) -> (roster::Column, Expr) {
-    (roster::Column::Status, Expr::value(status.as_str()))
+    (
+        roster::Column::Status,
+        Expr::value(roster::RosterState::from(status)),
+    )
 }
 
 fn role_set(role: PracticeRole) -> (roster::Column, Expr) {
@@ -421,7 +409,7 @@ pub async fn active_role<C: ConnectionTrait>(
     Ok(roster::Entity::find()
         .in_practice(practice)
         .filter(roster::Column::UserId.eq(user.as_uuid()))
-        .filter(roster::Column::Status.eq(RosterStatus::Active.as_str()))
+        .filter(roster::Column::Status.eq(roster::RosterState::Active))
         .one(conn)
         .await?
         .and_then(|row| PracticeRole::parse(&row.role)))
@@ -680,8 +668,9 @@ mod tests {
     /// active enum alike.
     #[test]
     fn statuses_are_stored_by_their_old_words() {
-        use sea_orm::ActiveEnum;
-        let words: Vec<&str> = RosterStatus::ALL.iter().map(|s| s.as_str()).collect();
+        use entity::RosterState;
+        use sea_orm::{ActiveEnum, Iterable};
+        let words: Vec<String> = RosterState::iter().map(|s| s.to_value()).collect();
         assert_eq!(
             words,
             [
@@ -694,16 +683,14 @@ mod tests {
                 "offboarded"
             ]
         );
-        for status in RosterStatus::ALL {
-            assert_eq!(
-                entity::RosterState::from(status).to_value(),
-                status.as_str()
-            );
-            assert_eq!(RosterStatus::parse(status.as_str()), Some(status));
+        for state in RosterState::iter() {
+            let status = RosterStatus::from(state);
+            assert_eq!(state.to_value(), status.as_str());
+            assert_eq!(RosterState::from(status), state);
         }
-        assert_eq!(RosterStatus::parse("archived"), None);
-        let gone: Vec<RosterStatus> = RosterStatus::ALL
-            .into_iter()
+        assert!(RosterState::try_from_value(&"archived".to_owned()).is_err());
+        let gone: Vec<RosterStatus> = RosterState::iter()
+            .map(RosterStatus::from)
             .filter(|s| s.is_gone())
             .collect();
         assert_eq!(

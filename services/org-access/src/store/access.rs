@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use ps_core::{PracticeId, PracticeRole, RoleId, StaffId, UserId};
-use ps_roster::RosterStatus;
+use ps_roster::entity::RosterState;
 use sea_orm::{ConnectionTrait, Statement};
 use uuid::Uuid;
 
@@ -20,7 +20,7 @@ struct FactsRow {
     organisation_name: String,
     archived_at: Option<DateTime<Utc>>,
     staff_id: Option<Uuid>,
-    staff_status: Option<String>,
+    staff_status: Option<RosterState>,
     practice_role: Option<String>,
     membership_id: Option<Uuid>,
     membership_role_id: Option<Uuid>,
@@ -103,8 +103,7 @@ pub async fn facts<C: ConnectionTrait>(
     let Some(row) = row(conn, user, query, practice).await? else {
         return Ok(None);
     };
-    // A roster row whose practice role or status the product does not know counts as no
-    // staff.
+    // A roster row whose practice role the product does not know counts as no staff.
     let staff = row
         .staff_id
         .filter(|_| {
@@ -113,10 +112,10 @@ pub async fn facts<C: ConnectionTrait>(
                 .and_then(PracticeRole::parse)
                 .is_some()
         })
-        .zip(row.staff_status.as_deref().and_then(RosterStatus::parse))
+        .zip(row.staff_status)
         .map(|(staff_id, status)| StaffFacts {
             staff_id: StaffId(staff_id),
-            status,
+            status: status.into(),
         });
     let membership = match (
         row.membership_id,
